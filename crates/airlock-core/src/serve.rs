@@ -1,0 +1,201 @@
+//! Serving stored blobs over HTTP: streaming in large chunks, `Range`, `ETag`,
+//! conditional requests and `HEAD`. Serving never re-hashes: the digest is the ETag.
+
+use crate::digest::Digest;
+use crate::metrics::CacheResult;
+use crate::store::{BlobStore, ByteRange, StoreError};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use futures_util::stream::{self, Stream};
+use tokio::io::AsyncReadExt;
+
+/// The response header that tells clients and logs whether airlock had the artifact.
+pub const CACHE_HEADER: &str = "x-cache";
+
+/// How a stored blob should be presented.
+#[derive(Clone, Copy, Debug)]
+pub struct BlobResponse<'a> {
+    /// `Content-Type`.
+    pub content_type: &'a str,
+    /// `Cache-Control`.
+    pub cache_control: &'a str,
+    /// Whether it came from the store or was just fetched.
+    pub cache: CacheResult,
+}
+
+/// Serves `digest` (of `size` bytes), honouring `Range`, `If-None-Match` and `HEAD`.
+pub async fn blob(
+    req: &HttpRequest,
+    store: &dyn BlobStore,
+    digest: &Digest,
+    size: u64,
+    how: BlobResponse<'_>,
+) -> Result<HttpResponse, StoreError> {
+    let etag = format!("\"{digest}\"");
+    let builder = |status| {
+        let mut b = HttpResponseBuilder::new(status);
+        b.insert_header((header::ETAG, etag.as_str()))
+            .insert_header((header::CACHE_CONTROL, how.cache_control))
+            .insert_header((header::ACCEPT_RANGES, "bytes"))
+            .insert_header((CACHE_HEADER, how.cache.as_str()));
+        b
+    };
+    if let Some(inm) = req.headers().get(header::IF_NONE_MATCH) {
+        if inm
+            .to_str()
+            .is_ok_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        {
+            return Ok(builder(StatusCode::NOT_MODIFIED).finish());
+        }
+    }
+    let range = match req.headers().get(header::RANGE) {
+        None => None,
+        Some(value) => match parse_range(value, size) {
+            RangeRequest::Ignore => None,
+            RangeRequest::Satisfiable(r) => Some(r),
+            RangeRequest::Unsatisfiable => {
+                return Ok(builder(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .insert_header((header::CONTENT_RANGE, format!("bytes */{size}")))
+                    .finish())
+            }
+        },
+    };
+    let (status, len) = match range {
+        Some(r) => (StatusCode::PARTIAL_CONTENT, r.end - r.start + 1),
+        None => (StatusCode::OK, size),
+    };
+    let mut response = builder(status);
+    response.content_type(how.content_type);
+    if let Some(r) = range {
+        response.insert_header((
+            header::CONTENT_RANGE,
+            format!("bytes {}-{}/{size}", r.start, r.end),
+        ));
+    }
+    if req.method() == Method::HEAD {
+        response.insert_header((header::CONTENT_LENGTH, HeaderValue::from(len)));
+        return Ok(response.finish());
+    }
+    let read = store.open(digest, range).await?;
+    Ok(response
+        .no_chunking(len)
+        .streaming(file_stream(read.file, read.len)))
+}
+
+/// Reads a file in 1 MiB chunks: large writes are what make loopback and the
+/// network fast (see the benchmark notes); small ones multiply syscalls.
+pub fn file_stream(
+    file: tokio::fs::File,
+    len: u64,
+) -> impl Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    const CHUNK: u64 = 1 << 20;
+    stream::try_unfold((file, len), |(mut file, remaining)| async move {
+        if remaining == 0 {
+            return Ok(None);
+        }
+        let want = remaining.min(CHUNK) as usize;
+        let mut buf = bytes::BytesMut::zeroed(want);
+        let mut filled = 0;
+        while filled < want {
+            let n = file.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "blob shorter than expected",
+                ));
+            }
+            filled += n;
+        }
+        Ok(Some((buf.freeze(), (file, remaining - want as u64))))
+    })
+}
+
+/// What a `Range` header asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeRequest {
+    /// Not a single byte range we support: serve the whole body (RFC 9110 allows it).
+    Ignore,
+    /// One satisfiable range.
+    Satisfiable(ByteRange),
+    /// A syntactically valid range outside the body: 416.
+    Unsatisfiable,
+}
+
+/// Parses a single `bytes=` range against a body of `size` bytes.
+pub fn parse_range(value: &HeaderValue, size: u64) -> RangeRequest {
+    let Some(spec) = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return RangeRequest::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeRequest::Ignore;
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return RangeRequest::Ignore;
+    };
+    let parse = |s: &str| s.trim().parse::<u64>().ok();
+    let range = match (start.trim().is_empty(), end.trim().is_empty()) {
+        (true, true) => return RangeRequest::Ignore,
+        (true, false) => {
+            // Suffix: the last N bytes.
+            let Some(n) = parse(end) else {
+                return RangeRequest::Ignore;
+            };
+            if n == 0 || size == 0 {
+                return RangeRequest::Unsatisfiable;
+            }
+            ByteRange {
+                start: size.saturating_sub(n),
+                end: size - 1,
+            }
+        }
+        (false, open_end) => {
+            let Some(start) = parse(start) else {
+                return RangeRequest::Ignore;
+            };
+            let end = if open_end {
+                size.saturating_sub(1)
+            } else {
+                match parse(end) {
+                    Some(end) if end >= start => end.min(size.saturating_sub(1)),
+                    _ => return RangeRequest::Ignore,
+                }
+            };
+            if start >= size {
+                return RangeRequest::Unsatisfiable;
+            }
+            ByteRange { start, end }
+        }
+    };
+    RangeRequest::Satisfiable(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(v: &str, size: u64) -> RangeRequest {
+        parse_range(&HeaderValue::from_str(v).expect("header"), size)
+    }
+
+    #[test]
+    fn ranges() {
+        let sat = |start, end| RangeRequest::Satisfiable(ByteRange { start, end });
+        assert_eq!(range("bytes=0-9", 100), sat(0, 9));
+        assert_eq!(range("bytes=90-", 100), sat(90, 99));
+        assert_eq!(range("bytes=90-200", 100), sat(90, 99));
+        assert_eq!(range("bytes=-10", 100), sat(90, 99));
+        assert_eq!(range("bytes=-200", 100), sat(0, 99));
+        assert_eq!(range("bytes=100-", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(range("bytes=-0", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(range("bytes=5-1", 100), RangeRequest::Ignore);
+        assert_eq!(range("bytes=0-1,5-6", 100), RangeRequest::Ignore);
+        assert_eq!(range("items=0-1", 100), RangeRequest::Ignore);
+        assert_eq!(range("bytes=x-1", 100), RangeRequest::Ignore);
+        assert_eq!(range("bytes=0-", 0), RangeRequest::Unsatisfiable);
+    }
+}

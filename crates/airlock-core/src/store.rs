@@ -1,0 +1,491 @@
+//! The content-addressed blob store.
+//!
+//! Write path: bytes stream into a temp file in this process's staging area while
+//! they are hashed ([`BlobWriter`]); [`BlobWriter::finish`] checks the digest and
+//! size, fsyncs and yields a [`StagedBlob`] that callers may inspect (Go checks a
+//! module zip before anyone sees it); [`BlobStore::commit`] then makes it durable
+//! under its digest. Only after that may an index row point at it.
+//!
+//! A `kill -9` at any moment leaves at worst a dead staging directory (swept by the
+//! next process) or an unreferenced blob (reported by fsck), never a partial blob
+//! under a digest name.
+
+use crate::digest::Digest;
+use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
+use std::fs::File as StdFile;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+
+/// Why a blob could not be stored or read.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The bytes did not hash to the digest the caller expected.
+    #[error("digest mismatch: expected {expected}, got {actual}")]
+    DigestMismatch {
+        /// What the caller expected.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// More bytes arrived than the caller allows.
+    #[error("blob exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No blob with this digest is stored.
+    #[error("blob {0} not found")]
+    NotFound(Digest),
+    /// A filesystem error.
+    #[error("blob store I/O: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// A byte range of a blob, both ends inclusive (as in HTTP `Range`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub start: u64,
+    /// Last byte, inclusive.
+    pub end: u64,
+}
+
+/// A blob opened for reading, positioned at the start of the requested range.
+pub struct BlobRead {
+    /// The file, already seeked.
+    pub file: tokio::fs::File,
+    /// How many bytes to read from the current position.
+    pub len: u64,
+}
+
+/// Where blobs live. The local disk is the first implementation; an
+/// S3-compatible one can follow behind the same trait.
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Makes a staged blob durable under its digest. Idempotent: committing bytes
+    /// that are already stored just drops the staged copy.
+    async fn commit(&self, staged: StagedBlob) -> Result<(), StoreError>;
+    /// Opens a stored blob, optionally at a range (already validated against its size).
+    async fn open(&self, digest: &Digest, range: Option<ByteRange>)
+        -> Result<BlobRead, StoreError>;
+    /// The stored size of a blob, or `None` when it is absent.
+    async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    /// Deletes a blob; absent blobs are not an error.
+    async fn remove(&self, digest: &Digest) -> Result<(), StoreError>;
+    /// Every stored digest with its size, and the names that are not blobs.
+    async fn list(&self) -> Result<StoreListing, StoreError>;
+    /// Re-hashes a stored blob (fsck `--verify`); serving never does this.
+    async fn rehash(&self, digest: &Digest) -> Result<Digest, StoreError>;
+}
+
+/// What [`BlobStore::list`] found.
+#[derive(Debug, Default)]
+pub struct StoreListing {
+    /// Blobs by digest and size.
+    pub blobs: Vec<(Digest, u64)>,
+    /// Files in the blob area whose names are not digests (never written by airlock).
+    pub strays: Vec<PathBuf>,
+}
+
+/// Blobs on the local filesystem at `<root>/sha256/ab/cd/<hex>`.
+#[derive(Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens (creating) the blob directory.
+    pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(root.join("sha256"))?;
+        Ok(LocalStore { root })
+    }
+
+    /// The file that holds `digest`.
+    pub fn path_of(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.hex();
+        self.root
+            .join("sha256")
+            .join(&hex[0..2])
+            .join(&hex[2..4])
+            .join(hex)
+    }
+}
+
+#[async_trait]
+impl BlobStore for LocalStore {
+    async fn commit(&self, staged: StagedBlob) -> Result<(), StoreError> {
+        let dest = self.path_of(&staged.digest);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            if dest.exists() {
+                return Ok(()); // same digest, same bytes: the staged copy is dropped
+            }
+            let dir = dest
+                .parent()
+                .ok_or_else(|| io::Error::other("blob path has no parent"))?;
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&staged.path, &dest)?;
+            staged.disarm();
+            // The rename is durable only once the directory entry is.
+            StdFile::open(dir)?.sync_all()
+        })
+        .await
+        .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    async fn open(
+        &self,
+        digest: &Digest,
+        range: Option<ByteRange>,
+    ) -> Result<BlobRead, StoreError> {
+        let mut file = match tokio::fs::File::open(self.path_of(digest)).await {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(digest.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata().await?.len();
+        let len = match range {
+            Some(r) => {
+                file.seek(io::SeekFrom::Start(r.start)).await?;
+                r.end.min(size.saturating_sub(1)).saturating_sub(r.start) + 1
+            }
+            None => size,
+        };
+        Ok(BlobRead { file, len })
+    }
+
+    async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match tokio::fs::metadata(self.path_of(digest)).await {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+        match tokio::fs::remove_file(self.path_of(digest)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn list(&self) -> Result<StoreListing, StoreError> {
+        let base = self.root.join("sha256");
+        tokio::task::spawn_blocking(move || -> io::Result<StoreListing> {
+            let mut listing = StoreListing::default();
+            walk_files(&base, &mut |path, len| {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                match Digest::from_hex(name) {
+                    Ok(d) if path.parent() == Some(&base.join(&name[0..2]).join(&name[2..4])) => {
+                        listing.blobs.push((d, len))
+                    }
+                    _ => listing.strays.push(path.to_path_buf()),
+                }
+            })?;
+            listing.blobs.sort();
+            Ok(listing)
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(StoreError::from)
+    }
+
+    async fn rehash(&self, digest: &Digest) -> Result<Digest, StoreError> {
+        let path = self.path_of(digest);
+        tokio::task::spawn_blocking(move || -> io::Result<Digest> {
+            let mut hasher = Sha256::new();
+            io::copy(&mut StdFile::open(path)?, &mut hasher)?;
+            Ok(Digest::from_sha256_bytes(&hasher.finalize()))
+        })
+        .await
+        .map_err(io::Error::other)?
+        .map_err(StoreError::from)
+    }
+}
+
+fn walk_files(dir: &Path, visit: &mut dyn FnMut(&Path, u64)) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk_files(&entry.path(), visit)?;
+        } else {
+            visit(&entry.path(), meta.len());
+        }
+    }
+    Ok(())
+}
+
+/// This process's private temp area under `<data>/tmp/<session>/`.
+///
+/// Each session holds an exclusive lock on `<data>/tmp/<session>.lock` for its
+/// lifetime. A session whose lock can be taken belongs to a dead process: its
+/// leftovers are partial writes, and [`Staging::open`] removes them.
+#[derive(Debug)]
+pub struct Staging {
+    dir: PathBuf,
+    _lock: StdFile,
+    counter: AtomicU64,
+    swept: SweepReport,
+}
+
+/// What a sweep of dead staging sessions found.
+#[derive(Debug, Default)]
+pub struct SweepReport {
+    /// Session directories of dead processes.
+    pub dead_sessions: Vec<PathBuf>,
+    /// Bytes they held.
+    pub bytes: u64,
+}
+
+impl Staging {
+    /// Creates this process's session and removes the leftovers of dead ones.
+    pub fn open(tmp_root: impl Into<PathBuf>) -> io::Result<Self> {
+        let tmp_root = tmp_root.into();
+        std::fs::create_dir_all(&tmp_root)?;
+        let session = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+        let lock = StdFile::create(tmp_root.join(format!("{session}.lock")))?;
+        lock.try_lock().map_err(io::Error::other)?;
+        let dir = tmp_root.join(&session);
+        std::fs::create_dir(&dir)?;
+        let swept = sweep_dead_sessions(&tmp_root, true)?;
+        Ok(Staging {
+            dir,
+            _lock: lock,
+            counter: AtomicU64::new(0),
+            swept,
+        })
+    }
+
+    /// What opening this session removed: the temp files of dead processes.
+    pub fn swept(&self) -> &SweepReport {
+        &self.swept
+    }
+
+    /// Starts a new blob. `limit` caps its size (a protocol's maximum artifact size).
+    pub async fn writer(&self, limit: Option<u64>) -> io::Result<BlobWriter> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let path = self.dir.join(format!("{n}.part"));
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await?;
+        Ok(BlobWriter {
+            out: BufWriter::with_capacity(1 << 20, file),
+            guard: StagedPath { path: Some(path) },
+            hasher: Sha256::new(),
+            size: 0,
+            limit,
+        })
+    }
+}
+
+/// Lists (and with `remove`, deletes) the staging sessions of dead processes.
+pub fn sweep_dead_sessions(tmp_root: &Path, remove: bool) -> io::Result<SweepReport> {
+    let mut report = SweepReport::default();
+    let entries = match std::fs::read_dir(tmp_root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(report),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().and_then(|e| e.to_str()) != Some("lock") {
+            continue;
+        }
+        let Ok(lock) = StdFile::options().write(true).open(&path) else {
+            continue;
+        };
+        if lock.try_lock().is_err() {
+            continue; // a live process owns it
+        }
+        let dir = path.with_extension("");
+        walk_files(&dir, &mut |_, len| report.bytes += len).ok();
+        if remove {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+            std::fs::remove_file(&path)?;
+        }
+        report.dead_sessions.push(dir);
+    }
+    Ok(report)
+}
+
+/// Removes a staged file on drop unless it was committed.
+#[derive(Debug)]
+struct StagedPath {
+    path: Option<PathBuf>,
+}
+
+impl Drop for StagedPath {
+    fn drop(&mut self) {
+        if let Some(path) = self.path.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// A blob being written: bytes go to a temp file and into the hash.
+pub struct BlobWriter {
+    out: BufWriter<tokio::fs::File>,
+    guard: StagedPath,
+    hasher: Sha256,
+    size: u64,
+    limit: Option<u64>,
+}
+
+impl BlobWriter {
+    /// Appends bytes.
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+        self.size += chunk.len() as u64;
+        if let Some(limit) = self.limit {
+            if self.size > limit {
+                return Err(StoreError::TooLarge { limit });
+            }
+        }
+        self.hasher.update(chunk);
+        self.out.write_all(chunk).await?;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Flushes and fsyncs, then checks the digest when one is expected.
+    pub async fn finish(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
+        self.out.flush().await?;
+        self.out.get_mut().sync_all().await?;
+        let digest = Digest::from_sha256_bytes(&self.hasher.finalize());
+        if let Some(expected) = expected {
+            if *expected != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: expected.clone(),
+                    actual: digest,
+                });
+            }
+        }
+        let path = self
+            .guard
+            .path
+            .clone()
+            .ok_or_else(|| io::Error::other("staged path taken"))?;
+        Ok(StagedBlob {
+            path,
+            guard: self.guard,
+            digest,
+            size: self.size,
+        })
+    }
+}
+
+/// A complete, fsynced, verified blob that is not yet visible under its digest.
+/// Dropping it deletes the bytes.
+#[derive(Debug)]
+pub struct StagedBlob {
+    path: PathBuf,
+    guard: StagedPath,
+    /// The sha256 of the bytes.
+    pub digest: Digest,
+    /// The size in bytes.
+    pub size: u64,
+}
+
+impl StagedBlob {
+    /// The staged file, for checks that need the whole blob (e.g. a zip's directory).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn disarm(mut self) {
+        self.guard.path = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn put(staging: &Staging, store: &LocalStore, bytes: &[u8]) -> Digest {
+        let mut w = staging.writer(None).await.expect("writer");
+        w.write(bytes).await.expect("write");
+        let staged = w.finish(None).await.expect("finish");
+        let digest = staged.digest.clone();
+        store.commit(staged).await.expect("commit");
+        digest
+    }
+
+    #[tokio::test]
+    async fn write_commit_read_and_dedup() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let store = LocalStore::open(dir.path().join("blobs")).expect("store");
+        let a = put(&staging, &store, b"hello").await;
+        let b = put(&staging, &store, b"hello").await;
+        assert_eq!(a, b);
+        assert_eq!(
+            a.to_string(),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        assert_eq!(store.size(&a).await.expect("size"), Some(5));
+        let listing = store.list().await.expect("list");
+        assert_eq!(listing.blobs, vec![(a.clone(), 5)]);
+        assert!(listing.strays.is_empty());
+        let read = store
+            .open(&a, Some(ByteRange { start: 1, end: 3 }))
+            .await
+            .expect("open");
+        assert_eq!(read.len, 3);
+        assert_eq!(store.rehash(&a).await.expect("rehash"), a);
+        // Staging holds nothing once committed.
+        assert_eq!(std::fs::read_dir(&staging.dir).expect("dir").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn wrong_digest_and_limit_leave_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let mut w = staging.writer(None).await.expect("writer");
+        w.write(b"hello").await.expect("write");
+        let wrong = Digest::from_hex(&"0".repeat(64)).expect("digest");
+        assert!(matches!(
+            w.finish(Some(&wrong)).await,
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        let mut w = staging.writer(Some(4)).await.expect("writer");
+        assert!(matches!(
+            w.write(b"hello").await,
+            Err(StoreError::TooLarge { limit: 4 })
+        ));
+        drop(w);
+        assert_eq!(std::fs::read_dir(&staging.dir).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn dead_sessions_are_swept_live_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tmp = dir.path().join("tmp");
+        let live = Staging::open(&tmp).expect("staging");
+        // A session left by a killed process: a directory and an unlocked lock file.
+        std::fs::create_dir_all(tmp.join("dead")).expect("mkdir");
+        std::fs::write(tmp.join("dead/0.part"), b"partial").expect("write");
+        std::fs::write(tmp.join("dead.lock"), b"").expect("write");
+        let report = sweep_dead_sessions(&tmp, true).expect("sweep");
+        assert_eq!(report.dead_sessions, vec![tmp.join("dead")]);
+        assert_eq!(report.bytes, 7);
+        assert!(!tmp.join("dead").exists());
+        assert!(live.dir.exists());
+    }
+}

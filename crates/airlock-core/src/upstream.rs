@@ -1,0 +1,311 @@
+//! The one outbound client: HTTP(S) with timeouts, retries, proxy and per-upstream
+//! credentials, and `file://` trees (an upstream can be a directory, such as a
+//! copied Go module cache).
+
+use crate::config::UpstreamSettings;
+use bytes::Bytes;
+use reqwest::{StatusCode, Url};
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use tokio::time::Instant;
+
+/// Why an upstream fetch failed. Only [`UpstreamError::NotFound`] means "not there";
+/// every other variant is a fault, and a fault must cache nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// The upstream answered 404 or 410 (or the file does not exist).
+    #[error("upstream {url} has no such file ({status})")]
+    NotFound {
+        /// The URL, without credentials.
+        url: String,
+        /// 404 or 410.
+        status: u16,
+    },
+    /// The upstream answered another non-success status.
+    #[error("upstream {url} answered {status}")]
+    Status {
+        /// The URL, without credentials.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The fetch took longer than the configured deadline.
+    #[error("upstream {url} did not answer within {secs}s")]
+    Timeout {
+        /// The URL, without credentials.
+        url: String,
+        /// The deadline in seconds.
+        secs: u64,
+    },
+    /// The body ended before its declared length.
+    #[error("upstream {url} sent {got} of {expected} bytes")]
+    Truncated {
+        /// The URL, without credentials.
+        url: String,
+        /// `Content-Length`.
+        expected: u64,
+        /// Bytes received.
+        got: u64,
+    },
+    /// Connection, TLS, protocol or file errors.
+    #[error("upstream {url}: {message}")]
+    Transport {
+        /// The URL, without credentials.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The URL is not usable (bad syntax or scheme).
+    #[error("bad upstream URL {0:?}")]
+    BadUrl(String),
+}
+
+impl UpstreamError {
+    /// True for "the upstream does not have it" (404/410), false for faults.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, UpstreamError::NotFound { .. })
+    }
+}
+
+/// The shared outbound client.
+#[derive(Clone, Debug)]
+pub struct Upstream {
+    http: reqwest::Client,
+    fetch_timeout: Duration,
+    retries: u32,
+}
+
+/// A response body being received. Enforces the fetch deadline and checks the
+/// length against `Content-Length` at the end.
+pub struct UpstreamBody {
+    url: String,
+    source: BodySource,
+    /// The declared length, when the upstream sent one.
+    pub content_length: Option<u64>,
+    received: u64,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+enum BodySource {
+    Http(reqwest::Response),
+    File(tokio::fs::File),
+}
+
+/// The URL as it may appear in logs and errors: without user info.
+pub fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    url.to_string()
+}
+
+impl Upstream {
+    /// Builds the client from the settings.
+    pub fn new(settings: &UpstreamSettings) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
+            .connect_timeout(settings.connect_timeout)
+            .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+            .tcp_nodelay(true);
+        match settings.proxy.as_deref() {
+            None | Some("") => {}
+            Some("none") => builder = builder.no_proxy(),
+            Some(url) => builder = builder.proxy(reqwest::Proxy::all(url)?),
+        }
+        Ok(Upstream {
+            http: builder.build()?,
+            fetch_timeout: settings.fetch_timeout,
+            retries: settings.retries,
+        })
+    }
+
+    /// Starts fetching `url` (`http`, `https` or `file`). Retries connection
+    /// failures, 429 and 5xx before the body starts; the whole fetch, body included,
+    /// must finish within the fetch timeout.
+    pub async fn get(&self, url: &str) -> Result<UpstreamBody, UpstreamError> {
+        let mut url = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
+        let shown = redact(&url);
+        let deadline = Instant::now() + self.fetch_timeout;
+        let body = |source, content_length| UpstreamBody {
+            url: shown.clone(),
+            source,
+            content_length,
+            received: 0,
+            deadline,
+            timeout: self.fetch_timeout,
+        };
+        match url.scheme() {
+            "file" => {
+                let path = url
+                    .to_file_path()
+                    .map_err(|_| UpstreamError::BadUrl(shown.clone()))?;
+                match tokio::fs::File::open(&path).await {
+                    Ok(file) => {
+                        let meta = file.metadata().await.map_err(|e| transport(&shown, e))?;
+                        if meta.is_dir() {
+                            return Err(UpstreamError::NotFound {
+                                url: shown,
+                                status: 404,
+                            });
+                        }
+                        Ok(body(BodySource::File(file), Some(meta.len())))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Err(UpstreamError::NotFound {
+                        url: shown,
+                        status: 404,
+                    }),
+                    Err(e) => Err(transport(&shown, e)),
+                }
+            }
+            "http" | "https" => {
+                let user = url.username().to_owned();
+                let password = url.password().map(str::to_owned);
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                let mut attempt = 0;
+                loop {
+                    let mut request = self.http.get(url.clone());
+                    if !user.is_empty() {
+                        request = request.basic_auth(&user, password.as_deref());
+                    }
+                    let result = tokio::time::timeout_at(deadline, request.send()).await;
+                    let retryable = match result {
+                        Err(_) => {
+                            return Err(UpstreamError::Timeout {
+                                url: shown,
+                                secs: self.fetch_timeout.as_secs(),
+                            })
+                        }
+                        Ok(Ok(response)) => {
+                            let status = response.status();
+                            if status.is_success() {
+                                let len = response.content_length();
+                                return Ok(body(BodySource::Http(response), len));
+                            }
+                            if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+                                return Err(UpstreamError::NotFound {
+                                    url: shown,
+                                    status: status.as_u16(),
+                                });
+                            }
+                            let error = UpstreamError::Status {
+                                url: shown.clone(),
+                                status: status.as_u16(),
+                            };
+                            (
+                                status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS,
+                                error,
+                            )
+                        }
+                        Ok(Err(e)) => {
+                            let retry = e.is_connect() || e.is_timeout() || e.is_request();
+                            (retry, transport(&shown, e))
+                        }
+                    };
+                    let (retry, error) = retryable;
+                    if !retry || attempt >= self.retries {
+                        return Err(error);
+                    }
+                    attempt += 1;
+                    let backoff = Duration::from_millis(200 * 2u64.pow(attempt.min(6)));
+                    if Instant::now() + backoff >= deadline {
+                        return Err(error);
+                    }
+                    tracing::debug!(url = %shown, attempt, %error, "retrying upstream fetch");
+                    tokio::time::sleep(backoff).await;
+                }
+            }
+            _ => Err(UpstreamError::BadUrl(shown)),
+        }
+    }
+}
+
+fn transport(url: &str, e: impl std::fmt::Display) -> UpstreamError {
+    UpstreamError::Transport {
+        url: url.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+impl UpstreamBody {
+    /// The next chunk of the body, `None` at the end. A body shorter than its
+    /// `Content-Length`, or one that outlives the deadline, is an error.
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>, UpstreamError> {
+        let next = tokio::time::timeout_at(self.deadline, async {
+            match &mut self.source {
+                BodySource::Http(response) => {
+                    response.chunk().await.map_err(|e| transport(&self.url, e))
+                }
+                BodySource::File(file) => {
+                    let mut buf = vec![0u8; 1 << 20];
+                    let n = file
+                        .read(&mut buf)
+                        .await
+                        .map_err(|e| transport(&self.url, e))?;
+                    buf.truncate(n);
+                    Ok((n > 0).then(|| Bytes::from(buf)))
+                }
+            }
+        })
+        .await
+        .map_err(|_| UpstreamError::Timeout {
+            url: self.url.clone(),
+            secs: self.timeout.as_secs(),
+        })??;
+        match next {
+            Some(chunk) => {
+                self.received += chunk.len() as u64;
+                if let Some(expected) = self.content_length {
+                    if self.received > expected {
+                        return Err(transport(&self.url, "body longer than Content-Length"));
+                    }
+                }
+                Ok(Some(chunk))
+            }
+            None => match self.content_length {
+                Some(expected) if expected != self.received => Err(UpstreamError::Truncated {
+                    url: self.url.clone(),
+                    expected,
+                    got: self.received,
+                }),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Reads the whole body, refusing more than `limit` bytes (for small metadata only).
+    pub async fn bytes(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+        if self.content_length.is_some_and(|len| len > limit) {
+            return Err(transport(
+                &self.url,
+                format!("body larger than {limit} bytes"),
+            ));
+        }
+        let mut out = Vec::new();
+        while let Some(chunk) = self.chunk().await? {
+            if out.len() as u64 + chunk.len() as u64 > limit {
+                return Err(transport(
+                    &self.url,
+                    format!("body larger than {limit} bytes"),
+                ));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// The URL this body comes from, without credentials.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+/// The `file://` URL of a local path, for reading it through [`Upstream::get`].
+pub fn file_url(path: &Path) -> io::Result<String> {
+    let absolute = std::path::absolute(path)?;
+    Url::from_file_path(&absolute)
+        .map(String::from)
+        .map_err(|()| io::Error::other(format!("{} cannot be a file URL", absolute.display())))
+}

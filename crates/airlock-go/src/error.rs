@@ -1,0 +1,91 @@
+//! The Go proxy's errors and how `go` sees them.
+//!
+//! `go` treats only 404 and 410 as "not here, try the next proxy"; anything else
+//! stops a `,`-separated GOPROXY list. So "not stored", "not upstream" and "not a
+//! valid path" are 404 with a short plain-text reason (go prints up to 8 lines of
+//! it), and faults are 5xx. Internal causes are logged here, once, and hidden.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use airlock_core::store::StoreError;
+use airlock_core::upstream::UpstreamError;
+
+/// Everything a Go proxy request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum GoError {
+    /// Not a valid module path, version or protocol path.
+    #[error("not found: {0}")]
+    BadPath(String),
+    /// Nothing stored, and nothing upstream (or offline).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The upstreams failed (connection, 5xx, truncated body).
+    #[error("bad upstream: {0}")]
+    Upstream(UpstreamError),
+    /// An upstream did not answer in time.
+    #[error("upstream timeout: {0}")]
+    UpstreamTimeout(UpstreamError),
+    /// An upstream served content that fails validation; nothing was stored.
+    #[error("bad upstream: {0}")]
+    BadContent(String),
+    /// The database failed.
+    #[error("index error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The blob store failed.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+    /// Anything else internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<UpstreamError> for GoError {
+    fn from(e: UpstreamError) -> Self {
+        match e {
+            UpstreamError::NotFound { .. } => GoError::NotFound(e.to_string()),
+            UpstreamError::Timeout { .. } => GoError::UpstreamTimeout(e),
+            e => GoError::Upstream(e),
+        }
+    }
+}
+
+impl From<std::io::Error> for GoError {
+    fn from(e: std::io::Error) -> Self {
+        GoError::Store(StoreError::Io(e))
+    }
+}
+
+impl ResponseError for GoError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            GoError::BadPath(_) | GoError::NotFound(_) => StatusCode::NOT_FOUND,
+            GoError::Upstream(_) | GoError::BadContent(_) => StatusCode::BAD_GATEWAY,
+            GoError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GoError::Db(_) | GoError::Store(_) | GoError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let body = if status.is_server_error()
+            && !matches!(
+                status,
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT
+            ) {
+            tracing::error!(error = %self, "go proxy internal error");
+            "internal error (see the airlock log)\n".to_owned()
+        } else {
+            if status.is_server_error() {
+                tracing::warn!(error = %self, "go proxy upstream fault");
+            }
+            format!("{self}\n")
+        };
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((airlock_core::serve::CACHE_HEADER, "MISS"))
+            .body(body)
+    }
+}

@@ -1,0 +1,188 @@
+//! `airlock import gomodcache DIR`: seeds the store from a Go module cache.
+//!
+//! Reads `$GOMODCACHE/cache/download` (or a directory in the same GOPROXY layout):
+//! every `.info`, `.mod` and `.zip` passes the same checks as an upstream fetch,
+//! `.ziphash` files are compared with the recomputed hash, and the checksum
+//! database files under `sumdb/` (lookups and tiles) are cached as if fetched.
+
+use crate::error::GoError;
+use crate::index::{self, NewGoFile};
+use crate::proxy::GoProxy;
+use crate::request::{self, FileKind, GoRequest, SumDbPath};
+use airlock_core::upstream::Upstream;
+use std::path::{Path, PathBuf};
+
+/// What an import did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// Module files newly stored.
+    pub stored: u64,
+    /// Checksum-database files newly stored.
+    pub sumdb_stored: u64,
+    /// Files that were already stored with the same bytes.
+    pub already: u64,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Files refused, with the reason.
+    pub rejected: Vec<(PathBuf, String)>,
+    /// Files that are not module or checksum-database files (lists, locks, partial downloads).
+    pub skipped: u64,
+}
+
+/// One file found in the tree, for progress reporting.
+#[derive(Debug)]
+pub struct ImportItem {
+    /// The file.
+    pub path: PathBuf,
+    /// Its size.
+    pub size: u64,
+}
+
+/// Lists the files to import under `dir` (a module cache root or its `cache/download`).
+pub fn scan(dir: &Path) -> std::io::Result<(PathBuf, Vec<ImportItem>)> {
+    let download = dir.join("cache").join("download");
+    let root = if download.is_dir() {
+        download
+    } else {
+        dir.to_owned()
+    };
+    let mut items = Vec::new();
+    for entry in walkdir::WalkDir::new(&root)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
+        let entry = entry.map_err(std::io::Error::other)?;
+        if entry.file_type().is_file() {
+            let size = entry.metadata().map_err(std::io::Error::other)?.len();
+            items.push(ImportItem {
+                path: entry.into_path(),
+                size,
+            });
+        }
+    }
+    Ok((root, items))
+}
+
+/// Imports one file found by [`scan`].
+pub async fn import_file(
+    proxy: &GoProxy,
+    files: &Upstream,
+    root: &Path,
+    item: &ImportItem,
+    report: &mut ImportReport,
+) -> Result<(), GoError> {
+    let Some(rel) = item
+        .path
+        .strip_prefix(root)
+        .ok()
+        .and_then(|r| r.to_str())
+        .map(|r| r.replace(std::path::MAIN_SEPARATOR, "/"))
+    else {
+        report.skipped += 1;
+        return Ok(());
+    };
+    let is_candidate = rel.starts_with("sumdb/")
+        || [".info", ".mod", ".zip"]
+            .iter()
+            .any(|ext| rel.ends_with(ext));
+    if !is_candidate {
+        report.skipped += 1;
+        return Ok(());
+    }
+    let parsed = match request::parse(&rel) {
+        Ok(p) => p,
+        Err(e) => {
+            report.rejected.push((item.path.clone(), e.0));
+            return Ok(());
+        }
+    };
+    let url = airlock_core::upstream::file_url(&item.path)?;
+    report.bytes += item.size;
+    match parsed {
+        GoRequest::File {
+            module,
+            version,
+            kind,
+        } => {
+            let body = files.get(&url).await?;
+            let (staged, h1) = match proxy.stage_module_file(body, &module, &version, kind).await {
+                Ok(s) => s,
+                Err(GoError::BadContent(reason)) => {
+                    report.rejected.push((item.path.clone(), reason));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
+            if kind == FileKind::Zip {
+                let ziphash = item.path.with_extension("ziphash");
+                if let Ok(recorded) = tokio::fs::read_to_string(&ziphash).await {
+                    if Some(recorded.trim()) != h1.as_deref() {
+                        report.rejected.push((
+                            item.path.clone(),
+                            format!(
+                                "zip hashes to {} but {} says {}",
+                                h1.unwrap_or_default(),
+                                ziphash.display(),
+                                recorded.trim()
+                            ),
+                        ));
+                        return Ok(());
+                    }
+                }
+            }
+            if let Some(existing) = index::find_file(&proxy.db, &module, &version, kind).await? {
+                if existing.digest == staged.digest || kind == FileKind::Info {
+                    report.already += 1;
+                } else {
+                    report.rejected.push((
+                        item.path.clone(),
+                        format!(
+                            "differs from the stored {module}@{version}.{} ({})",
+                            kind.as_str(),
+                            existing.digest
+                        ),
+                    ));
+                }
+                return Ok(());
+            }
+            let (digest, size) = (staged.digest.clone(), staged.size);
+            proxy.store.commit(staged).await?;
+            let origin = format!("import:{}", item.path.display());
+            let new = NewGoFile {
+                module: &module,
+                version: &version,
+                kind,
+                digest: &digest,
+                size,
+                h1: h1.as_deref(),
+                origin: &origin,
+            };
+            if index::insert_file(&proxy.db, new).await? {
+                report.stored += 1;
+            } else {
+                report.already += 1;
+            }
+        }
+        GoRequest::SumDb {
+            name,
+            path: SumDbPath::Immutable(path),
+        } => {
+            if index::find_sumdb(&proxy.db, &name, &path).await?.is_some() {
+                report.already += 1;
+                return Ok(());
+            }
+            let mut body = files.get(&url).await?;
+            let mut writer = proxy.staging.writer(Some(16 << 20)).await?;
+            while let Some(chunk) = body.chunk().await? {
+                writer.write(&chunk).await?;
+            }
+            let staged = writer.finish(None).await?;
+            let (digest, size) = (staged.digest.clone(), staged.size);
+            proxy.store.commit(staged).await?;
+            index::insert_sumdb(&proxy.db, &name, &path, &digest, size).await?;
+            report.sumdb_stored += 1;
+        }
+        _ => report.skipped += 1,
+    }
+    Ok(())
+}

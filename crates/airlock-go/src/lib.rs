@@ -1,0 +1,85 @@
+//! airlock's Go module proxy: the GOPROXY protocol (`list`, `.info`, `.mod`, `.zip`,
+//! `@latest`) with pull-through from upstream proxies, an offline mode that serves
+//! only what is stored, and a caching proxy for Go checksum databases.
+//!
+//! Protocol: <https://go.dev/ref/mod#goproxy-protocol>; checksum database:
+//! <https://go.dev/ref/mod#checksum-database>. Mounted at `/go`; clients set
+//! `GOPROXY=http://HOST/go`.
+#![warn(missing_docs)]
+
+pub mod dirhash;
+pub mod error;
+pub mod import;
+pub mod index;
+pub mod module;
+pub mod proxy;
+pub mod request;
+mod routes;
+pub mod semver;
+pub mod zipcheck;
+
+pub use error::GoError;
+pub use proxy::GoProxy;
+pub use routes::configure;
+
+use airlock_core::Mode;
+use serde::{Deserialize, Serialize};
+
+/// The `[go]` section of the configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoSettings {
+    /// Overrides the global mode for the Go proxy.
+    pub mode: Option<Mode>,
+    /// Upstream module proxies in GOPROXY syntax: URLs separated by `,` (try the
+    /// next one after a 404/410) or `|` (after any error). `https://`, `http://`
+    /// and `file://` (a directory in GOPROXY layout, such as a module cache's
+    /// `cache/download`).
+    pub upstream: String,
+    /// Checksum databases proxied (and cached) at `/go/sumdb/<name>/`.
+    pub sumdb: Vec<SumDbSettings>,
+}
+
+/// One proxied checksum database.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SumDbSettings {
+    /// The name clients use in `GOSUMDB`, e.g. `sum.golang.org`.
+    pub name: String,
+    /// Where to fetch it from; `https://<name>` when unset.
+    pub url: Option<String>,
+}
+
+impl Default for GoSettings {
+    fn default() -> Self {
+        GoSettings {
+            mode: None,
+            upstream: "https://proxy.golang.org".into(),
+            sumdb: vec![SumDbSettings {
+                name: "sum.golang.org".into(),
+                url: None,
+            }],
+        }
+    }
+}
+
+impl GoSettings {
+    /// Checks the settings and resolves them into upstream entries.
+    pub fn resolve(&self) -> Result<(Vec<proxy::ProxyEntry>, Vec<proxy::SumDbUpstream>), String> {
+        let upstreams = proxy::parse_proxy_list(&self.upstream)?;
+        let mut sumdbs = Vec::new();
+        for s in &self.sumdb {
+            if s.name.is_empty() || s.name.contains('/') {
+                return Err(format!("invalid checksum database name {:?}", s.name));
+            }
+            sumdbs.push(proxy::SumDbUpstream {
+                name: s.name.clone(),
+                url: s
+                    .url
+                    .clone()
+                    .unwrap_or_else(|| format!("https://{}", s.name)),
+            });
+        }
+        Ok((upstreams, sumdbs))
+    }
+}

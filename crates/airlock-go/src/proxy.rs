@@ -1,0 +1,651 @@
+//! The Go proxy's behaviour: serve what is stored, fetch what is missing (online),
+//! and derive `list` and `@latest` from storage when the upstreams cannot answer.
+
+use crate::dirhash;
+use crate::error::GoError;
+use crate::index::{self, NewGoFile, StoredFile};
+use crate::request::FileKind;
+use crate::semver;
+use crate::zipcheck;
+use airlock_core::inflight::Inflight;
+use airlock_core::metrics::{CacheResult, Metrics};
+use airlock_core::store::{BlobStore, Staging, StoreError};
+use airlock_core::upstream::{Upstream, UpstreamBody};
+use airlock_core::{Db, Mode, StagedBlob};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Largest `.info` / `@latest` JSON accepted from an upstream.
+const MAX_INFO_SIZE: u64 = 64 << 10;
+/// Largest `@v/list` accepted from an upstream.
+const MAX_LIST_SIZE: u64 = 4 << 20;
+
+/// One entry of the upstream list, in GOPROXY syntax.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyEntry {
+    /// Base URL without a trailing slash (`https://…`, `http://…` or `file://…`).
+    pub base: String,
+    /// True when the entry was followed by `|`: fall back on any error, not only 404/410.
+    pub fall_back_on_error: bool,
+}
+
+/// Parses a GOPROXY-style list (`url1,url2|url3`). `direct` and `off` are refused:
+/// airlock fetches from proxies, never from version control.
+pub fn parse_proxy_list(list: &str) -> Result<Vec<ProxyEntry>, String> {
+    let mut entries = Vec::new();
+    let mut rest = list.trim();
+    while !rest.is_empty() {
+        let end = rest.find([',', '|']).unwrap_or(rest.len());
+        let url = rest[..end].trim();
+        let fall_back_on_error = rest[end..].starts_with('|');
+        rest = rest.get(end + 1..).unwrap_or("");
+        if url.is_empty() {
+            continue;
+        }
+        if url == "direct" || url == "off" {
+            return Err(format!(
+                "{url:?} is not supported in go.upstream: list proxy URLs"
+            ));
+        }
+        if !(url.starts_with("https://")
+            || url.starts_with("http://")
+            || url.starts_with("file://"))
+        {
+            return Err(format!(
+                "{url:?}: upstream URLs must start with https://, http:// or file://"
+            ));
+        }
+        entries.push(ProxyEntry {
+            base: url.trim_end_matches('/').to_owned(),
+            fall_back_on_error,
+        });
+    }
+    Ok(entries)
+}
+
+/// A configured checksum database: its name and upstream URL.
+#[derive(Clone, Debug)]
+pub struct SumDbUpstream {
+    /// Name, e.g. `sum.golang.org`.
+    pub name: String,
+    /// Base URL, e.g. `https://sum.golang.org`.
+    pub url: String,
+}
+
+/// Everything the Go handlers share.
+pub struct GoProxy {
+    /// Online or offline.
+    pub mode: Mode,
+    /// Upstream module proxies, in order.
+    pub upstreams: Vec<ProxyEntry>,
+    /// Proxied checksum databases.
+    pub sumdbs: Vec<SumDbUpstream>,
+    /// The index.
+    pub db: Db,
+    /// The blob store.
+    pub store: Arc<dyn BlobStore>,
+    /// Where blobs are written before they are committed.
+    pub staging: Arc<Staging>,
+    /// The outbound client.
+    pub upstream: Upstream,
+    /// One fetch per file at a time.
+    pub inflight: Inflight,
+    /// Counters.
+    pub metrics: Metrics,
+}
+
+/// Metric label for this protocol.
+pub const PROTOCOL: &str = "go";
+
+/// A stored file with where it came from.
+pub struct Found {
+    /// The stored file.
+    pub file: StoredFile,
+    /// Whether it was already stored.
+    pub cache: CacheResult,
+}
+
+#[derive(Deserialize)]
+struct InfoJson {
+    #[serde(rename = "Version")]
+    version: String,
+}
+
+impl GoProxy {
+    /// Whether this request may reach an upstream.
+    pub fn may_fetch(&self, disable_fetch_header: bool) -> bool {
+        self.mode == Mode::Online && !disable_fetch_header && !self.upstreams.is_empty()
+    }
+
+    /// A module file: from the store, or (when `fetch`) from the upstreams.
+    pub async fn file(
+        &self,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        fetch: bool,
+    ) -> Result<Found, GoError> {
+        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            return Ok(Found {
+                file,
+                cache: CacheResult::Hit,
+            });
+        }
+        self.metrics.cache(PROTOCOL, CacheResult::Miss);
+        if !fetch {
+            return Err(GoError::NotFound(format!(
+                "{module}@{version}: .{} is not stored in this airlock{}",
+                kind.as_str(),
+                self.offline_hint()
+            )));
+        }
+        let key = format!("go/{module}@{version}.{}", kind.as_str());
+        let _guard = self.inflight.lock(&key).await;
+        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            return Ok(Found {
+                file,
+                cache: CacheResult::Hit,
+            });
+        }
+        let rel = format!(
+            "{}/@v/{}.{}",
+            escape_path(module)?,
+            escape_version(version)?,
+            kind.as_str()
+        );
+        let (staged, h1, origin) = self
+            .fetch_first(&rel, |body| {
+                self.stage_module_file(body, module, version, kind)
+            })
+            .await?;
+        let (digest, size) = (staged.digest.clone(), staged.size);
+        self.store.commit(staged).await?;
+        index::insert_file(
+            &self.db,
+            NewGoFile {
+                module,
+                version,
+                kind,
+                digest: &digest,
+                size,
+                h1: h1.as_deref(),
+                origin: &origin,
+            },
+        )
+        .await?;
+        tracing::info!(module, version, kind = kind.as_str(), %digest, size, %origin, "stored go module file");
+        // Re-read: if an import raced us, its row won and is the one to serve.
+        let file = index::find_file(&self.db, module, version, kind)
+            .await?
+            .ok_or_else(|| GoError::Internal("stored row vanished".into()))?;
+        Ok(Found {
+            file,
+            cache: CacheResult::Miss,
+        })
+    }
+
+    /// Streams an upstream body into staging and checks it for `kind`.
+    /// Returns the staged blob and its `h1:` hash (zip and go.mod).
+    pub async fn stage_module_file(
+        &self,
+        mut body: UpstreamBody,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+    ) -> Result<(StagedBlob, Option<String>), GoError> {
+        let limit = match kind {
+            FileKind::Zip => zipcheck::MAX_ZIP_SIZE,
+            FileKind::Mod => zipcheck::MAX_GO_MOD_SIZE,
+            FileKind::Info => MAX_INFO_SIZE,
+        };
+        if body.content_length.is_some_and(|len| len > limit) {
+            return Err(GoError::BadContent(format!(
+                "{}: {} is larger than the {limit}-byte limit",
+                body.url(),
+                kind.as_str()
+            )));
+        }
+        let mut writer = self.staging.writer(Some(limit)).await?;
+        while let Some(chunk) = body.chunk().await? {
+            writer.write(&chunk).await.map_err(|e| match e {
+                StoreError::TooLarge { limit } => GoError::BadContent(format!(
+                    "{}: larger than the {limit}-byte limit",
+                    body.url()
+                )),
+                e => e.into(),
+            })?;
+        }
+        let staged = writer.finish(None).await?;
+        let url = body.url().to_owned();
+        let h1 = match kind {
+            FileKind::Zip => {
+                let (path, m, v) = (
+                    staged.path().to_owned(),
+                    module.to_owned(),
+                    version.to_owned(),
+                );
+                let h1 = tokio::task::spawn_blocking(move || zipcheck::check_zip(&path, &m, &v))
+                    .await
+                    .map_err(|e| GoError::Internal(e.to_string()))?
+                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                Some(h1)
+            }
+            FileKind::Mod => {
+                let bytes = tokio::fs::read(staged.path()).await?;
+                check_go_mod(&bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                Some(dirhash::go_mod_h1(&bytes))
+            }
+            FileKind::Info => {
+                let bytes = tokio::fs::read(staged.path()).await?;
+                check_info(&bytes, Some(version))
+                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                None
+            }
+        };
+        Ok((staged, h1))
+    }
+
+    /// Tries each upstream in order with GOPROXY semantics: go on after a 404/410,
+    /// and after any error when the entry ended with `|`.
+    async fn fetch_first<T, F, Fut>(
+        &self,
+        rel: &str,
+        mut use_body: F,
+    ) -> Result<(T, Option<String>, String), GoError>
+    where
+        F: FnMut(UpstreamBody) -> Fut,
+        Fut: std::future::Future<Output = Result<(T, Option<String>), GoError>>,
+    {
+        let mut last: Option<GoError> = None;
+        for entry in &self.upstreams {
+            let url = format!("{}/{rel}", entry.base);
+            let result = match self.upstream.get(&url).await {
+                Ok(body) => {
+                    let origin = body.url().to_owned();
+                    let len = body.content_length.unwrap_or(0);
+                    use_body(body).await.map(|(t, h1)| (t, h1, origin, len))
+                }
+                Err(e) => Err(GoError::from(e)),
+            };
+            match result {
+                Ok((t, h1, origin, len)) => {
+                    self.metrics.upstream(PROTOCOL, "ok", len);
+                    return Ok((t, h1, origin));
+                }
+                Err(GoError::NotFound(msg)) => {
+                    self.metrics.upstream(PROTOCOL, "not_found", 0);
+                    last = Some(GoError::NotFound(msg));
+                }
+                Err(e) => {
+                    self.metrics.upstream(PROTOCOL, "error", 0);
+                    tracing::warn!(%url, error = %e, "upstream fetch failed");
+                    if !entry.fall_back_on_error {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| GoError::NotFound(format!("{rel}: no upstream configured"))))
+    }
+
+    /// Fetches small mutable metadata (`list`, `@latest`, queries) from the upstreams.
+    async fn fetch_small(&self, rel: &str, limit: u64) -> Result<Vec<u8>, GoError> {
+        let (bytes, _, _) = self
+            .fetch_first(
+                rel,
+                |body| async move { Ok((body.bytes(limit).await?, None)) },
+            )
+            .await?;
+        Ok(bytes)
+    }
+
+    /// `@v/list`: upstream versions merged with stored ones; when the upstreams
+    /// cannot answer (or offline), the stored versions that have a zip.
+    pub async fn list(&self, module: &str, fetch: bool) -> Result<Vec<String>, GoError> {
+        let stored = index::versions(&self.db, module, FileKind::Zip).await?;
+        let mut versions: Vec<String> = stored
+            .into_iter()
+            .filter(|v| !semver::is_pseudo(v))
+            .collect();
+        if fetch {
+            let rel = format!("{}/@v/list", escape_path(module)?);
+            match self.fetch_small(&rel, MAX_LIST_SIZE).await {
+                Ok(body) => {
+                    let text = String::from_utf8_lossy(&body);
+                    versions.extend(
+                        text.lines()
+                            .filter_map(|l| l.split_whitespace().next())
+                            .filter(|v| {
+                                semver::is_valid(v) && crate::module::is_canonical_version(v)
+                            })
+                            .map(str::to_owned),
+                    );
+                }
+                Err(GoError::NotFound(msg)) => {
+                    if versions.is_empty() && !index::module_known(&self.db, module).await? {
+                        return Err(GoError::NotFound(msg));
+                    }
+                }
+                Err(e) => {
+                    if versions.is_empty() {
+                        return Err(e);
+                    }
+                    tracing::warn!(module, error = %e, "upstream list failed; serving stored versions");
+                }
+            }
+        } else if versions.is_empty() && !index::module_known(&self.db, module).await? {
+            return Err(GoError::NotFound(format!(
+                "{module}: no versions stored in this airlock{}",
+                self.offline_hint()
+            )));
+        }
+        versions.sort_by(|a, b| semver::compare(a, b));
+        versions.dedup();
+        Ok(versions)
+    }
+
+    /// `@latest` as JSON: the upstream's answer, or else the best stored version
+    /// (highest release, else highest pre-release, else newest pseudo-version).
+    pub async fn latest(&self, module: &str, fetch: bool) -> Result<Vec<u8>, GoError> {
+        if fetch {
+            let rel = format!("{}/@latest", escape_path(module)?);
+            match self.fetch_small(&rel, MAX_INFO_SIZE).await {
+                Ok(body) => {
+                    check_info(&body, None).map_err(GoError::BadContent)?;
+                    return Ok(body);
+                }
+                Err(e) => {
+                    tracing::debug!(module, error = %e, "upstream @latest failed; computing from storage")
+                }
+            }
+        }
+        let stored = index::versions(&self.db, module, FileKind::Zip).await?;
+        let best = best_version(&stored).ok_or_else(|| {
+            GoError::NotFound(format!(
+                "{module}: no version stored in this airlock{}",
+                self.offline_hint()
+            ))
+        })?;
+        self.info_json(module, &best).await
+    }
+
+    /// The `.info` of a stored version, or one synthesized from the version.
+    async fn info_json(&self, module: &str, version: &str) -> Result<Vec<u8>, GoError> {
+        if let Some(info) = index::find_file(&self.db, module, version, FileKind::Info).await? {
+            return Ok(self.read_small(&info).await?);
+        }
+        let mut json = serde_json::json!({ "Version": version });
+        if let Some(time) = semver::pseudo_time(version) {
+            json["Time"] = serde_json::Value::String(time);
+        }
+        Ok(json.to_string().into_bytes())
+    }
+
+    /// A non-canonical `.info` query (branch or commit): the upstream's answer when
+    /// online, else a stored pseudo-version whose revision matches a commit prefix.
+    pub async fn query(&self, module: &str, query: &str, fetch: bool) -> Result<Vec<u8>, GoError> {
+        if fetch {
+            let rel = format!(
+                "{}/@v/{}.info",
+                escape_path(module)?,
+                escape_version(query)?
+            );
+            let body = self.fetch_small(&rel, MAX_INFO_SIZE).await?;
+            check_info(&body, None).map_err(GoError::BadContent)?;
+            return Ok(body);
+        }
+        let is_commit = query.len() >= 12
+            && query
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+        if is_commit {
+            let stored = index::versions(&self.db, module, FileKind::Info).await?;
+            if let Some(v) = stored
+                .iter()
+                .find(|v| semver::pseudo_rev(v) == Some(&query[..12]))
+            {
+                return self.info_json(module, v).await;
+            }
+        }
+        Err(GoError::NotFound(format!(
+            "{module}@{query}: queries resolve only to stored versions in offline mode"
+        )))
+    }
+
+    /// Reads a small stored blob (metadata) into memory.
+    pub async fn read_small(&self, file: &StoredFile) -> Result<Vec<u8>, GoError> {
+        use tokio::io::AsyncReadExt;
+        let mut read = self.store.open(&file.digest, None).await?;
+        let mut out = Vec::with_capacity(read.len as usize);
+        read.file.read_to_end(&mut out).await?;
+        Ok(out)
+    }
+
+    /// A checksum-database file: cached, else fetched (online) and cached.
+    /// `latest` is fetched fresh when possible and the cached copy is the fallback.
+    pub async fn sumdb_file(&self, name: &str, path: &str, fetch: bool) -> Result<Found, GoError> {
+        let sumdb = self.sumdbs.iter().find(|s| s.name == name).ok_or_else(|| {
+            GoError::NotFound(format!(
+                "checksum database {name:?} is not proxied by this airlock"
+            ))
+        })?;
+        let mutable = path == "latest";
+        if !mutable {
+            if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
+                self.metrics.cache(PROTOCOL, CacheResult::Hit);
+                return Ok(Found {
+                    file,
+                    cache: CacheResult::Hit,
+                });
+            }
+        }
+        if !(fetch && self.mode == Mode::Online) {
+            if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
+                return Ok(Found {
+                    file,
+                    cache: CacheResult::Hit,
+                });
+            }
+            self.metrics.cache(PROTOCOL, CacheResult::Miss);
+            return Err(GoError::NotFound(format!(
+                "{name}/{path} is not cached in this airlock{}; modules that were never fetched through it \
+                 need GONOSUMDB=<their path prefix> (or GOSUMDB=off)",
+                self.offline_hint()
+            )));
+        }
+        self.metrics.cache(PROTOCOL, CacheResult::Miss);
+        let _guard = self.inflight.lock(&format!("sumdb/{name}/{path}")).await;
+        if !mutable {
+            if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
+                return Ok(Found {
+                    file,
+                    cache: CacheResult::Hit,
+                });
+            }
+        }
+        let url = format!("{}/{path}", sumdb.url.trim_end_matches('/'));
+        let fetched = async {
+            let mut body = self.upstream.get(&url).await?;
+            let mut writer = self.staging.writer(Some(16 << 20)).await?;
+            while let Some(chunk) = body.chunk().await? {
+                writer.write(&chunk).await?;
+            }
+            Ok::<_, GoError>(writer.finish(None).await?)
+        }
+        .await;
+        match fetched {
+            Ok(staged) => {
+                self.metrics.upstream(PROTOCOL, "ok", staged.size);
+                let (digest, size) = (staged.digest.clone(), staged.size);
+                self.store.commit(staged).await?;
+                index::insert_sumdb(&self.db, name, path, &digest, size).await?;
+                let file = index::find_sumdb(&self.db, name, path)
+                    .await?
+                    .ok_or_else(|| GoError::Internal("stored row vanished".into()))?;
+                Ok(Found {
+                    file,
+                    cache: CacheResult::Miss,
+                })
+            }
+            Err(e) => {
+                self.metrics.upstream(
+                    PROTOCOL,
+                    if matches!(e, GoError::NotFound(_)) {
+                        "not_found"
+                    } else {
+                        "error"
+                    },
+                    0,
+                );
+                if mutable {
+                    if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
+                        tracing::warn!(%url, error = %e, "checksum database unreachable; serving cached tree head");
+                        return Ok(Found {
+                            file,
+                            cache: CacheResult::Hit,
+                        });
+                    }
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn offline_hint(&self) -> &'static str {
+        if self.mode == Mode::Offline {
+            " (offline mode)"
+        } else {
+            ""
+        }
+    }
+}
+
+/// Picks `@latest` among stored versions: highest release, else highest
+/// pre-release, else the newest pseudo-version.
+pub fn best_version(versions: &[String]) -> Option<String> {
+    let pick = |filter: &dyn Fn(&str) -> bool| {
+        versions
+            .iter()
+            .filter(|v| filter(v))
+            .max_by(|a, b| semver::compare(a, b))
+            .cloned()
+    };
+    pick(&|v| !semver::is_pseudo(v) && semver::prerelease(v).is_empty())
+        .or_else(|| pick(&|v| !semver::is_pseudo(v)))
+        .or_else(|| {
+            versions
+                .iter()
+                .filter(|v| semver::is_pseudo(v))
+                .max_by(|a, b| {
+                    semver::pseudo_time(a)
+                        .cmp(&semver::pseudo_time(b))
+                        .then(semver::compare(a, b))
+                })
+                .cloned()
+        })
+}
+
+/// A go.mod must be UTF-8 with a `module` directive; anything else (an HTML error
+/// page served with 200, say) would be cached forever.
+pub fn check_go_mod(bytes: &[u8]) -> Result<(), String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "go.mod is not UTF-8".to_owned())?;
+    let has_module = text.lines().any(|l| {
+        let l = l.trim_start();
+        l.strip_prefix("module")
+            .is_some_and(|rest| rest.starts_with([' ', '\t', '(']))
+    });
+    if has_module {
+        Ok(())
+    } else {
+        Err("go.mod has no module directive".into())
+    }
+}
+
+/// A `.info` must be JSON with a `Version`; for a canonical request, that version.
+pub fn check_info(bytes: &[u8], version: Option<&str>) -> Result<(), String> {
+    let info: InfoJson =
+        serde_json::from_slice(bytes).map_err(|e| format!("invalid .info JSON: {e}"))?;
+    if !semver::is_valid(&info.version) {
+        return Err(format!(".info has invalid Version {:?}", info.version));
+    }
+    match version {
+        Some(v) if v != info.version => Err(format!(".info is for {:?}, not {v:?}", info.version)),
+        _ => Ok(()),
+    }
+}
+
+fn escape_path(path: &str) -> Result<String, GoError> {
+    crate::module::escape_path(path).map_err(|e| GoError::BadPath(e.to_string()))
+}
+
+fn escape_version(version: &str) -> Result<String, GoError> {
+    crate::module::escape_version(version).map_err(|e| GoError::BadPath(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxy_lists() {
+        let e = |base: &str, fall_back_on_error| ProxyEntry {
+            base: base.into(),
+            fall_back_on_error,
+        };
+        assert_eq!(
+            parse_proxy_list("https://a/, http://b|file:///c").expect("valid"),
+            vec![
+                e("https://a", false),
+                e("http://b", true),
+                e("file:///c", false)
+            ]
+        );
+        assert_eq!(parse_proxy_list("").expect("valid"), vec![]);
+        assert!(parse_proxy_list("https://a,direct").is_err());
+        assert!(parse_proxy_list("proxy.golang.org").is_err());
+    }
+
+    #[test]
+    fn latest_prefers_release_then_prerelease_then_newest_pseudo() {
+        let v =
+            |list: &[&str]| best_version(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            v(&["v1.0.0", "v1.2.0", "v1.10.0-rc.1"]),
+            Some("v1.2.0".into())
+        );
+        assert_eq!(
+            v(&["v1.10.0-rc.1", "v1.9.0-beta"]),
+            Some("v1.10.0-rc.1".into())
+        );
+        assert_eq!(
+            v(&[
+                "v0.0.0-20230102030405-abcdefabcdef",
+                "v0.0.0-20240102030405-bcdefabcdefa"
+            ]),
+            Some("v0.0.0-20240102030405-bcdefabcdefa".into())
+        );
+        assert_eq!(
+            v(&["v0.0.0-20230102030405-abcdefabcdef", "v0.1.0"]),
+            Some("v0.1.0".into())
+        );
+        assert_eq!(v(&[]), None);
+    }
+
+    #[test]
+    fn go_mod_and_info_checks() {
+        assert!(check_go_mod(b"module example.com/m\n\ngo 1.16\n").is_ok());
+        assert!(check_go_mod(b"// comment\nmodule \"example.com/m\"\n").is_ok());
+        assert!(check_go_mod(b"<html>oops</html>").is_err());
+        assert!(check_go_mod(b"modulex foo").is_err());
+        assert!(check_go_mod(&[0xff, 0xfe]).is_err());
+        assert!(check_info(
+            br#"{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}"#,
+            Some("v1.0.0")
+        )
+        .is_ok());
+        assert!(check_info(br#"{"Version":"v1.0.1"}"#, Some("v1.0.0")).is_err());
+        assert!(check_info(b"not json", None).is_err());
+    }
+}

@@ -1,0 +1,157 @@
+//! HTTP routes under `/go`: one resource that parses its path into a
+//! [`GoRequest`] and dispatches on it.
+
+use crate::error::GoError;
+use crate::proxy::GoProxy;
+use crate::request::{self, FileKind, GoRequest, SumDbPath};
+use actix_web::http::header;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use airlock_core::metrics::CacheResult;
+use airlock_core::serve::{self, BlobResponse, CACHE_HEADER};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Mounts the Go proxy. Call inside `web::scope("/go")`.
+pub fn configure(proxy: Arc<GoProxy>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(proxy)).service(
+            web::resource("/{tail:.*}")
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .to(handle),
+        );
+    }
+}
+
+/// The header goproxy users send to ask for cached content only.
+const DISABLE_FETCH: &str = "disable-module-fetch";
+
+const IMMUTABLE: &str = "public, max-age=604800, immutable";
+const MUTABLE: &str = "public, max-age=60";
+
+#[derive(Deserialize)]
+struct CatalogQuery {
+    token: Option<String>,
+    pagesize: Option<u32>,
+}
+
+async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpResponse, GoError> {
+    // The raw path: `go` percent-encodes `!`, and `+` must not become a space.
+    let raw = req.uri().path();
+    let tail = raw.split_once("/go/").map(|(_, t)| t).unwrap_or("");
+    let parsed = request::parse(tail).map_err(|e| GoError::BadPath(e.0))?;
+    let disable_fetch = req
+        .headers()
+        .get(DISABLE_FETCH)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
+    let fetch = proxy.may_fetch(disable_fetch);
+    match parsed {
+        GoRequest::File {
+            module,
+            version,
+            kind,
+        } => {
+            let found = proxy.file(&module, &version, kind, fetch).await?;
+            let content_type = match kind {
+                FileKind::Info => "application/json; charset=utf-8",
+                FileKind::Mod => "text/plain; charset=utf-8",
+                FileKind::Zip => "application/zip",
+            };
+            let how = BlobResponse {
+                content_type,
+                cache_control: IMMUTABLE,
+                cache: found.cache,
+            };
+            Ok(serve::blob(
+                &req,
+                proxy.store.as_ref(),
+                &found.file.digest,
+                found.file.size,
+                how,
+            )
+            .await?)
+        }
+        GoRequest::List { module } => {
+            let versions = proxy.list(&module, fetch).await?;
+            let mut body = versions.join("\n");
+            if !body.is_empty() {
+                body.push('\n');
+            }
+            Ok(small(&req, "text/plain; charset=utf-8", body.into_bytes()))
+        }
+        GoRequest::Latest { module } => {
+            let body = proxy.latest(&module, fetch).await?;
+            Ok(small(&req, "application/json; charset=utf-8", body))
+        }
+        GoRequest::Query { module, query } => {
+            let body = proxy.query(&module, &query, fetch).await?;
+            Ok(small(&req, "application/json; charset=utf-8", body))
+        }
+        GoRequest::SumDb { name, path } => {
+            let path = match path {
+                SumDbPath::Supported => {
+                    if proxy.sumdbs.iter().any(|s| s.name == name) {
+                        return Ok(HttpResponse::Ok()
+                            .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+                            .finish());
+                    }
+                    return Err(GoError::NotFound(format!(
+                        "checksum database {name:?} is not proxied by this airlock"
+                    )));
+                }
+                SumDbPath::Latest => "latest".to_owned(),
+                SumDbPath::Immutable(p) => p,
+            };
+            let found = proxy.sumdb_file(&name, &path, fetch).await?;
+            let how = BlobResponse {
+                content_type: if path.starts_with("tile/") {
+                    "application/octet-stream"
+                } else {
+                    "text/plain; charset=utf-8"
+                },
+                cache_control: if path == "latest" { MUTABLE } else { IMMUTABLE },
+                cache: found.cache,
+            };
+            Ok(serve::blob(
+                &req,
+                proxy.store.as_ref(),
+                &found.file.digest,
+                found.file.size,
+                how,
+            )
+            .await?)
+        }
+        GoRequest::Catalog => {
+            let query = web::Query::<CatalogQuery>::from_query(req.query_string())
+                .map_err(|e| GoError::BadPath(format!("catalog query: {e}")))?;
+            let limit = query.pagesize.unwrap_or(1000).clamp(1, 10_000);
+            let after = query.token.as_deref().and_then(|t| t.rsplit_once('@'));
+            let page = crate::index::catalog(&proxy.db, after, limit).await?;
+            let next = (page.len() as u32 == limit)
+                .then(|| page.last().map(|(m, v)| format!("{m}@{v}")))
+                .flatten();
+            let modules: Vec<_> = page
+                .iter()
+                .map(|(m, v)| serde_json::json!({ "module": m, "version": v }))
+                .collect();
+            let body = serde_json::json!({ "modules": modules, "next": next });
+            Ok(small(
+                &req,
+                "application/json",
+                body.to_string().into_bytes(),
+            ))
+        }
+    }
+}
+
+/// A small computed body (`list`, `@latest`, queries): not cached by clients for long.
+fn small(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
+    let mut resp = HttpResponse::Ok();
+    resp.content_type(content_type)
+        .insert_header((header::CACHE_CONTROL, MUTABLE))
+        .insert_header((CACHE_HEADER, CacheResult::Hit.as_str()));
+    if req.method() == actix_web::http::Method::HEAD {
+        resp.insert_header((header::CONTENT_LENGTH, body.len()));
+        return resp.finish();
+    }
+    resp.body(body)
+}

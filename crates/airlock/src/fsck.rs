@@ -1,0 +1,164 @@
+//! `airlock fsck`: checks the index and the blob store against each other.
+//!
+//! Errors (exit 1): a row whose blob file is missing, has the wrong size, or (with
+//! `--verify`) the wrong content. Warnings: temp files of dead processes and blob
+//! files no row points at (a crash between commit and insert leaves these; they are
+//! harmless). `--repair` drops the broken rows and deletes the leftovers; it leaves
+//! orphans younger than an hour alone, as a running server may be about to record them.
+
+use crate::server::DataDir;
+use crate::settings::Settings;
+use airlock_core::db::BlobReference;
+use airlock_core::store::BlobStore;
+use airlock_core::Digest;
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime};
+
+/// Orphan blob files younger than this are left alone by `--repair`.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
+/// Runs the check and prints one line per finding.
+pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Result<ExitCode> {
+    let data = DataDir::open(&settings.data_dir).await?;
+    let mut errors = 0u64;
+    let mut warnings = 0u64;
+
+    // Opening the data directory removes the temp files of dead processes: they
+    // can only be partial writes.
+    for dir in &data.staging.swept().dead_sessions {
+        println!(
+            "note: removed the temp files of a dead process: {}",
+            dir.display()
+        );
+    }
+
+    let listing = data.store.list().await?;
+    for stray in &listing.strays {
+        warnings += 1;
+        println!(
+            "warning: file in the blob directory that is not a blob: {}",
+            stray.display()
+        );
+    }
+    let on_disk: BTreeMap<Digest, u64> = listing.blobs.into_iter().collect();
+    let rows = data.db.blobs().await?;
+    let row_set: BTreeSet<Digest> = rows.iter().map(|(d, _)| d.clone()).collect();
+    let mut broken: BTreeSet<Digest> = BTreeSet::new();
+
+    for (digest, size) in &rows {
+        match on_disk.get(digest) {
+            None => {
+                errors += 1;
+                println!(
+                    "error: blob {digest} is in the index but its file is missing{}",
+                    fixed(repair)
+                );
+                broken.insert(digest.clone());
+            }
+            Some(actual) if actual != size => {
+                errors += 1;
+                println!(
+                    "error: blob {digest} has {actual} bytes on disk, {size} in the index{}",
+                    fixed(repair)
+                );
+                broken.insert(digest.clone());
+            }
+            Some(_) if verify => {
+                let actual = data.store.rehash(digest).await?;
+                if actual != *digest {
+                    errors += 1;
+                    println!(
+                        "error: blob {digest} is corrupt (its bytes hash to {actual}){}",
+                        fixed(repair)
+                    );
+                    broken.insert(digest.clone());
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    let references: Vec<BlobReference> = airlock_go::index::BLOB_REFERENCES.to_vec();
+    let mut referenced = BTreeSet::new();
+    for reference in &references {
+        for digest in data.db.referenced_digests(*reference).await? {
+            match digest.parse::<Digest>() {
+                Ok(d) => {
+                    if !row_set.contains(&d) {
+                        errors += 1;
+                        println!(
+                            "error: {} points at {d}, which is not in the index{}",
+                            reference.table,
+                            fixed(repair)
+                        );
+                        broken.insert(d.clone());
+                    }
+                    referenced.insert(d);
+                }
+                Err(_) => {
+                    errors += 1;
+                    println!(
+                        "error: {} holds a malformed digest {digest:?}",
+                        reference.table
+                    );
+                }
+            }
+        }
+    }
+
+    for (digest, _) in &rows {
+        if !referenced.contains(digest) && !broken.contains(digest) {
+            println!("note: blob {digest} is not referenced (garbage collection can reclaim it)");
+        }
+    }
+
+    let now = SystemTime::now();
+    for digest in on_disk.keys().filter(|d| !row_set.contains(*d)) {
+        warnings += 1;
+        let path = data.store.path_of(digest);
+        let old = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(|t| now.duration_since(t).unwrap_or_default() > ORPHAN_GRACE)
+            .unwrap_or(false);
+        let action = if repair && old { " (deleted)" } else { "" };
+        println!("warning: blob file {digest} has no index row{action}");
+        if repair && old {
+            data.store.remove(digest).await?;
+        }
+    }
+
+    if repair {
+        for digest in &broken {
+            for reference in &references {
+                data.db.delete_references(*reference, digest).await?;
+            }
+            data.db.delete_blob_row(digest).await?;
+            data.store.remove(digest).await?;
+        }
+    }
+
+    println!(
+        "fsck: {} blobs in the index, {} on disk; {errors} errors, {warnings} warnings{}",
+        rows.len(),
+        on_disk.len(),
+        if repair && errors > 0 {
+            " (repaired)"
+        } else {
+            ""
+        }
+    );
+    Ok(if errors == 0 || repair {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn fixed(repair: bool) -> &'static str {
+    if repair {
+        " (repaired)"
+    } else {
+        ""
+    }
+}

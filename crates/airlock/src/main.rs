@@ -1,0 +1,149 @@
+//! `airlock`: the daemon and its command-line tools.
+
+mod fsck;
+mod page;
+mod server;
+mod settings;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use settings::{Overrides, Settings};
+use std::path::PathBuf;
+
+/// One artifact mirror for air-gapped networks.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML). Without one, embedded defaults apply.
+    #[arg(short, long, global = true, env = "AIRLOCK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the config).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs the server.
+    Serve {
+        /// Listen address, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        listen: Option<String>,
+        /// online or offline (overrides the config).
+        #[arg(long, value_parser = parse_mode)]
+        mode: Option<airlock_core::Mode>,
+    },
+    /// Loads artifacts from a directory into the store.
+    Import {
+        #[command(subcommand)]
+        what: ImportCommand,
+    },
+    /// Checks the index and the blob store against each other.
+    Fsck {
+        /// Fix what is found: drop rows whose blobs are gone, delete corrupt and
+        /// orphaned blob files and the temp files of dead processes.
+        #[arg(long)]
+        repair: bool,
+        /// Re-hash every blob (slow: reads everything).
+        #[arg(long)]
+        verify: bool,
+    },
+    /// Reads a password on standard input and prints its argon2 hash for `[[users]]`.
+    HashPassword,
+    /// Prints the effective configuration (defaults, file, environment and flags merged).
+    Config,
+}
+
+#[derive(Subcommand, Debug)]
+enum ImportCommand {
+    /// A Go module cache: `$GOMODCACHE` or its `cache/download`, including `sumdb/`.
+    Gomodcache {
+        /// The directory.
+        dir: PathBuf,
+    },
+}
+
+fn parse_mode(s: &str) -> Result<airlock_core::Mode, String> {
+    match s {
+        "online" => Ok(airlock_core::Mode::Online),
+        "offline" => Ok(airlock_core::Mode::Offline),
+        _ => Err("expected online or offline".into()),
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airlock: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let mut overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        ..Overrides::default()
+    };
+    if let Command::Serve { listen, mode } = &cli.command {
+        overrides.listen = listen.clone();
+        overrides.mode = *mode;
+    }
+    let settings = Settings::load(cli.config.as_deref(), &overrides)?;
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")
+    };
+    match cli.command {
+        Command::Serve { .. } => {
+            init_logging(&settings.log);
+            actix_web::rt::System::new().block_on(server::serve(settings))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Import {
+            what: ImportCommand::Gomodcache { dir },
+        } => {
+            init_logging("warn");
+            runtime()?.block_on(server::import_gomodcache(settings, &dir))
+        }
+        Command::Fsck { repair, verify } => {
+            init_logging("warn");
+            runtime()?.block_on(fsck::run(settings, repair, verify))
+        }
+        Command::HashPassword => {
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            anyhow::ensure!(!password.is_empty(), "empty password");
+            let hash =
+                airlock_core::auth::hash_password(password).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("{hash}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Config => {
+            print!(
+                "{}",
+                toml::to_string(&settings).context("rendering the configuration")?
+            );
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

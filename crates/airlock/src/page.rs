@@ -1,0 +1,97 @@
+//! The root page (what is mounted and how to point clients at it), `/readyz` and
+//! `/metrics`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use airlock_core::metrics::Metrics;
+use airlock_core::{Db, Mode};
+use std::path::PathBuf;
+
+/// What the pages show about this server.
+pub struct ServerInfo {
+    /// The index, for counts and readiness.
+    pub db: Db,
+    /// The data directory, checked by `/readyz`.
+    pub data_dir: PathBuf,
+    /// The Go proxy's mode.
+    pub go_mode: Mode,
+    /// Proxied checksum databases.
+    pub go_sumdbs: Vec<String>,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `GET /`: the mounted protocols with copy-paste client settings for this host.
+pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse {
+    let conn = req.connection_info();
+    let base = escape(&format!("{}://{}", conn.scheme(), conn.host()));
+    let (modules, versions) = airlock_go::index::counts(&info.db).await.unwrap_or((0, 0));
+    let mode = match info.go_mode {
+        Mode::Online => "online: misses are fetched from the upstream proxies and stored",
+        Mode::Offline => "offline: only stored modules are served; no connection leaves this host",
+    };
+    let gosumdb = info
+        .go_sumdbs
+        .first()
+        .map(|name| {
+            format!(
+                "export GOSUMDB={}        # verified through airlock's cached checksum database\n\
+                 export GONOSUMDB=corp.example.com   # private modules, never in the checksum database",
+                escape(name)
+            )
+        })
+        .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>airlock</title>
+<style>body{{font-family:sans-serif;max-width:50rem;margin:2rem auto;padding:0 1rem}}pre{{background:#f4f4f4;padding:1rem;overflow-x:auto}}</style>
+</head><body>
+<h1>airlock {version}</h1>
+<p>One artifact mirror for air-gapped networks.</p>
+<h2>Go modules — <code>{base}/go</code></h2>
+<p>Mode: {mode}. Stored: {modules} modules, {versions} module versions
+(<a href="/go/catalog">catalog</a>).</p>
+<pre>export GOPROXY={base}/go
+{gosumdb}
+export GOTOOLCHAIN=local</pre>
+<h2>Operations</h2>
+<ul><li><a href="/healthz">/healthz</a> — the process is up</li>
+<li><a href="/readyz">/readyz</a> — the index and the data directory are usable</li>
+<li><a href="/metrics">/metrics</a> — Prometheus metrics</li></ul>
+</body></html>
+"#,
+        version = env!("CARGO_PKG_VERSION"),
+    );
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(body)
+}
+
+/// `GET /readyz`: 200 when the index answers and the data directory is writable.
+pub async fn ready(info: web::Data<ServerInfo>) -> HttpResponse {
+    if let Err(e) = info.db.ping().await {
+        return HttpResponse::ServiceUnavailable().body(format!("index unavailable: {e}\n"));
+    }
+    let probe = info.data_dir.join("tmp").join(".readyz");
+    if let Err(e) = tokio::fs::write(&probe, b"ok").await {
+        return HttpResponse::ServiceUnavailable()
+            .body(format!("data directory not writable: {e}\n"));
+    }
+    let _ = tokio::fs::remove_file(&probe).await;
+    HttpResponse::Ok().body("ready\n")
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        ))
+        .body(metrics.render())
+}

@@ -1,0 +1,202 @@
+//! Opens the data directory, builds each protocol, and runs the one HTTP server.
+
+use crate::page;
+use crate::settings::Settings;
+use actix_web::body::{BodySize, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use airlock_core::auth::Users;
+use airlock_core::inflight::Inflight;
+use airlock_core::metrics::Metrics;
+use airlock_core::serve::CACHE_HEADER;
+use airlock_core::upstream::Upstream;
+use airlock_core::{Db, LocalStore, Staging};
+use airlock_go::GoProxy;
+use anyhow::Context as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The opened data directory: index, blobs and this process's staging area.
+pub struct DataDir {
+    /// The index.
+    pub db: Db,
+    /// The blobs.
+    pub store: Arc<LocalStore>,
+    /// Temp files of this process.
+    pub staging: Arc<Staging>,
+}
+
+impl DataDir {
+    /// Opens (creating) `<data>/airlock.db`, `<data>/blobs`, `<data>/tmp`.
+    pub async fn open(dir: &Path) -> anyhow::Result<DataDir> {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let store =
+            Arc::new(LocalStore::open(dir.join("blobs")).context("opening the blob store")?);
+        let staging = Arc::new(Staging::open(dir.join("tmp")).context("opening the temp area")?);
+        let db = Db::open(&dir.join("airlock.db"))
+            .await
+            .context("opening the index")?;
+        Ok(DataDir { db, store, staging })
+    }
+}
+
+/// Builds the Go proxy over an opened data directory.
+pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow::Result<GoProxy> {
+    let (upstreams, sumdbs) = settings.go.resolve().map_err(anyhow::Error::msg)?;
+    Ok(GoProxy {
+        mode: settings.go_mode(),
+        upstreams,
+        sumdbs,
+        db: data.db.clone(),
+        store: data.store.clone(),
+        staging: data.staging.clone(),
+        upstream: Upstream::new(&settings.upstream).context("building the HTTP client")?,
+        inflight: Inflight::default(),
+        metrics,
+    })
+}
+
+/// Runs the server until it is stopped (SIGINT/SIGTERM).
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let data = DataDir::open(&settings.data_dir).await?;
+    let metrics = Metrics::default();
+    let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
+    let listener = std::net::TcpListener::bind(&settings.listen)
+        .with_context(|| format!("listening on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let state = web::Data::new(page::ServerInfo {
+        db: data.db.clone(),
+        data_dir: settings.data_dir.clone(),
+        go_mode: settings.go_mode(),
+        go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
+    });
+    let users = web::Data::new(Users(settings.users.clone()));
+    let metrics_data = web::Data::new(metrics);
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(from_fn(log_request))
+            .app_data(state.clone())
+            .app_data(users.clone())
+            .app_data(metrics_data.clone())
+            .route("/", web::get().to(page::root))
+            .route(
+                "/healthz",
+                web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+            )
+            .route("/readyz", web::get().to(page::ready))
+            .route("/metrics", web::get().to(page::metrics))
+            .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
+    })
+    .listen(listener)?
+    .run();
+    // Tests and scripts read this line to learn the port.
+    println!("airlock listening on http://{addr}");
+    server.await?;
+    Ok(())
+}
+
+/// Which protocol a path belongs to, for metrics and logs.
+fn protocol_of(path: &str) -> &'static str {
+    match path.split('/').nth(1) {
+        Some("go") => "go",
+        _ => "server",
+    }
+}
+
+/// One log line and one metrics update per request.
+async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let bytes = match res.response().body().size() {
+        BodySize::Sized(n) => n,
+        _ => 0,
+    };
+    let cache = res
+        .headers()
+        .get(CACHE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let protocol = protocol_of(&path);
+    if let Some(metrics) = metrics {
+        metrics.request(protocol, status, bytes);
+    }
+    tracing::info!(
+        %method,
+        %path,
+        status,
+        bytes,
+        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        cache = %cache,
+        "request"
+    );
+    Ok(res)
+}
+
+/// `airlock import gomodcache DIR`.
+pub async fn import_gomodcache(
+    settings: Settings,
+    dir: &Path,
+) -> anyhow::Result<std::process::ExitCode> {
+    use std::io::IsTerminal as _;
+    let data = DataDir::open(&settings.data_dir).await?;
+    let proxy = go_proxy(&settings, &data, Metrics::default())?;
+    // Local files only: the import never touches the network.
+    let files = Upstream::new(&settings.upstream)?;
+    let (root, items) =
+        airlock_go::import::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let total: u64 = items.iter().map(|i| i.size).sum();
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let mut report = airlock_go::import::ImportReport::default();
+    let started = Instant::now();
+    for (n, item) in items.iter().enumerate() {
+        airlock_go::import::import_file(&proxy, &files, &root, item, &mut report)
+            .await
+            .with_context(|| format!("importing {}", item.path.display()))?;
+        match &bar {
+            Some(bar) => bar.inc(item.size),
+            None if (n + 1) % 500 == 0 => eprintln!("import: {}/{} files", n + 1, items.len()),
+            None => {}
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for (path, reason) in &report.rejected {
+        eprintln!("rejected {}: {reason}", path.display());
+    }
+    println!(
+        "imported {} module files and {} checksum-database files ({} already stored, {} skipped, {} rejected; {} MB in {:.1}s)",
+        report.stored,
+        report.sumdb_stored,
+        report.already,
+        report.skipped,
+        report.rejected.len(),
+        report.bytes / 1_000_000,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if report.rejected.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,115 @@
+//! The configuration file, layered: embedded defaults < TOML file <
+//! `AIRLOCK_*` environment variables < command-line flags.
+
+use airlock_core::auth::User;
+use airlock_core::config::UpstreamSettings;
+use airlock_core::Mode;
+use airlock_go::GoSettings;
+use anyhow::Context as _;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything airlock can be told. `etc/airlock.toml` documents every field.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address and port to listen on; port 0 picks a free one (printed at startup).
+    pub listen: String,
+    /// Where the index (`airlock.db`), the blobs (`blobs/`) and temp files (`tmp/`) live.
+    pub data_dir: PathBuf,
+    /// `online` (pull-through) or `offline` (serve only what is stored); each
+    /// protocol section may override it.
+    pub mode: Mode,
+    /// Log filter, e.g. `info` or `info,airlock_go=debug`.
+    pub log: String,
+    /// The outbound HTTP client.
+    pub upstream: UpstreamSettings,
+    /// Users allowed to write (upload/push); reads are anonymous.
+    pub users: Vec<User>,
+    /// The Go module proxy, mounted at `/go`.
+    pub go: GoSettings,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            mode: Mode::Online,
+            log: "info".into(),
+            upstream: UpstreamSettings::default(),
+            users: Vec::new(),
+            go: GoSettings::default(),
+        }
+    }
+}
+
+/// Values given on the command line, which win over everything else.
+#[derive(Debug, Default, Serialize)]
+pub struct Overrides {
+    /// `--listen`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// `--data-dir`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--mode`
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+impl Settings {
+    /// Loads the layers. A named config file must exist.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Settings> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(
+                file.is_file(),
+                "config file {} does not exist",
+                file.display()
+            );
+            figment = figment.merge(Toml::file(file));
+        }
+        let settings: Settings = figment
+            .merge(Env::prefixed("AIRLOCK_").split("__"))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .context("invalid configuration")?;
+        settings
+            .go
+            .resolve()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [go] section")?;
+        Ok(settings)
+    }
+
+    /// The mode the Go proxy runs in.
+    pub fn go_mode(&self) -> Mode {
+        self.go.mode.unwrap_or(self.mode)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_example_config_parses_and_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../etc/airlock.toml");
+        let loaded: Settings = Figment::new()
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("etc/airlock.toml parses");
+        let defaults = toml::to_string(&Settings::default()).expect("serialise");
+        assert_eq!(toml::to_string(&loaded).expect("serialise"), defaults);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let figment = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string("lisen = \"x\""));
+        assert!(figment.extract::<Settings>().is_err());
+    }
+}

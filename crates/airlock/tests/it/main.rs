@@ -1,0 +1,3 @@
+//! End-to-end tests: the real `airlock` binary on loopback, driven by real clients.
+
+mod support;

@@ -1,0 +1,2 @@
+//! Test support: fixtures, the airlock process, clients.
+pub mod gofixture;
