@@ -1,3 +1,4 @@
 //! End-to-end tests: the real `airlock` binary on loopback, driven by real clients.
 
+mod go_e2e;
 mod support;

@@ -1,2 +1,108 @@
-//! Test support: fixtures, the airlock process, clients.
+//! Test support: fixtures, the airlock process, the real `go` client, and a
+//! fault-injecting upstream.
+pub mod faulty;
+pub mod goclient;
 pub mod gofixture;
+pub mod server;
+
+use std::path::PathBuf;
+
+/// A scratch directory under the target dir, removed on drop.
+pub fn scratch() -> tempfile::TempDir {
+    let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(&base).expect("target tmp dir");
+    tempfile::Builder::new()
+        .prefix("it-")
+        .tempdir_in(base)
+        .expect("scratch dir")
+}
+
+use gofixture::ModuleVersion;
+use std::path::Path;
+
+/// The fixture module graph: several modules and versions, a path with a capital
+/// letter, a `/v2` major version, a dependency only needed for its go.mod
+/// (words v1.2.0 is never selected), and a `+incompatible` version.
+pub fn go_graph() -> Vec<ModuleVersion> {
+    let gm = |p: &str, extra: &str| format!("module {p}\n\ngo 1.16\n{extra}");
+    vec![
+        ModuleVersion::new(
+            "example.com/airlock/greet",
+            "v1.0.0",
+            &gm("example.com/airlock/greet", ""),
+            &[("greet.go", "package greet\n\nfunc Hello() string { return \"hello from greet v1.0.0\" }\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/greet",
+            "v1.1.0",
+            &gm("example.com/airlock/greet", "\nrequire example.com/airlock/words v1.0.0\n"),
+            &[(
+                "greet.go",
+                "package greet\n\nimport \"example.com/airlock/words\"\n\nfunc Hello() string { return \"hello from greet v1.1.0, word=\" + words.Word() }\n",
+            )],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/words",
+            "v1.0.0",
+            &gm("example.com/airlock/words", ""),
+            &[("words.go", "package words\n\nfunc Word() string { return \"alpha\" }\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/words",
+            "v1.2.0",
+            &gm("example.com/airlock/words", ""),
+            &[("words.go", "package words\n\nfunc Word() string { return \"gamma\" }\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/Upper",
+            "v0.1.0",
+            &gm("example.com/airlock/Upper", ""),
+            &[("upper.go", "package upper\n\nfunc Name() string { return \"Upper v0.1.0\" }\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/greet/v2",
+            "v2.0.0",
+            &gm("example.com/airlock/greet/v2", ""),
+            &[("greet.go", "package greet\n\nfunc Hello() string { return \"hello from greet v2.0.0\" }\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/inc",
+            "v2.0.0+incompatible",
+            "module example.com/airlock/inc\n",
+            &[("inc.go", "package inc\n\nconst V = 2\n")],
+        ),
+    ]
+}
+
+/// Writes the program that uses the graph: `go build` of it is the test.
+pub fn write_go_app(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("app dir");
+    std::fs::write(
+        dir.join("go.mod"),
+        "module example.com/app\n\ngo 1.19\n\nrequire (\n\texample.com/airlock/Upper v0.1.0\n\texample.com/airlock/greet v1.1.0\n\texample.com/airlock/greet/v2 v2.0.0\n)\n",
+    )
+    .expect("go.mod");
+    std::fs::write(
+        dir.join("main.go"),
+        "package main\n\nimport (\n\t\"fmt\"\n\n\tupper \"example.com/airlock/Upper\"\n\t\"example.com/airlock/greet\"\n\tgreet2 \"example.com/airlock/greet/v2\"\n)\n\nfunc main() {\n\tfmt.Println(greet.Hello())\n\tfmt.Println(greet2.Hello())\n\tfmt.Println(upper.Name())\n}\n",
+    )
+    .expect("main.go");
+}
+
+/// The graph written as a GOPROXY tree at `<dir>/proxy` with its checksum
+/// database at `<dir>/proxy/sumdb/sumdb.test`. Returns the GOSUMDB key.
+pub fn write_go_upstream(dir: &Path) -> gofixture::SumDb {
+    let graph = go_graph();
+    let proxy = dir.join("proxy");
+    gofixture::write_goproxy_tree(&proxy, &graph);
+    gofixture::write_sumdb_tree(
+        &proxy.join("sumdb").join("sumdb.test"),
+        "sumdb.test",
+        &graph,
+    )
+}
+
+/// `file://` URL of a directory.
+pub fn file_url(dir: &Path) -> String {
+    format!("file://{}", dir.display())
+}

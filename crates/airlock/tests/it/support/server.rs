@@ -1,0 +1,156 @@
+//! Starts the real `airlock` binary on an ephemeral port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The built binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_airlock")
+}
+
+/// A running airlock. Killed (SIGKILL) on drop.
+pub struct Airlock {
+    child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Where its log (stderr) goes.
+    pub log: PathBuf,
+}
+
+/// Writes `config` next to `data_dir` and returns its path.
+pub fn write_config(data_dir: &Path, config: &str) -> PathBuf {
+    let path = data_dir.with_extension("toml");
+    std::fs::write(&path, config).expect("write config");
+    path
+}
+
+impl Airlock {
+    /// Starts `airlock serve` with this TOML config (listen/data dir are set here).
+    pub fn start(data_dir: &Path, config: &str, extra: &[&str]) -> Airlock {
+        let config_path = write_config(data_dir, config);
+        let log = data_dir.with_extension("log");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut child = Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "-c"])
+            .arg(&config_path)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("AIRLOCK_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .spawn()
+            .expect("spawn airlock");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {} // keep draining
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "airlock did not start; log:\n{}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+        };
+        let base = line
+            .strip_prefix("airlock listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Airlock {
+            child,
+            base,
+            data_dir: data_dir.to_owned(),
+            log,
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Airlock {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs an `airlock` subcommand to completion.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run airlock")
+}
+
+/// `airlock fsck` on a data directory: (success, stdout).
+pub fn fsck(data_dir: &Path, extra: &[&str]) -> (bool, String) {
+    let dir = data_dir.to_str().expect("utf-8 path");
+    let mut args = vec!["fsck", "--data-dir", dir];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A minimal config with the Go upstream and checksum databases given.
+pub fn go_config(upstream: &str, sumdbs: &[(&str, &str)], extra: &str) -> String {
+    let mut config = format!(
+        "[upstream]\nproxy = \"none\"\nfetch_timeout = \"20s\"\nretries = 0\n{extra}\n[go]\nupstream = \"{upstream}\"\n"
+    );
+    if sumdbs.is_empty() {
+        config.push_str("sumdb = []\n");
+    }
+    for (name, url) in sumdbs {
+        config.push_str(&format!(
+            "[[go.sumdb]]\nname = \"{name}\"\nurl = \"{url}\"\n"
+        ));
+    }
+    config
+}
+
+/// A blocking HTTP client for protocol-level checks.
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
