@@ -74,13 +74,21 @@ pub async fn blob(
         ));
     }
     if req.method() == Method::HEAD {
-        response.insert_header((header::CONTENT_LENGTH, HeaderValue::from(len)));
-        return Ok(response.finish());
+        return Ok(head_response(response, len));
     }
     let read = store.open(digest, range).await?;
     Ok(response
         .no_chunking(len)
         .streaming(file_stream(read.file, read.len)))
+}
+
+/// A `HEAD` answer announcing `len` bytes. actix writes `Content-Length` from the
+/// body's declared size (overriding any header) and sends no body for `HEAD`, so
+/// the body is an empty stream declared at the real length.
+pub fn head_response(mut builder: HttpResponseBuilder, len: u64) -> HttpResponse {
+    builder
+        .no_chunking(len)
+        .streaming(stream::empty::<Result<bytes::Bytes, std::io::Error>>())
 }
 
 /// Reads a file in 1 MiB chunks: large writes are what make loopback and the

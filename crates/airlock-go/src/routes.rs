@@ -150,8 +150,7 @@ fn small(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, MUTABLE))
         .insert_header((CACHE_HEADER, CacheResult::Hit.as_str()));
     if req.method() == actix_web::http::Method::HEAD {
-        resp.insert_header((header::CONTENT_LENGTH, body.len()));
-        return resp.finish();
+        return serve::head_response(resp, body.len() as u64);
     }
     resp.body(body)
 }
