@@ -236,7 +236,20 @@ impl UpstreamBody {
         let next = tokio::time::timeout_at(self.deadline, async {
             match &mut self.source {
                 BodySource::Http(response) => {
-                    response.chunk().await.map_err(|e| transport(&self.url, e))
+                    response
+                        .chunk()
+                        .await
+                        .map_err(|e| match self.content_length {
+                            // hyper reports a connection closed early as a decode error; say what it is.
+                            Some(expected) if self.received < expected => {
+                                UpstreamError::Truncated {
+                                    url: self.url.clone(),
+                                    expected,
+                                    got: self.received,
+                                }
+                            }
+                            _ => transport(&self.url, e),
+                        })
                 }
                 BodySource::File(file) => {
                     let mut buf = vec![0u8; 1 << 20];

@@ -1,0 +1,336 @@
+//! Upstream faults and crashes: a bad answer or a killed process never leaves
+//! anything half-stored or wrongly cached.
+
+use crate::support::faulty::{Fault, Faulty};
+use crate::support::gofixture::{module_zip, ModuleVersion};
+use crate::support::server::{fsck, go_config, http, Airlock};
+use crate::support::{scratch, write_go_upstream};
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+use zip::write::SimpleFileOptions;
+
+const ZIP: &str = "/example.com/airlock/words/@v/v1.0.0.zip";
+const MOD: &str = "/example.com/airlock/words/@v/v1.0.0.mod";
+const INFO: &str = "/example.com/airlock/words/@v/v1.0.0.info";
+
+/// A zip built entry by entry, for archives no honest module tool would make.
+fn raw_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in entries {
+        w.start_file(
+            *name,
+            SimpleFileOptions::default().large_file(data.len() > u32::MAX as usize / 2),
+        )
+        .expect("start");
+        w.write_all(data).expect("write");
+    }
+    w.finish().expect("finish").into_inner()
+}
+
+fn words_zip() -> Vec<u8> {
+    module_zip(&ModuleVersion::new(
+        "example.com/airlock/words",
+        "v1.0.0",
+        "module example.com/airlock/words\n\ngo 1.16\n",
+        &[(
+            "words.go",
+            "package words\n\nfunc Word() string { return \"alpha\" }\n",
+        )],
+    ))
+}
+
+#[test]
+fn upstream_faults_store_nothing() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let client = http();
+    let good = words_zip();
+    let mut corrupt = good.clone();
+    // Flip a byte of the first entry's compressed data; the directory stays intact.
+    let name_len = u16::from_le_bytes([good[26], good[27]]) as usize;
+    let extra_len = u16::from_le_bytes([good[28], good[29]]) as usize;
+    corrupt[30 + name_len + extra_len + 2] ^= 0xff;
+    let prefix = "example.com/airlock/words@v1.0.0/";
+    let cases: Vec<(&str, Fault, u16, &str)> = vec![
+        (ZIP, Fault::Status(500), 502, "answered 500"),
+        (ZIP, Fault::Status(429), 502, "answered 429"),
+        (ZIP, Fault::Truncate(100), 502, "of"),
+        (ZIP, Fault::Body(corrupt), 502, "invalid module zip"),
+        (
+            ZIP,
+            Fault::Body(b"<html>proxy login</html>".to_vec()),
+            502,
+            "invalid module zip",
+        ),
+        (
+            ZIP,
+            Fault::Body(raw_zip(&[("example.com/other@v1.0.0/x.go", b"package x")])),
+            502,
+            "does not start",
+        ),
+        (
+            ZIP,
+            Fault::Body(raw_zip(&[(
+                &format!("{prefix}../../../../etc/cron.d/x"),
+                b"* * * * * root sh",
+            )])),
+            502,
+            "invalid module zip",
+        ),
+        (
+            ZIP,
+            Fault::Body(raw_zip(&[
+                (&format!("{prefix}A.go"), b"package a"),
+                (&format!("{prefix}a.go"), b"package a"),
+            ])),
+            502,
+            "collision",
+        ),
+        (
+            ZIP,
+            Fault::Body(raw_zip(&[(
+                &format!("{prefix}go.mod"),
+                &vec![b'\n'; 17 << 20],
+            )])),
+            502,
+            "too large",
+        ),
+        (ZIP, Fault::DeclareOnly(600 << 20), 502, "limit"),
+        (
+            MOD,
+            Fault::Body(b"<html>proxy login</html>".to_vec()),
+            502,
+            "no module directive",
+        ),
+        (MOD, Fault::Truncate(5), 502, "of"),
+        (
+            INFO,
+            Fault::Body(br#"{"Version":"v9.9.9"}"#.to_vec()),
+            502,
+            "not \"v1.0.0\"",
+        ),
+        (INFO, Fault::Status(503), 502, "answered 503"),
+    ];
+    for (i, (path, fault, status, reason)) in cases.into_iter().enumerate() {
+        let data = w.path().join(format!("data{i}"));
+        let airlock = Airlock::start(&data, &go_config(&upstream.base, &[], ""), &[]);
+        let label = format!("{path} {fault:?}");
+        let label = &label[..label.len().min(120)];
+        upstream.set(path, fault);
+        let r = client
+            .get(airlock.url(&format!("/go{path}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), status, "{label}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{label}");
+        let body = r.text().expect("body");
+        assert!(body.contains(reason), "{label}: {body}");
+        // Nothing was cached: once the upstream is healthy, the real file is fetched.
+        upstream.clear(path);
+        let hits = upstream.hits(path);
+        let r = client
+            .get(airlock.url(&format!("/go{path}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 200, "{label}");
+        assert_eq!(
+            r.headers()["x-cache"],
+            "MISS",
+            "{label}: a fault must not be cached"
+        );
+        assert_eq!(upstream.hits(path), hits + 1, "{label}");
+        if path == ZIP {
+            assert_eq!(r.bytes().expect("zip").as_ref(), good.as_slice(), "{label}");
+        }
+        drop(airlock);
+        let (ok, report) = fsck(&data, &[]);
+        assert!(
+            ok && report.contains("1 blobs in the index, 1 on disk; 0 errors"),
+            "{label}: {report}"
+        );
+    }
+}
+
+#[test]
+fn a_zip_bomb_is_refused_without_filling_memory() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &go_config(&upstream.base, &[], ""), &[]);
+    // 600 MiB of zeros deflate to well under a megabyte.
+    let bomb = raw_zip(&[(
+        "example.com/airlock/words@v1.0.0/zeros.txt",
+        &vec![0u8; 600 << 20],
+    )]);
+    assert!(bomb.len() < 2 << 20);
+    upstream.set(ZIP, Fault::Body(bomb));
+    let r = http()
+        .get(airlock.url(&format!("/go{ZIP}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 502);
+    assert!(r.text().expect("body").contains("too large"));
+    drop(airlock);
+    let (ok, report) = fsck(&data, &[]);
+    assert!(
+        ok && report.contains("0 blobs in the index, 0 on disk"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_hung_upstream_times_out_and_caches_nothing() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let config = go_config(&upstream.base, &[], "")
+        .replace("fetch_timeout = \"20s\"", "fetch_timeout = \"2s\"");
+    let airlock = Airlock::start(&data, &config, &[]);
+    upstream.set(ZIP, Fault::Stall(50, Duration::from_secs(30)));
+    let started = Instant::now();
+    let r = http()
+        .get(airlock.url(&format!("/go{ZIP}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 504);
+    assert!(started.elapsed() < Duration::from_secs(15));
+    upstream.clear(ZIP);
+    let r = http()
+        .get(airlock.url(&format!("/go{ZIP}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn goproxy_list_falls_through_like_go() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let empty = w.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let missing = Faulty::start(&empty);
+    let good = Faulty::start(&w.path().join("proxy"));
+    let broken = Faulty::start(&w.path().join("proxy"));
+    broken.set(MOD, Fault::Status(500));
+    let cases = [
+        (format!("{},{}", missing.base, good.base), 200),
+        (format!("{},{}", broken.base, good.base), 502),
+        (format!("{}|{}", broken.base, good.base), 200),
+        (missing.base.clone(), 404),
+    ];
+    for (i, (list, status)) in cases.iter().enumerate() {
+        let data = w.path().join(format!("data{i}"));
+        let airlock = Airlock::start(&data, &go_config(list, &[], ""), &[]);
+        let r = http()
+            .get(airlock.url(&format!("/go{MOD}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), *status, "{list}");
+    }
+}
+
+#[test]
+fn kill_9_during_a_fetch_leaves_nothing_partial() {
+    let w = scratch();
+    let big = ModuleVersion {
+        files: vec![("blob.bin".into(), noise(4 << 20))],
+        ..ModuleVersion::new(
+            "example.com/airlock/big",
+            "v1.0.0",
+            "module example.com/airlock/big\n",
+            &[],
+        )
+    };
+    crate::support::gofixture::write_goproxy_tree(
+        &w.path().join("proxy"),
+        std::slice::from_ref(&big),
+    );
+    let zip_path = "/example.com/airlock/big/@v/v1.0.0.zip";
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    upstream.set(zip_path, Fault::Stall(2 << 20, Duration::from_secs(60)));
+    let data = w.path().join("data");
+    let config = go_config(&upstream.base, &[], "");
+    let mut airlock = Airlock::start(&data, &config, &[]);
+    let url = airlock.url(&format!("/go{zip_path}"));
+    let client = std::thread::spawn(move || http().get(url).send().map(|r| r.status().as_u16()));
+    // Wait until half the zip sits in airlock's temp file, then kill it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let partial = loop {
+        let part = walk(&data.join("tmp"))
+            .into_iter()
+            .find(|(p, len)| p.extension().is_some_and(|e| e == "part") && *len > 0);
+        if let Some(found) = part {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "the fetch never started writing");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    airlock.kill();
+    assert!(client
+        .join()
+        .expect("client")
+        .map_or(true, |status| status != 200));
+    assert!(
+        partial.0.exists(),
+        "killed mid-write: the temp file is still there"
+    );
+
+    // Restarted: the dead process's temp files are gone, nothing partial is served.
+    upstream.clear(zip_path);
+    let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
+    assert!(!partial.0.exists());
+    let r = http()
+        .get(airlock.url(&format!("/go{zip_path}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 404, "offline: never stored, so not served");
+    drop(airlock);
+    let (ok, report) = fsck(&data, &[]);
+    assert!(ok && report.contains("0 errors, 0 warnings"), "{report}");
+
+    // Online again, the fetch completes and the bytes are whole.
+    let airlock = Airlock::start(&data, &config, &[]);
+    let r = http()
+        .get(airlock.url(&format!("/go{zip_path}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().expect("zip").as_ref(),
+        module_zip(&big).as_slice()
+    );
+    drop(airlock);
+    let (ok, report) = fsck(&data, &["--verify"]);
+    assert!(ok && report.contains("0 errors, 0 warnings"), "{report}");
+}
+
+/// Incompressible bytes (xorshift), so the zip is as large as its content.
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else if let Ok(m) = e.metadata() {
+                out.push((path, m.len()));
+            }
+        }
+    }
+    out
+}
