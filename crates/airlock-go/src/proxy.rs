@@ -374,7 +374,7 @@ impl GoProxy {
     /// The `.info` of a stored version, or one synthesized from the version.
     async fn info_json(&self, module: &str, version: &str) -> Result<Vec<u8>, GoError> {
         if let Some(info) = index::find_file(&self.db, module, version, FileKind::Info).await? {
-            return Ok(self.read_small(&info).await?);
+            return self.read_small(&info).await;
         }
         let mut json = serde_json::json!({ "Version": version });
         if let Some(time) = semver::pseudo_time(version) {

@@ -153,7 +153,8 @@ mod tests {
 
     #[test]
     fn rejects_what_go_rejects() {
-        let cases: &[(&[(&str, &[u8])], &str)] = &[
+        type Entries<'a> = &'a [(&'a str, &'a [u8])];
+        let cases: &[(Entries, &str)] = &[
             (&[("example.com/b@v1.0.0/b.go", b"x")], "does not start"),
             (&[("other@v1.1.0/b.go", b"x")], "does not start"),
             (

@@ -28,8 +28,10 @@ fn escape(s: &str) -> String {
 
 /// `GET /`: the mounted protocols with copy-paste client settings for this host.
 pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse {
-    let conn = req.connection_info();
-    let base = escape(&format!("{}://{}", conn.scheme(), conn.host()));
+    let base = {
+        let conn = req.connection_info();
+        escape(&format!("{}://{}", conn.scheme(), conn.host()))
+    };
     let (modules, versions) = airlock_go::index::counts(&info.db).await.unwrap_or((0, 0));
     let mode = match info.go_mode {
         Mode::Online => "online: misses are fetched from the upstream proxies and stored",

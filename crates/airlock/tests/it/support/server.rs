@@ -16,8 +16,6 @@ pub struct Airlock {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
-    /// The data directory.
-    pub data_dir: PathBuf,
     /// Where its log (stderr) goes.
     pub log: PathBuf,
 }
@@ -77,7 +75,6 @@ impl Airlock {
         Airlock {
             child,
             base,
-            data_dir: data_dir.to_owned(),
             log,
         }
     }
