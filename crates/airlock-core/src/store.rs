@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 use std::fs::File as StdFile;
 use std::io;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
@@ -120,15 +121,19 @@ impl BlobStore for LocalStore {
     async fn commit(&self, staged: StagedBlob) -> Result<(), StoreError> {
         let dest = self.path_of(&staged.digest);
         tokio::task::spawn_blocking(move || -> io::Result<()> {
-            if dest.exists() {
-                return Ok(()); // same digest, same bytes: the staged copy is dropped
-            }
             let dir = dest
                 .parent()
                 .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-            std::fs::create_dir_all(dir)?;
-            std::fs::rename(&staged.path, &dest)?;
-            staged.disarm();
+            if dest.exists() {
+                // Same digest, same bytes: the staged copy is dropped. Another writer
+                // may have renamed it a moment ago without its fsync done yet, so
+                // sync the directory before the caller records a row.
+                drop(staged);
+            } else {
+                std::fs::create_dir_all(dir)?;
+                std::fs::rename(&staged.path, &dest)?;
+                staged.disarm();
+            }
             // The rename is durable only once the directory entry is.
             StdFile::open(dir)?.sync_all()
         })
@@ -231,6 +236,7 @@ fn walk_files(dir: &Path, visit: &mut dyn FnMut(&Path, u64)) -> io::Result<()> {
 #[derive(Debug)]
 pub struct Staging {
     dir: PathBuf,
+    lock_path: PathBuf,
     _lock: StdFile,
     counter: AtomicU64,
     swept: SweepReport,
@@ -250,14 +256,25 @@ impl Staging {
     pub fn open(tmp_root: impl Into<PathBuf>) -> io::Result<Self> {
         let tmp_root = tmp_root.into();
         std::fs::create_dir_all(&tmp_root)?;
-        let session = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
-        let lock = StdFile::create(tmp_root.join(format!("{session}.lock")))?;
-        lock.try_lock().map_err(io::Error::other)?;
+        let (session, lock) = loop {
+            let session = format!("{}-{:016x}", std::process::id(), rand::random::<u64>());
+            let path = tmp_root.join(format!("{session}.lock"));
+            let lock = StdFile::create_new(&path)?;
+            lock.try_lock().map_err(io::Error::other)?;
+            // Another process's sweep may have taken the lock file between its
+            // creation and our lock, and deleted it: then start over.
+            if std::fs::metadata(&path)
+                .is_ok_and(|m| m.ino() == lock.metadata().map(|l| l.ino()).unwrap_or(0))
+            {
+                break (session, lock);
+            }
+        };
         let dir = tmp_root.join(&session);
         std::fs::create_dir(&dir)?;
         let swept = sweep_dead_sessions(&tmp_root, true)?;
         Ok(Staging {
             dir,
+            lock_path: tmp_root.join(format!("{session}.lock")),
             _lock: lock,
             counter: AtomicU64::new(0),
             swept,
@@ -285,6 +302,14 @@ impl Staging {
             size: 0,
             limit,
         })
+    }
+}
+
+impl Drop for Staging {
+    /// A clean exit removes the session; only a crash leaves one for the next sweep.
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_file(&self.lock_path);
     }
 }
 

@@ -94,6 +94,13 @@ enum BodySource {
     File(tokio::fs::File),
 }
 
+/// A URL string as it may appear in logs and errors: without user info.
+pub fn redact_str(url: &str) -> String {
+    Url::parse(url)
+        .map(|u| redact(&u))
+        .unwrap_or_else(|_| "<invalid URL>".into())
+}
+
 /// The URL as it may appear in logs and errors: without user info.
 pub fn redact(url: &Url) -> String {
     let mut url = url.clone();

@@ -78,6 +78,7 @@ impl ResponseError for GoError {
             "internal error (see the airlock log)\n".to_owned()
         } else {
             if status.is_server_error() {
+                // Upstream URLs in these messages are already stripped of credentials.
                 tracing::warn!(error = %self, "go proxy upstream fault");
             }
             format!("{self}\n")

@@ -171,12 +171,15 @@ pub async fn import_file(
                 report.already += 1;
                 return Ok(());
             }
-            let mut body = files.get(&url).await?;
-            let mut writer = proxy.staging.writer(Some(16 << 20)).await?;
-            while let Some(chunk) = body.chunk().await? {
-                writer.write(&chunk).await?;
-            }
-            let staged = writer.finish(None).await?;
+            let body = files.get(&url).await?;
+            let staged = match proxy.stage_sumdb_file(body, &path).await {
+                Ok(s) => s,
+                Err(GoError::BadContent(reason)) => {
+                    report.rejected.push((item.path.clone(), reason));
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             let (digest, size) = (staged.digest.clone(), staged.size);
             proxy.store.commit(staged).await?;
             index::insert_sumdb(&proxy.db, &name, &path, &digest, size).await?;

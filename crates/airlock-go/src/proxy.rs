@@ -10,13 +10,15 @@ use crate::zipcheck;
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
 use airlock_core::store::{BlobStore, Staging, StoreError};
-use airlock_core::upstream::{Upstream, UpstreamBody};
+use airlock_core::upstream::{redact_str, Upstream, UpstreamBody};
 use airlock_core::{Db, Mode, StagedBlob};
 use serde::Deserialize;
 use std::sync::Arc;
 
 /// Largest `.info` / `@latest` JSON accepted from an upstream.
 const MAX_INFO_SIZE: u64 = 64 << 10;
+/// Largest checksum-database file accepted (a full data tile is far smaller).
+const MAX_SUMDB_FILE: u64 = 16 << 20;
 /// Largest `@v/list` accepted from an upstream.
 const MAX_LIST_SIZE: u64 = 4 << 20;
 
@@ -114,7 +116,7 @@ struct InfoJson {
 impl GoProxy {
     /// Whether this request may reach an upstream.
     pub fn may_fetch(&self, disable_fetch_header: bool) -> bool {
-        self.mode == Mode::Online && !disable_fetch_header && !self.upstreams.is_empty()
+        self.mode == Mode::Online && !disable_fetch_header
     }
 
     /// A module file: from the store, or (when `fetch`) from the upstreams.
@@ -273,16 +275,16 @@ impl GoProxy {
                     self.metrics.upstream(PROTOCOL, "ok", len);
                     return Ok((t, h1, origin));
                 }
-                Err(GoError::NotFound(msg)) => {
+                Err(GoError::NotFound(_)) => {
                     self.metrics.upstream(PROTOCOL, "not_found", 0);
-                    last = Some(GoError::NotFound(msg));
+                    last = Some(GoError::NotFound(format!("{rel}: not found upstream")));
                 }
                 Err(e) => {
                     self.metrics.upstream(PROTOCOL, "error", 0);
-                    tracing::warn!(%url, error = %e, "upstream fetch failed");
                     if !entry.fall_back_on_error {
-                        return Err(e);
+                        return Err(e); // logged once, where the response is made
                     }
+                    tracing::warn!(url = %redact_str(&url), error = %e, "upstream failed; trying the next one");
                     last = Some(e);
                 }
             }
@@ -392,16 +394,22 @@ impl GoProxy {
                 escape_path(module)?,
                 escape_version(query)?
             );
-            let body = self.fetch_small(&rel, MAX_INFO_SIZE).await?;
-            check_info(&body, None).map_err(GoError::BadContent)?;
-            return Ok(body);
+            match self.fetch_small(&rel, MAX_INFO_SIZE).await {
+                Ok(body) => {
+                    check_info(&body, None).map_err(GoError::BadContent)?;
+                    return Ok(body);
+                }
+                Err(e) => {
+                    tracing::debug!(module, query, error = %e, "upstream query failed; resolving from storage")
+                }
+            }
         }
         let is_commit = query.len() >= 12
             && query
                 .bytes()
                 .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
         if is_commit {
-            let stored = index::versions(&self.db, module, FileKind::Info).await?;
+            let stored = index::versions(&self.db, module, FileKind::Zip).await?;
             if let Some(v) = stored
                 .iter()
                 .find(|v| semver::pseudo_rev(v) == Some(&query[..12]))
@@ -410,7 +418,7 @@ impl GoProxy {
             }
         }
         Err(GoError::NotFound(format!(
-            "{module}@{query}: queries resolve only to stored versions in offline mode"
+            "{module}@{query}: no stored version matches (commit hashes of 12+ digits resolve to stored pseudo-versions)"
         )))
     }
 
@@ -467,12 +475,8 @@ impl GoProxy {
         }
         let url = format!("{}/{path}", sumdb.url.trim_end_matches('/'));
         let fetched = async {
-            let mut body = self.upstream.get(&url).await?;
-            let mut writer = self.staging.writer(Some(16 << 20)).await?;
-            while let Some(chunk) = body.chunk().await? {
-                writer.write(&chunk).await?;
-            }
-            Ok::<_, GoError>(writer.finish(None).await?)
+            let body = self.upstream.get(&url).await?;
+            self.stage_sumdb_file(body, path).await
         }
         .await;
         match fetched {
@@ -501,7 +505,7 @@ impl GoProxy {
                 );
                 if mutable {
                     if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
-                        tracing::warn!(%url, error = %e, "checksum database unreachable; serving cached tree head");
+                        tracing::warn!(url = %redact_str(&url), error = %e, "checksum database unreachable; serving cached tree head");
                         return Ok(Found {
                             file,
                             cache: CacheResult::Hit,
@@ -511,6 +515,30 @@ impl GoProxy {
                 Err(e)
             }
         }
+    }
+
+    /// Streams a checksum-database file into staging and checks its shape: these
+    /// are cached forever, so an error page served with 200 must not get in.
+    pub async fn stage_sumdb_file(
+        &self,
+        mut body: UpstreamBody,
+        path: &str,
+    ) -> Result<StagedBlob, GoError> {
+        let mut writer = self.staging.writer(Some(MAX_SUMDB_FILE)).await?;
+        while let Some(chunk) = body.chunk().await? {
+            writer.write(&chunk).await.map_err(|e| match e {
+                StoreError::TooLarge { limit } => GoError::BadContent(format!(
+                    "{}: larger than the {limit}-byte limit",
+                    body.url()
+                )),
+                e => e.into(),
+            })?;
+        }
+        let staged = writer.finish(None).await?;
+        let bytes = tokio::fs::read(staged.path()).await?;
+        check_sumdb_file(path, &bytes)
+            .map_err(|e| GoError::BadContent(format!("{}: {e}", body.url())))?;
+        Ok(staged)
     }
 
     fn offline_hint(&self) -> &'static str {
@@ -576,6 +604,58 @@ pub fn check_info(bytes: &[u8], version: Option<&str>) -> Result<(), String> {
     }
 }
 
+/// The shape of a checksum-database file: a signed tree head for `latest`, a
+/// record id + go.sum lines + tree head for lookups, and exactly `width` 32-byte
+/// hashes for hash tiles (`golang.org/x/mod/sumdb/tlog`).
+pub fn check_sumdb_file(path: &str, bytes: &[u8]) -> Result<(), String> {
+    const TREE_HEAD: &[u8] = b"go.sum database tree\n";
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    if path == "latest" {
+        return if bytes.starts_with(TREE_HEAD) {
+            Ok(())
+        } else {
+            Err("not a signed tree head".into())
+        };
+    }
+    if path.starts_with("lookup/") {
+        let id_line = bytes.iter().position(|&b| b == b'\n').map(|n| &bytes[..n]);
+        let id_ok = id_line.is_some_and(|id| !id.is_empty() && id.iter().all(u8::is_ascii_digit));
+        return if id_ok && contains(b"\n\n") && contains(TREE_HEAD) {
+            Ok(())
+        } else {
+            Err("not a checksum database lookup record".into())
+        };
+    }
+    let Some(tile) = path.strip_prefix("tile/") else {
+        return Err("unknown checksum database file".into());
+    };
+    if tile.split('/').nth(1) == Some("data") {
+        return if bytes.is_empty() {
+            Err("empty data tile".into())
+        } else {
+            Ok(())
+        };
+    }
+    let height: u32 = tile
+        .split('/')
+        .next()
+        .and_then(|h| h.parse().ok())
+        .ok_or("bad tile height")?;
+    let width = match tile.split_once(".p/") {
+        Some((_, w)) => w.parse::<u64>().map_err(|_| "bad tile width")?,
+        None => 1u64.checked_shl(height).ok_or("bad tile height")?,
+    };
+    if bytes.len() as u64 == width * 32 {
+        Ok(())
+    } else {
+        Err(format!(
+            "hash tile has {} bytes, expected {}",
+            bytes.len(),
+            width * 32
+        ))
+    }
+}
+
 fn escape_path(path: &str) -> Result<String, GoError> {
     crate::module::escape_path(path).map_err(|e| GoError::BadPath(e.to_string()))
 }
@@ -631,6 +711,22 @@ mod tests {
             Some("v0.1.0".into())
         );
         assert_eq!(v(&[]), None);
+    }
+
+    #[test]
+    fn sumdb_file_shapes() {
+        let head = "go.sum database tree\n3\nabc=\n\n— sumdb.test xyz\n";
+        assert!(check_sumdb_file("latest", head.as_bytes()).is_ok());
+        assert!(check_sumdb_file("latest", b"<html>").is_err());
+        let lookup =
+            format!("7\nexample.com/m v1.0.0 h1:x=\nexample.com/m v1.0.0/go.mod h1:y=\n\n{head}");
+        assert!(check_sumdb_file("lookup/example.com/m@v1.0.0", lookup.as_bytes()).is_ok());
+        assert!(check_sumdb_file("lookup/example.com/m@v1.0.0", b"<html>error</html>").is_err());
+        assert!(check_sumdb_file("tile/8/0/000.p/3", &[0; 96]).is_ok());
+        assert!(check_sumdb_file("tile/8/0/000.p/3", &[0; 95]).is_err());
+        assert!(check_sumdb_file("tile/8/1/x001/002", &[0; 256 * 32]).is_ok());
+        assert!(check_sumdb_file("tile/8/1/002", b"<html>").is_err());
+        assert!(check_sumdb_file("tile/8/data/000.p/3", b"records").is_ok());
     }
 
     #[test]

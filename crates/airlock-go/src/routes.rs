@@ -6,8 +6,7 @@ use crate::proxy::GoProxy;
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
 use actix_web::http::header;
 use actix_web::{guard, web, HttpRequest, HttpResponse};
-use airlock_core::metrics::CacheResult;
-use airlock_core::serve::{self, BlobResponse, CACHE_HEADER};
+use airlock_core::serve::{self, BlobResponse};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -147,8 +146,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
 fn small(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.content_type(content_type)
-        .insert_header((header::CACHE_CONTROL, MUTABLE))
-        .insert_header((CACHE_HEADER, CacheResult::Hit.as_str()));
+        .insert_header((header::CACHE_CONTROL, MUTABLE));
     if req.method() == actix_web::http::Method::HEAD {
         return serve::head_response(resp, body.len() as u64);
     }

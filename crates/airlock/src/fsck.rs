@@ -1,14 +1,17 @@
 //! `airlock fsck`: checks the index and the blob store against each other.
 //!
 //! Errors (exit 1): a row whose blob file is missing, has the wrong size, or (with
-//! `--verify`) the wrong content. Warnings: temp files of dead processes and blob
-//! files no row points at (a crash between commit and insert leaves these; they are
-//! harmless). `--repair` drops the broken rows and deletes the leftovers; it leaves
-//! orphans younger than an hour alone, as a running server may be about to record them.
+//! `--verify`) the wrong content; a reference to a blob the index does not know.
+//! Warnings: blob files no row points at (a crash between commit and insert leaves
+//! these; harmless). `--repair` drops the broken rows and files, and deletes
+//! orphans older than an hour (a running server may be about to record a younger one).
+//!
+//! Reads happen in write order reversed — references, then blob rows, then files —
+//! so a write that lands while fsck runs shows up at worst as an unreferenced blob
+//! or a young orphan, never as a false "missing".
 
 use crate::server::DataDir;
 use crate::settings::Settings;
-use airlock_core::db::BlobReference;
 use airlock_core::store::BlobStore;
 use airlock_core::Digest;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,8 +26,9 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
     let data = DataDir::open(&settings.data_dir).await?;
     let mut errors = 0u64;
     let mut warnings = 0u64;
+    let mark = |repair: bool| if repair { " (repaired)" } else { "" };
 
-    // Opening the data directory removes the temp files of dead processes: they
+    // Opening the data directory removed the temp files of dead processes: they
     // can only be partial writes.
     for dir in &data.staging.swept().dead_sessions {
         println!(
@@ -33,7 +37,16 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         );
     }
 
+    let references = airlock_go::index::BLOB_REFERENCES;
+    let mut referenced: Vec<(usize, String)> = Vec::new();
+    for (i, reference) in references.iter().enumerate() {
+        for digest in data.db.referenced_digests(*reference).await? {
+            referenced.push((i, digest));
+        }
+    }
+    let rows = data.db.blobs().await?;
     let listing = data.store.list().await?;
+
     for stray in &listing.strays {
         warnings += 1;
         println!(
@@ -42,7 +55,6 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         );
     }
     let on_disk: BTreeMap<Digest, u64> = listing.blobs.into_iter().collect();
-    let rows = data.db.blobs().await?;
     let row_set: BTreeSet<Digest> = rows.iter().map(|(d, _)| d.clone()).collect();
     let mut broken: BTreeSet<Digest> = BTreeSet::new();
 
@@ -52,7 +64,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
                 errors += 1;
                 println!(
                     "error: blob {digest} is in the index but its file is missing{}",
-                    fixed(repair)
+                    mark(repair)
                 );
                 broken.insert(digest.clone());
             }
@@ -60,7 +72,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
                 errors += 1;
                 println!(
                     "error: blob {digest} has {actual} bytes on disk, {size} in the index{}",
-                    fixed(repair)
+                    mark(repair)
                 );
                 broken.insert(digest.clone());
             }
@@ -70,7 +82,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
                     errors += 1;
                     println!(
                         "error: blob {digest} is corrupt (its bytes hash to {actual}){}",
-                        fixed(repair)
+                        mark(repair)
                     );
                     broken.insert(digest.clone());
                 }
@@ -79,36 +91,30 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         }
     }
 
-    let references: Vec<BlobReference> = airlock_go::index::BLOB_REFERENCES.to_vec();
-    let mut referenced = BTreeSet::new();
-    for reference in &references {
-        for digest in data.db.referenced_digests(*reference).await? {
-            match digest.parse::<Digest>() {
-                Ok(d) => {
-                    if !row_set.contains(&d) {
-                        errors += 1;
-                        println!(
-                            "error: {} points at {d}, which is not in the index{}",
-                            reference.table,
-                            fixed(repair)
-                        );
-                        broken.insert(d.clone());
-                    }
-                    referenced.insert(d);
-                }
-                Err(_) => {
+    let mut live = BTreeSet::new();
+    for (i, digest) in &referenced {
+        let table = references[*i].table;
+        match digest.parse::<Digest>() {
+            Ok(d) => {
+                if !row_set.contains(&d) {
                     errors += 1;
                     println!(
-                        "error: {} holds a malformed digest {digest:?}",
-                        reference.table
+                        "error: {table} points at {d}, which is not in the index{}",
+                        mark(repair)
                     );
+                    broken.insert(d.clone());
                 }
+                live.insert(d);
+            }
+            Err(_) => {
+                errors += 1;
+                println!("error: {table} holds a malformed digest {digest:?}");
             }
         }
     }
 
     for (digest, _) in &rows {
-        if !referenced.contains(digest) && !broken.contains(digest) {
+        if !live.contains(digest) && !broken.contains(digest) {
             println!("note: blob {digest} is not referenced (garbage collection can reclaim it)");
         }
     }
@@ -116,21 +122,23 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
     let now = SystemTime::now();
     for digest in on_disk.keys().filter(|d| !row_set.contains(*d)) {
         warnings += 1;
-        let path = data.store.path_of(digest);
-        let old = std::fs::metadata(&path)
+        let old = std::fs::metadata(data.store.path_of(digest))
             .and_then(|m| m.modified())
             .map(|t| now.duration_since(t).unwrap_or_default() > ORPHAN_GRACE)
             .unwrap_or(false);
-        let action = if repair && old { " (deleted)" } else { "" };
-        println!("warning: blob file {digest} has no index row{action}");
-        if repair && old {
+        let delete = repair && old;
+        println!(
+            "warning: blob file {digest} has no index row{}",
+            if delete { " (deleted)" } else { "" }
+        );
+        if delete {
             data.store.remove(digest).await?;
         }
     }
 
     if repair {
         for digest in &broken {
-            for reference in &references {
+            for reference in references {
                 data.db.delete_references(*reference, digest).await?;
             }
             data.db.delete_blob_row(digest).await?;
@@ -153,12 +161,4 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
     } else {
         ExitCode::FAILURE
     })
-}
-
-fn fixed(repair: bool) -> &'static str {
-    if repair {
-        " (repaired)"
-    } else {
-        ""
-    }
 }

@@ -42,8 +42,8 @@ enum Command {
     },
     /// Checks the index and the blob store against each other.
     Fsck {
-        /// Fix what is found: drop rows whose blobs are gone, delete corrupt and
-        /// orphaned blob files and the temp files of dead processes.
+        /// Fix what is found: drop rows whose blobs are gone or corrupt, and delete
+        /// blob files no row points at (older than an hour).
         #[arg(long)]
         repair: bool,
         /// Re-hash every blob (slow: reads everything).

@@ -41,10 +41,16 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
         .go_sumdbs
         .first()
         .map(|name| {
+            // Only sum.golang.org's key is built into go; others need theirs.
+            let name = if name == "sum.golang.org" {
+                name.clone()
+            } else {
+                format!("{name}+<its public key>")
+            };
             format!(
                 "export GOSUMDB={}        # verified through airlock's cached checksum database\n\
                  export GONOSUMDB=corp.example.com   # private modules, never in the checksum database",
-                escape(name)
+                escape(&name)
             )
         })
         .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());

@@ -72,8 +72,13 @@ impl Settings {
             );
             figment = figment.merge(Toml::file(file));
         }
-        let settings: Settings = figment
-            .merge(Env::prefixed("AIRLOCK_").split("__"))
+        let mut settings: Settings = figment
+            // AIRLOCK_CONFIG names the file itself (read by the CLI), not a key.
+            .merge(
+                Env::prefixed("AIRLOCK_")
+                    .filter(|key| !key.as_str().eq_ignore_ascii_case("config"))
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
@@ -82,6 +87,11 @@ impl Settings {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("invalid [go] section")?;
+        if overrides.mode.is_some() {
+            // `--mode offline` on the command line is the air-gap switch: it wins
+            // over every protocol's own mode.
+            settings.go.mode = None;
+        }
         Ok(settings)
     }
 

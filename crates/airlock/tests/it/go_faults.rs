@@ -153,6 +153,37 @@ fn upstream_faults_store_nothing() {
 }
 
 #[test]
+fn a_checksum_database_error_page_is_not_cached() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let sumdb = format!("{}/sumdb/sumdb.test", upstream.base);
+    let airlock = Airlock::start(
+        &data,
+        &go_config(&upstream.base, &[("sumdb.test", &sumdb)], ""),
+        &[],
+    );
+    let lookup = "/sumdb/sumdb.test/lookup/example.com/airlock/words@v1.0.0";
+    let tile = "/sumdb/sumdb.test/tile/8/0/000.p/7";
+    for path in [lookup, tile] {
+        upstream.set(path, Fault::Body(b"<html>maintenance</html>".to_vec()));
+        let r = http()
+            .get(airlock.url(&format!("/go{path}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 502, "{path}");
+        upstream.clear(path);
+        let r = http()
+            .get(airlock.url(&format!("/go{path}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["x-cache"], "MISS", "{path}");
+    }
+}
+
+#[test]
 fn a_zip_bomb_is_refused_without_filling_memory() {
     let w = scratch();
     write_go_upstream(w.path());

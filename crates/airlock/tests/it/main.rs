@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `airlock` binary on loopback, driven by real clients.
 
+mod cli;
 mod go_e2e;
 mod go_faults;
 mod go_http;
