@@ -3,12 +3,11 @@
 
 use crate::digest::Digest;
 use crate::metrics::CacheResult;
-use crate::store::{BlobStore, ByteRange, StoreError};
+use crate::store::{BlobBody, BlobStore, ByteRange, StoreError};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
-use futures_util::stream::{self, Stream};
-use tokio::io::AsyncReadExt;
+use futures_util::stream;
 
 /// The response header that tells clients and logs whether airlock had the artifact.
 pub const CACHE_HEADER: &str = "x-cache";
@@ -76,10 +75,10 @@ pub async fn blob(
     if req.method() == Method::HEAD {
         return Ok(head_response(response, len));
     }
-    let read = store.open(digest, range).await?;
-    Ok(response
-        .no_chunking(len)
-        .streaming(file_stream(read.file, read.len)))
+    Ok(match store.open(digest, range).await? {
+        BlobBody::Bytes(bytes) => response.body(bytes),
+        BlobBody::Stream { len, stream } => response.no_chunking(len).streaming(stream),
+    })
 }
 
 /// A `HEAD` answer announcing `len` bytes. actix writes `Content-Length` from the
@@ -89,34 +88,6 @@ pub fn head_response(mut builder: HttpResponseBuilder, len: u64) -> HttpResponse
     builder
         .no_chunking(len)
         .streaming(stream::empty::<Result<bytes::Bytes, std::io::Error>>())
-}
-
-/// Reads a file in 1 MiB chunks: large writes are what make loopback and the
-/// network fast (see the benchmark notes); small ones multiply syscalls.
-pub fn file_stream(
-    file: tokio::fs::File,
-    len: u64,
-) -> impl Stream<Item = Result<bytes::Bytes, std::io::Error>> {
-    const CHUNK: u64 = 1 << 20;
-    stream::try_unfold((file, len), |(mut file, remaining)| async move {
-        if remaining == 0 {
-            return Ok(None);
-        }
-        let want = remaining.min(CHUNK) as usize;
-        let mut buf = bytes::BytesMut::zeroed(want);
-        let mut filled = 0;
-        while filled < want {
-            let n = file.read(&mut buf[filled..]).await?;
-            if n == 0 {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "blob shorter than expected",
-                ));
-            }
-            filled += n;
-        }
-        Ok(Some((buf.freeze(), (file, remaining - want as u64))))
-    })
 }
 
 /// What a `Range` header asks for.

@@ -7,6 +7,7 @@
 //! `GOPROXY=http://HOST/go`.
 #![warn(missing_docs)]
 
+pub mod cache;
 pub mod dirhash;
 pub mod error;
 pub mod import;
@@ -38,6 +39,11 @@ pub struct GoSettings {
     pub upstream: String,
     /// Checksum databases proxied (and cached) at `/go/sumdb/<name>/`.
     pub sumdb: Vec<SumDbSettings>,
+    /// How long `@v/list` and `@latest` answers are reused before they are
+    /// computed (and, online, fetched) again. A zip stored by this server
+    /// refreshes them at once; an import by another process shows within this time.
+    #[serde(with = "humantime_serde")]
+    pub metadata_ttl: std::time::Duration,
 }
 
 /// One proxied checksum database.
@@ -59,6 +65,7 @@ impl Default for GoSettings {
                 name: "sum.golang.org".into(),
                 url: None,
             }],
+            metadata_ttl: std::time::Duration::from_secs(10),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The Go proxy's behaviour: serve what is stored, fetch what is missing (online),
 //! and derive `list` and `@latest` from storage when the upstreams cannot answer.
 
+use crate::cache::{Caches, Computed};
 use crate::dirhash;
 use crate::error::GoError;
 use crate::index::{self, NewGoFile, StoredFile};
@@ -12,6 +13,7 @@ use airlock_core::metrics::{CacheResult, Metrics};
 use airlock_core::store::{BlobStore, Staging, StoreError};
 use airlock_core::upstream::{redact_str, Upstream, UpstreamBody};
 use airlock_core::{Db, Mode, StagedBlob};
+use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -94,6 +96,8 @@ pub struct GoProxy {
     pub inflight: Inflight,
     /// Counters.
     pub metrics: Metrics,
+    /// Stored-file and computed-answer caches.
+    pub caches: Caches,
 }
 
 /// Metric label for this protocol.
@@ -127,8 +131,16 @@ impl GoProxy {
         kind: FileKind,
         fetch: bool,
     ) -> Result<Found, GoError> {
+        if let Some(file) = self.caches.file(module, version, kind) {
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            return Ok(Found {
+                file,
+                cache: CacheResult::Hit,
+            });
+        }
         if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            self.caches.put_file(module, version, kind, &file);
             return Ok(Found {
                 file,
                 cache: CacheResult::Hit,
@@ -181,6 +193,10 @@ impl GoProxy {
         let file = index::find_file(&self.db, module, version, kind)
             .await?
             .ok_or_else(|| GoError::Internal("stored row vanished".into()))?;
+        self.caches.put_file(module, version, kind, &file);
+        if kind == FileKind::Zip {
+            self.caches.invalidate_computed(); // list and @latest may change
+        }
         Ok(Found {
             file,
             cache: CacheResult::Miss,
@@ -301,6 +317,33 @@ impl GoProxy {
             )
             .await?;
         Ok(bytes)
+    }
+
+    /// The `@v/list` body, cached for the metadata time-to-live.
+    pub async fn list_body(&self, module: &str, fetch: bool) -> Result<Bytes, GoError> {
+        if let Some(body) = self.caches.computed(Computed::List, fetch, module) {
+            return Ok(body);
+        }
+        let versions = self.list(module, fetch).await?;
+        let mut body = versions.join("\n");
+        if !body.is_empty() {
+            body.push('\n');
+        }
+        let body = Bytes::from(body);
+        self.caches
+            .put_computed(Computed::List, fetch, module, body.clone());
+        Ok(body)
+    }
+
+    /// The `@latest` body, cached for the metadata time-to-live.
+    pub async fn latest_body(&self, module: &str, fetch: bool) -> Result<Bytes, GoError> {
+        if let Some(body) = self.caches.computed(Computed::Latest, fetch, module) {
+            return Ok(body);
+        }
+        let body = Bytes::from(self.latest(module, fetch).await?);
+        self.caches
+            .put_computed(Computed::Latest, fetch, module, body.clone());
+        Ok(body)
     }
 
     /// `@v/list`: upstream versions merged with stored ones; when the upstreams
@@ -424,11 +467,8 @@ impl GoProxy {
 
     /// Reads a small stored blob (metadata) into memory.
     pub async fn read_small(&self, file: &StoredFile) -> Result<Vec<u8>, GoError> {
-        use tokio::io::AsyncReadExt;
-        let mut read = self.store.open(&file.digest, None).await?;
-        let mut out = Vec::with_capacity(read.len as usize);
-        read.file.read_to_end(&mut out).await?;
-        Ok(out)
+        let body = self.store.open(&file.digest, None).await?;
+        Ok(body.into_bytes().await?.to_vec())
     }
 
     /// A checksum-database file: cached, else fetched (online) and cached.

@@ -70,15 +70,11 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             .await?)
         }
         GoRequest::List { module } => {
-            let versions = proxy.list(&module, fetch).await?;
-            let mut body = versions.join("\n");
-            if !body.is_empty() {
-                body.push('\n');
-            }
-            Ok(small(&req, "text/plain; charset=utf-8", body.into_bytes()))
+            let body = proxy.list_body(&module, fetch).await?;
+            Ok(small(&req, "text/plain; charset=utf-8", body))
         }
         GoRequest::Latest { module } => {
-            let body = proxy.latest(&module, fetch).await?;
+            let body = proxy.latest_body(&module, fetch).await?;
             Ok(small(&req, "application/json; charset=utf-8", body))
         }
         GoRequest::Query { module, query } => {
@@ -143,7 +139,8 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
 }
 
 /// A small computed body (`list`, `@latest`, queries): not cached by clients for long.
-fn small(req: &HttpRequest, content_type: &str, body: Vec<u8>) -> HttpResponse {
+fn small(req: &HttpRequest, content_type: &str, body: impl Into<bytes::Bytes>) -> HttpResponse {
+    let body: bytes::Bytes = body.into();
     let mut resp = HttpResponse::Ok();
     resp.content_type(content_type)
         .insert_header((header::CACHE_CONTROL, MUTABLE));

@@ -186,7 +186,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     }
 
     let log = run_dir.join("airlock.log");
-    let airlock = procs::airlock(&airlock_bin, &data, &["--mode", "offline"], &log)?;
+    let airlock = procs::airlock(&airlock_bin, &data, &["--mode", "offline"], &[], &log)?;
     std::thread::sleep(Duration::from_millis(300));
     let idle_rss = airlock.rss_mib();
     let nginx_default = procs::nginx(
@@ -309,13 +309,17 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     for round in 0..plan.rounds {
         let pt_data = run_dir.join("pull-data");
         let _ = std::fs::remove_dir_all(&pt_data);
+        let upstream = format!("{}/go", nginx_tuned.base);
         let online = procs::airlock(
             &airlock_bin,
             &pt_data,
             &[],
+            &[
+                ("AIRLOCK_GO__UPSTREAM", &upstream),
+                ("AIRLOCK_GO__SUMDB", "[]"),
+            ],
             &run_dir.join("pull-airlock.log"),
-        );
-        let online = online?;
+        )?;
         let via_airlock = go_download(
             &fix.app,
             &run_dir.join("gopath-a"),

@@ -107,12 +107,19 @@ pub fn status_kib(pid: u32, field: &str) -> f64 {
 }
 
 /// Starts `airlock serve` and waits for its address line.
-pub fn airlock(binary: &Path, data: &Path, args: &[&str], log: &Path) -> Result<Server, String> {
+pub fn airlock(
+    binary: &Path,
+    data: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    log: &Path,
+) -> Result<Server, String> {
     let log = std::fs::File::create(log).map_err(|e| e.to_string())?;
     let mut child = Command::new(binary)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(log)

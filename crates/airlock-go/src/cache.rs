@@ -1,0 +1,117 @@
+//! In-memory caches in front of the index, for the small GETs that dominate a
+//! proxy's traffic.
+//!
+//! - Stored module files never change once recorded (the first writer wins), so a
+//!   found row is cached for good. Misses are not cached: an import may add them.
+//! - Computed answers (`@v/list`, `@latest`) are kept for a short time-to-live and
+//!   dropped at once when this process stores a new zip. Another process (an
+//!   import) becomes visible within the time-to-live.
+
+use crate::index::StoredFile;
+use crate::request::FileKind;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Entries kept per map before it is cleared (bounds memory, not correctness).
+const CAPACITY: usize = 100_000;
+
+/// Which computed answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Computed {
+    /// `@v/list`.
+    List,
+    /// `@latest`.
+    Latest,
+}
+
+/// The caches of one Go proxy.
+#[derive(Debug)]
+pub struct Caches {
+    files: Mutex<HashMap<String, StoredFile>>,
+    computed: Mutex<HashMap<(Computed, bool, String), (Instant, u64, Bytes)>>,
+    generation: AtomicU64,
+    ttl: Duration,
+}
+
+fn file_key(module: &str, version: &str, kind: FileKind) -> String {
+    format!("{module}@{version}.{}", kind.as_str())
+}
+
+impl Caches {
+    /// Caches with this time-to-live for computed answers.
+    pub fn new(ttl: Duration) -> Self {
+        Caches {
+            files: Mutex::default(),
+            computed: Mutex::default(),
+            generation: AtomicU64::new(0),
+            ttl,
+        }
+    }
+
+    /// A stored file seen before.
+    pub fn file(&self, module: &str, version: &str, kind: FileKind) -> Option<StoredFile> {
+        let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        files.get(&file_key(module, version, kind)).cloned()
+    }
+
+    /// Remembers a stored file.
+    pub fn put_file(&self, module: &str, version: &str, kind: FileKind, file: &StoredFile) {
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        if files.len() >= CAPACITY {
+            files.clear();
+        }
+        files.insert(file_key(module, version, kind), file.clone());
+    }
+
+    /// A computed answer still fresh. `fetch` says whether it may use upstreams.
+    pub fn computed(&self, what: Computed, fetch: bool, module: &str) -> Option<Bytes> {
+        let computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, generation, body) = computed.get(&(what, fetch, module.to_owned()))?;
+        let fresh =
+            at.elapsed() < self.ttl && *generation == self.generation.load(Ordering::Acquire);
+        fresh.then(|| body.clone())
+    }
+
+    /// Remembers a computed answer.
+    pub fn put_computed(&self, what: Computed, fetch: bool, module: &str, body: Bytes) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
+        if computed.len() >= CAPACITY {
+            computed.clear();
+        }
+        computed.insert(
+            (what, fetch, module.to_owned()),
+            (Instant::now(), generation, body),
+        );
+    }
+
+    /// A new zip was stored: computed answers may change.
+    pub fn invalidate_computed(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computed_answers_expire_and_are_invalidated() {
+        let caches = Caches::new(Duration::from_secs(60));
+        caches.put_computed(Computed::List, true, "m", Bytes::from_static(b"v1.0.0\n"));
+        assert!(caches.computed(Computed::List, true, "m").is_some());
+        assert!(caches.computed(Computed::List, false, "m").is_none());
+        assert!(caches.computed(Computed::Latest, true, "m").is_none());
+        caches.invalidate_computed();
+        assert!(caches.computed(Computed::List, true, "m").is_none());
+        let off = Caches::new(Duration::ZERO);
+        off.put_computed(Computed::List, true, "m", Bytes::new());
+        assert!(off.computed(Computed::List, true, "m").is_none());
+    }
+}
