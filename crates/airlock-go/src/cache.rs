@@ -27,11 +27,16 @@ pub enum Computed {
     Latest,
 }
 
+/// (what, may fetch from upstreams, module).
+type ComputedKey = (Computed, bool, String);
+/// (when computed, cache generation then, body).
+type ComputedEntry = (Instant, u64, Bytes);
+
 /// The caches of one Go proxy.
 #[derive(Debug)]
 pub struct Caches {
     files: Mutex<HashMap<String, StoredFile>>,
-    computed: Mutex<HashMap<(Computed, bool, String), (Instant, u64, Bytes)>>,
+        computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
     generation: AtomicU64,
     ttl: Duration,
 }
