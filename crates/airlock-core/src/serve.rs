@@ -81,6 +81,29 @@ pub async fn blob(
     })
 }
 
+/// Serves a body just fetched and not yet committed (always whole: `Range` is
+/// ignored, which RFC 9110 allows).
+pub fn fresh(
+    req: &HttpRequest,
+    body: BlobBody,
+    digest: &Digest,
+    how: BlobResponse<'_>,
+) -> HttpResponse {
+    let mut response = HttpResponseBuilder::new(StatusCode::OK);
+    response
+        .insert_header((header::ETAG, format!("\"{digest}\"")))
+        .insert_header((header::CACHE_CONTROL, how.cache_control))
+        .insert_header((CACHE_HEADER, how.cache.as_str()))
+        .content_type(how.content_type);
+    if req.method() == Method::HEAD {
+        return head_response(response, body.len());
+    }
+    match body {
+        BlobBody::Bytes(bytes) => response.body(bytes),
+        BlobBody::Stream { len, stream } => response.no_chunking(len).streaming(stream),
+    }
+}
+
 /// A `HEAD` answer announcing `len` bytes. actix writes `Content-Length` from the
 /// body's declared size (overriding any header) and sends no body for `HEAD`, so
 /// the body is an empty stream declared at the real length.

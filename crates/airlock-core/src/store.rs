@@ -175,6 +175,7 @@ impl BlobStore for LocalStore {
                 // sync the directory before the caller records a row.
                 drop(staged);
             } else {
+                StdFile::open(&staged.path)?.sync_all()?;
                 std::fs::create_dir_all(dir)?;
                 std::fs::rename(&staged.path, &dest)?;
                 staged.disarm();
@@ -192,30 +193,13 @@ impl BlobStore for LocalStore {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<BlobBody, StoreError> {
-        let file = match StdFile::open(self.path_of(digest)) {
-            Ok(f) => f,
+        match StdFile::open(self.path_of(digest)) {
+            Ok(file) => Ok(file_body(file, range)?),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound(digest.clone()))
+                Err(StoreError::NotFound(digest.clone()))
             }
-            Err(e) => return Err(e.into()),
-        };
-        let size = file.metadata()?.len();
-        let (start, len) = match range {
-            Some(r) => (
-                r.start,
-                r.end.min(size.saturating_sub(1)).saturating_sub(r.start) + 1,
-            ),
-            None => (0, size),
-        };
-        if len <= INLINE_READ {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, start)?;
-            return Ok(BlobBody::Bytes(Bytes::from(buf)));
+            Err(e) => Err(e.into()),
         }
-        Ok(BlobBody::Stream {
-            len,
-            stream: read_ahead(file, start, len),
-        })
     }
 
     async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
@@ -268,22 +252,56 @@ impl BlobStore for LocalStore {
     }
 }
 
+/// A file (or a range of it, already validated against its size) as a body:
+/// small ones read at once, large ones streamed.
+fn file_body(file: StdFile, range: Option<ByteRange>) -> io::Result<BlobBody> {
+    let size = file.metadata()?.len();
+    let (start, len) = match range {
+        Some(r) => (
+            r.start,
+            r.end.min(size.saturating_sub(1)).saturating_sub(r.start) + 1,
+        ),
+        None => (0, size),
+    };
+    if len <= INLINE_READ {
+        let mut buf = vec![0u8; len as usize];
+        file.read_exact_at(&mut buf, start)?;
+        return Ok(BlobBody::Bytes(Bytes::from(buf)));
+    }
+    Ok(BlobBody::Stream {
+        len,
+        stream: read_ahead(file, start, len),
+    })
+}
+
 /// Streams `len` bytes of `file` from `start`: a blocking-pool thread reads one
 /// chunk ahead of the one being sent, and stops when the receiver goes away.
-fn read_ahead(file: StdFile, start: u64, len: u64) -> BoxStream<'static, io::Result<Bytes>> {
+fn read_ahead(mut file: StdFile, start: u64, len: u64) -> BoxStream<'static, io::Result<Bytes>> {
+    use std::io::{Read as _, Seek as _};
     let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(1);
     tokio::task::spawn_blocking(move || {
-        let end = start + len;
-        let mut offset = start;
-        while offset < end {
-            let n = (end - offset).min(STREAM_CHUNK as u64) as usize;
-            let mut buf = bytes::BytesMut::zeroed(n);
-            let chunk = file.read_exact_at(&mut buf, offset).map(|()| buf.freeze());
+        if let Err(e) = file.seek(io::SeekFrom::Start(start)) {
+            let _ = tx.blocking_send(Err(e));
+            return;
+        }
+        let mut left = len;
+        while left > 0 {
+            let n = left.min(STREAM_CHUNK as u64);
+            // read_to_end fills spare capacity without zeroing it first.
+            let mut buf = Vec::with_capacity(n as usize);
+            let chunk = match (&mut file).take(n).read_to_end(&mut buf) {
+                Ok(got) if got as u64 == n => Ok(Bytes::from(buf)),
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "blob shorter than recorded",
+                )),
+                Err(e) => Err(e),
+            };
             let failed = chunk.is_err();
             if tx.blocking_send(chunk).is_err() || failed {
                 return; // the client went away, or the error was delivered
             }
-            offset += n as u64;
+            left -= n;
         }
     });
     futures_util::stream::unfold(rx, |mut rx| async move {
@@ -466,10 +484,11 @@ impl BlobWriter {
         self.size
     }
 
-    /// Flushes and fsyncs, then checks the digest when one is expected.
+    /// Flushes, then checks the digest when one is expected.
     pub async fn finish(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
+        // No fsync here: the bytes can be checked and even served from the staged
+        // file while [`BlobStore::commit`] makes them durable.
         self.out.flush().await?;
-        self.out.get_mut().sync_all().await?;
         let digest = Digest::from_sha256_bytes(&self.hasher.finalize());
         if let Some(expected) = expected {
             if *expected != digest {
@@ -493,8 +512,8 @@ impl BlobWriter {
     }
 }
 
-/// A complete, fsynced, verified blob that is not yet visible under its digest.
-/// Dropping it deletes the bytes.
+/// A complete, verified blob that is not yet durable nor visible under its
+/// digest. Dropping it deletes the bytes.
 #[derive(Debug)]
 pub struct StagedBlob {
     path: PathBuf,
@@ -509,6 +528,13 @@ impl StagedBlob {
     /// The staged file, for checks that need the whole blob (e.g. a zip's directory).
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The staged bytes as a response body. The file stays readable after a
+    /// concurrent commit renames it, so a client can be served while the blob is
+    /// made durable.
+    pub fn body(&self) -> io::Result<BlobBody> {
+        file_body(StdFile::open(&self.path)?, None)
     }
 
     fn disarm(mut self) {

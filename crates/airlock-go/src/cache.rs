@@ -36,7 +36,7 @@ type ComputedEntry = (Instant, u64, Bytes);
 #[derive(Debug)]
 pub struct Caches {
     files: Mutex<HashMap<String, StoredFile>>,
-        computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
+    computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
     generation: AtomicU64,
     ttl: Duration,
 }

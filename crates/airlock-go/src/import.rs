@@ -29,6 +29,18 @@ pub struct ImportReport {
     pub skipped: u64,
 }
 
+impl ImportReport {
+    /// Adds another report's counts (imports run several files at once).
+    pub fn merge(&mut self, other: ImportReport) {
+        self.stored += other.stored;
+        self.sumdb_stored += other.sumdb_stored;
+        self.already += other.already;
+        self.bytes += other.bytes;
+        self.skipped += other.skipped;
+        self.rejected.extend(other.rejected);
+    }
+}
+
 /// One file found in the tree, for progress reporting.
 #[derive(Debug)]
 pub struct ImportItem {

@@ -10,12 +10,14 @@ use crate::semver;
 use crate::zipcheck;
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
+use airlock_core::store::BlobBody;
 use airlock_core::store::{BlobStore, Staging, StoreError};
 use airlock_core::upstream::{redact_str, Upstream, UpstreamBody};
 use airlock_core::{Db, Mode, StagedBlob};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::Arc;
+use tokio_util::task::TaskTracker;
 
 /// Largest `.info` / `@latest` JSON accepted from an upstream.
 const MAX_INFO_SIZE: u64 = 64 << 10;
@@ -98,6 +100,11 @@ pub struct GoProxy {
     pub metrics: Metrics,
     /// Stored-file and computed-answer caches.
     pub caches: Caches,
+    /// Background work (making fetched files durable); waited for at shutdown.
+    pub tasks: TaskTracker,
+    /// The runtime background work runs on: the main one, which outlives the
+    /// HTTP workers' runtimes (they are torn down at shutdown, and their tasks with them).
+    pub background: tokio::runtime::Handle,
 }
 
 /// Metric label for this protocol.
@@ -109,6 +116,8 @@ pub struct Found {
     pub file: StoredFile,
     /// Whether it was already stored.
     pub cache: CacheResult,
+    /// For a file just fetched: its bytes, served before it is durable.
+    pub fresh: Option<BlobBody>,
 }
 
 #[derive(Deserialize)]
@@ -125,7 +134,7 @@ impl GoProxy {
 
     /// A module file: from the store, or (when `fetch`) from the upstreams.
     pub async fn file(
-        &self,
+        self: &Arc<Self>,
         module: &str,
         version: &str,
         kind: FileKind,
@@ -136,6 +145,7 @@ impl GoProxy {
             return Ok(Found {
                 file,
                 cache: CacheResult::Hit,
+                fresh: None,
             });
         }
         if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
@@ -144,6 +154,7 @@ impl GoProxy {
             return Ok(Found {
                 file,
                 cache: CacheResult::Hit,
+                fresh: None,
             });
         }
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
@@ -155,11 +166,12 @@ impl GoProxy {
             )));
         }
         let key = format!("go/{module}@{version}.{}", kind.as_str());
-        let _guard = self.inflight.lock(&key).await;
+        let guard = self.inflight.lock(&key).await;
         if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
             return Ok(Found {
                 file,
                 cache: CacheResult::Hit,
+                fresh: None,
             });
         }
         let rel = format!(
@@ -173,6 +185,41 @@ impl GoProxy {
                 self.stage_module_file(body, module, version, kind)
             })
             .await?;
+        // The bytes passed every check: the client gets them from the staged file
+        // now, while a background task makes them durable and records the row.
+        let body = staged.body()?;
+        let file = StoredFile {
+            digest: staged.digest.clone(),
+            size: staged.size,
+        };
+        let this = Arc::clone(self);
+        let (module, version) = (module.to_owned(), version.to_owned());
+        self.tasks.spawn_on(async move {
+            // Holds the fetch lock until the row exists: a concurrent request for
+            // the same file waits, then finds it stored.
+            let _guard = guard;
+            if let Err(e) = this.record(staged, &module, &version, kind, h1, &origin).await {
+                tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
+            }
+        }, &self.background);
+        Ok(Found {
+            file,
+            cache: CacheResult::Miss,
+            fresh: Some(body),
+        })
+    }
+
+    /// Commits a checked blob and records it; the row is written only once the
+    /// blob is durable.
+    async fn record(
+        &self,
+        staged: StagedBlob,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        h1: Option<String>,
+        origin: &str,
+    ) -> Result<(), GoError> {
         let (digest, size) = (staged.digest.clone(), staged.size);
         self.store.commit(staged).await?;
         index::insert_file(
@@ -184,23 +231,19 @@ impl GoProxy {
                 digest: &digest,
                 size,
                 h1: h1.as_deref(),
-                origin: &origin,
+                origin,
             },
         )
         .await?;
         tracing::info!(module, version, kind = kind.as_str(), %digest, size, %origin, "stored go module file");
-        // Re-read: if an import raced us, its row won and is the one to serve.
-        let file = index::find_file(&self.db, module, version, kind)
-            .await?
-            .ok_or_else(|| GoError::Internal("stored row vanished".into()))?;
-        self.caches.put_file(module, version, kind, &file);
+        // Cache what the index holds: if an import raced us, its row won.
+        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            self.caches.put_file(module, version, kind, &file);
+        }
         if kind == FileKind::Zip {
             self.caches.invalidate_computed(); // list and @latest may change
         }
-        Ok(Found {
-            file,
-            cache: CacheResult::Miss,
-        })
+        Ok(())
     }
 
     /// Streams an upstream body into staging and checks it for `kind`.
@@ -486,6 +529,7 @@ impl GoProxy {
                 return Ok(Found {
                     file,
                     cache: CacheResult::Hit,
+                    fresh: None,
                 });
             }
         }
@@ -494,6 +538,7 @@ impl GoProxy {
                 return Ok(Found {
                     file,
                     cache: CacheResult::Hit,
+                    fresh: None,
                 });
             }
             self.metrics.cache(PROTOCOL, CacheResult::Miss);
@@ -510,6 +555,7 @@ impl GoProxy {
                 return Ok(Found {
                     file,
                     cache: CacheResult::Hit,
+                    fresh: None,
                 });
             }
         }
@@ -531,6 +577,7 @@ impl GoProxy {
                 Ok(Found {
                     file,
                     cache: CacheResult::Miss,
+                    fresh: None,
                 })
             }
             Err(e) => {
@@ -549,6 +596,7 @@ impl GoProxy {
                         return Ok(Found {
                             file,
                             cache: CacheResult::Hit,
+                            fresh: None,
                         });
                     }
                 }

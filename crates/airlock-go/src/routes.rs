@@ -49,7 +49,11 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             version,
             kind,
         } => {
-            let found = proxy.file(&module, &version, kind, fetch).await?;
+            let found = proxy
+                .clone()
+                .into_inner()
+                .file(&module, &version, kind, fetch)
+                .await?;
             let content_type = match kind {
                 FileKind::Info => "application/json; charset=utf-8",
                 FileKind::Mod => "text/plain; charset=utf-8",
@@ -60,6 +64,9 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 cache_control: IMMUTABLE,
                 cache: found.cache,
             };
+            if let Some(body) = found.fresh {
+                return Ok(serve::fresh(&req, body, &found.file.digest, how));
+            }
             Ok(serve::blob(
                 &req,
                 proxy.store.as_ref(),
@@ -106,6 +113,9 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 cache_control: if path == "latest" { MUTABLE } else { IMMUTABLE },
                 cache: found.cache,
             };
+            if let Some(body) = found.fresh {
+                return Ok(serve::fresh(&req, body, &found.file.digest, how));
+            }
             Ok(serve::blob(
                 &req,
                 proxy.store.as_ref(),

@@ -14,6 +14,7 @@ use airlock_core::upstream::Upstream;
 use airlock_core::{Db, LocalStore, Staging};
 use airlock_go::GoProxy;
 use anyhow::Context as _;
+use futures_util::StreamExt as _;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +57,8 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
         inflight: Inflight::default(),
         metrics,
         caches: airlock_go::cache::Caches::new(settings.go.metadata_ttl),
+        tasks: tokio_util::task::TaskTracker::new(),
+        background: tokio::runtime::Handle::current(),
     })
 }
 
@@ -76,6 +79,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
+    let tasks = go.tasks.clone();
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -98,11 +102,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             let _ = tcp.set_nodelay(true);
         }
     })
+    .shutdown_timeout(10)
     .listen(listener)?
     .run();
     // Tests and scripts read this line to learn the port.
     println!("airlock listening on http://{addr}");
     server.await?;
+    // Files already served to clients are still being made durable: finish them.
+    tasks.close();
+    tasks.wait().await;
+    tracing::info!("airlock stopped");
     Ok(())
 }
 
@@ -151,6 +160,9 @@ async fn log_request(
     Ok(res)
 }
 
+/// Files imported at once.
+const IMPORT_CONCURRENCY: usize = 4;
+
 /// `airlock import gomodcache DIR`.
 pub async fn import_gomodcache(
     settings: Settings,
@@ -176,13 +188,31 @@ pub async fn import_gomodcache(
     });
     let mut report = airlock_go::import::ImportReport::default();
     let started = Instant::now();
-    for (n, item) in items.iter().enumerate() {
-        airlock_go::import::import_file(&proxy, &files, &root, item, &mut report)
-            .await
-            .with_context(|| format!("importing {}", item.path.display()))?;
+    let (proxy, files, root) = (Arc::new(proxy), Arc::new(files), Arc::new(root));
+    let count = items.len();
+    // Several files at once, each its own task: hashing and zip checks use every
+    // core, and one file's fsync overlaps another's reading.
+    let mut imports = futures_util::stream::iter(items)
+        .map(|item| {
+            let (proxy, files, root) = (proxy.clone(), files.clone(), root.clone());
+            tokio::spawn(async move {
+                let mut report = airlock_go::import::ImportReport::default();
+                let result =
+                    airlock_go::import::import_file(&proxy, &files, &root, &item, &mut report)
+                        .await;
+                (item, report, result)
+            })
+        })
+        .buffer_unordered(IMPORT_CONCURRENCY);
+    let mut done = 0;
+    while let Some(joined) = imports.next().await {
+        let (item, one, result) = joined.context("import task failed")?;
+        result.with_context(|| format!("importing {}", item.path.display()))?;
+        report.merge(one);
+        done += 1;
         match &bar {
             Some(bar) => bar.inc(item.size),
-            None if (n + 1) % 500 == 0 => eprintln!("import: {}/{} files", n + 1, items.len()),
+            None if done % 500 == 0 => eprintln!("import: {done}/{count} files"),
             None => {}
         }
     }

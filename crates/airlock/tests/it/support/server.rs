@@ -86,6 +86,23 @@ impl Airlock {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as systemd stops it: in-flight work finishes first.
+    pub fn stop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            panic!("airlock did not stop within 20 s of SIGTERM");
+        }
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -94,7 +111,11 @@ impl Airlock {
 
 impl Drop for Airlock {
     fn drop(&mut self) {
-        self.kill();
+        if std::thread::panicking() {
+            self.kill();
+        } else {
+            self.stop();
+        }
     }
 }
 
