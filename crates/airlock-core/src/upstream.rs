@@ -57,6 +57,14 @@ pub enum UpstreamError {
         /// What went wrong.
         message: String,
     },
+    /// The body is larger than the caller accepts.
+    #[error("upstream {url} sent more than {limit} bytes")]
+    TooLarge {
+        /// The URL, without credentials.
+        url: String,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// The URL is not usable (bad syntax or scheme).
     #[error("bad upstream URL {0:?}")]
     BadUrl(String),
@@ -259,7 +267,11 @@ impl UpstreamBody {
                         })
                 }
                 BodySource::File(file) => {
-                    let mut buf = vec![0u8; 1 << 20];
+                    // Never more than what is left: small files must not cost a 1 MiB buffer.
+                    let left = self
+                        .content_length
+                        .map_or(1 << 20, |len| len.saturating_sub(self.received));
+                    let mut buf = vec![0u8; left.clamp(1, 1 << 20) as usize];
                     let n = file
                         .read(&mut buf)
                         .await
@@ -297,19 +309,17 @@ impl UpstreamBody {
 
     /// Reads the whole body, refusing more than `limit` bytes (for small metadata only).
     pub async fn bytes(mut self, limit: u64) -> Result<Vec<u8>, UpstreamError> {
+        let too_large = |url: &str| UpstreamError::TooLarge {
+            url: url.to_owned(),
+            limit,
+        };
         if self.content_length.is_some_and(|len| len > limit) {
-            return Err(transport(
-                &self.url,
-                format!("body larger than {limit} bytes"),
-            ));
+            return Err(too_large(&self.url));
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(self.content_length.unwrap_or(0) as usize);
         while let Some(chunk) = self.chunk().await? {
             if out.len() as u64 + chunk.len() as u64 > limit {
-                return Err(transport(
-                    &self.url,
-                    format!("body larger than {limit} bytes"),
-                ));
+                return Err(too_large(&self.url));
             }
             out.extend_from_slice(&chunk);
         }

@@ -10,6 +10,7 @@ use crate::index::{self, NewGoFile};
 use crate::proxy::GoProxy;
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
 use airlock_core::upstream::Upstream;
+use airlock_core::{Digest, StagedBlob};
 use std::path::{Path, PathBuf};
 
 /// What an import did.
@@ -75,14 +76,53 @@ pub fn scan(dir: &Path) -> std::io::Result<(PathBuf, Vec<ImportItem>)> {
     Ok((root, items))
 }
 
-/// Imports one file found by [`scan`].
-pub async fn import_file(
+/// A checked file waiting for its batch to be committed.
+pub enum Pending {
+    /// A module file.
+    Module {
+        /// Module path.
+        module: String,
+        /// Canonical version.
+        version: String,
+        /// Which file.
+        kind: FileKind,
+        /// Its bytes, in staging.
+        staged: StagedBlob,
+        /// `h1:` of a zip or go.mod.
+        h1: Option<String>,
+        /// Where it came from.
+        origin: String,
+    },
+    /// A checksum-database file.
+    SumDb {
+        /// The database's name.
+        name: String,
+        /// Its path (`lookup/…`, `tile/…`).
+        path: String,
+        /// Its bytes, in staging.
+        staged: StagedBlob,
+    },
+}
+
+impl Pending {
+    /// Bytes staged.
+    pub fn size(&self) -> u64 {
+        match self {
+            Pending::Module { staged, .. } | Pending::SumDb { staged, .. } => staged.size,
+        }
+    }
+}
+
+/// Reads and checks one file found by [`scan`], staging it for
+/// [`commit_batch`]. Files that are already stored, not part of a module cache,
+/// or refused are counted in `report` and give `None`.
+pub async fn prepare_file(
     proxy: &GoProxy,
     files: &Upstream,
     root: &Path,
     item: &ImportItem,
     report: &mut ImportReport,
-) -> Result<(), GoError> {
+) -> Result<Option<Pending>, GoError> {
     let Some(rel) = item
         .path
         .strip_prefix(root)
@@ -91,7 +131,7 @@ pub async fn import_file(
         .map(|r| r.replace(std::path::MAIN_SEPARATOR, "/"))
     else {
         report.skipped += 1;
-        return Ok(());
+        return Ok(None);
     };
     let is_candidate = rel.starts_with("sumdb/")
         || [".info", ".mod", ".zip"]
@@ -99,17 +139,21 @@ pub async fn import_file(
             .any(|ext| rel.ends_with(ext));
     if !is_candidate {
         report.skipped += 1;
-        return Ok(());
+        return Ok(None);
     }
     let parsed = match request::parse(&rel) {
         Ok(p) => p,
         Err(e) => {
             report.rejected.push((item.path.clone(), e.0));
-            return Ok(());
+            return Ok(None);
         }
     };
     let url = airlock_core::upstream::file_url(&item.path)?;
     report.bytes += item.size;
+    let mut refuse = |reason: String| {
+        report.rejected.push((item.path.clone(), reason));
+        Ok(None)
+    };
     match parsed {
         GoRequest::File {
             module,
@@ -119,61 +163,41 @@ pub async fn import_file(
             let body = files.get(&url).await?;
             let (staged, h1) = match proxy.stage_module_file(body, &module, &version, kind).await {
                 Ok(s) => s,
-                Err(GoError::BadContent(reason)) => {
-                    report.rejected.push((item.path.clone(), reason));
-                    return Ok(());
-                }
+                Err(GoError::BadContent(reason)) => return refuse(reason),
                 Err(e) => return Err(e),
             };
             if kind == FileKind::Zip {
                 let ziphash = item.path.with_extension("ziphash");
                 if let Ok(recorded) = tokio::fs::read_to_string(&ziphash).await {
                     if Some(recorded.trim()) != h1.as_deref() {
-                        report.rejected.push((
-                            item.path.clone(),
-                            format!(
-                                "zip hashes to {} but {} says {}",
-                                h1.unwrap_or_default(),
-                                ziphash.display(),
-                                recorded.trim()
-                            ),
+                        return refuse(format!(
+                            "zip hashes to {} but {} says {}",
+                            h1.unwrap_or_default(),
+                            ziphash.display(),
+                            recorded.trim()
                         ));
-                        return Ok(());
                     }
                 }
             }
             if let Some(existing) = index::find_file(&proxy.db, &module, &version, kind).await? {
                 if existing.digest == staged.digest || kind == FileKind::Info {
                     report.already += 1;
-                } else {
-                    report.rejected.push((
-                        item.path.clone(),
-                        format!(
-                            "differs from the stored {module}@{version}.{} ({})",
-                            kind.as_str(),
-                            existing.digest
-                        ),
-                    ));
+                    return Ok(None);
                 }
-                return Ok(());
+                return refuse(format!(
+                    "differs from the stored {module}@{version}.{} ({})",
+                    kind.as_str(),
+                    existing.digest
+                ));
             }
-            let (digest, size) = (staged.digest.clone(), staged.size);
-            proxy.store.commit(staged).await?;
-            let origin = format!("import:{}", item.path.display());
-            let new = NewGoFile {
-                module: &module,
-                version: &version,
+            Ok(Some(Pending::Module {
+                module,
+                version,
                 kind,
-                digest: &digest,
-                size,
-                h1: h1.as_deref(),
-                origin: &origin,
-            };
-            if index::insert_file(&proxy.db, new).await? {
-                report.stored += 1;
-            } else {
-                report.already += 1;
-            }
+                staged,
+                h1,
+                origin: format!("import:{}", item.path.display()),
+            }))
         }
         GoRequest::SumDb {
             name,
@@ -181,23 +205,125 @@ pub async fn import_file(
         } => {
             if index::find_sumdb(&proxy.db, &name, &path).await?.is_some() {
                 report.already += 1;
-                return Ok(());
+                return Ok(None);
             }
             let body = files.get(&url).await?;
-            let staged = match proxy.stage_sumdb_file(body, &path).await {
-                Ok(s) => s,
-                Err(GoError::BadContent(reason)) => {
-                    report.rejected.push((item.path.clone(), reason));
-                    return Ok(());
-                }
-                Err(e) => return Err(e),
-            };
-            let (digest, size) = (staged.digest.clone(), staged.size);
-            proxy.store.commit(staged).await?;
-            index::insert_sumdb(&proxy.db, &name, &path, &digest, size).await?;
-            report.sumdb_stored += 1;
+            match proxy.stage_sumdb_file(body, &path).await {
+                Ok(staged) => Ok(Some(Pending::SumDb { name, path, staged })),
+                Err(GoError::BadContent(reason)) => refuse(reason),
+                Err(e) => Err(e),
+            }
         }
-        _ => report.skipped += 1,
+        _ => {
+            report.skipped += 1;
+            Ok(None)
+        }
     }
+}
+
+/// Makes a batch durable together, then records all its rows in one
+/// transaction: the batch becomes visible at once, and never before its blobs.
+pub async fn commit_batch(
+    proxy: &GoProxy,
+    batch: Vec<Pending>,
+    report: &mut ImportReport,
+) -> Result<(), GoError> {
+    let mut rows = Vec::with_capacity(batch.len());
+    let mut staged = Vec::with_capacity(batch.len());
+    for pending in batch {
+        match pending {
+            Pending::Module {
+                module,
+                version,
+                kind,
+                staged: blob,
+                h1,
+                origin,
+            } => {
+                rows.push(Row::Module {
+                    module,
+                    version,
+                    kind,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                    h1,
+                    origin,
+                });
+                staged.push(blob);
+            }
+            Pending::SumDb {
+                name,
+                path,
+                staged: blob,
+            } => {
+                rows.push(Row::SumDb {
+                    name,
+                    path,
+                    digest: blob.digest.clone(),
+                    size: blob.size,
+                });
+                staged.push(blob);
+            }
+        }
+    }
+    proxy.store.commit_batch(staged).await?;
+    let mut tx = proxy.db.writer().begin().await?;
+    for row in &rows {
+        match row {
+            Row::Module {
+                module,
+                version,
+                kind,
+                digest,
+                size,
+                h1,
+                origin,
+            } => {
+                let new = NewGoFile {
+                    module,
+                    version,
+                    kind: *kind,
+                    digest,
+                    size: *size,
+                    h1: h1.as_deref(),
+                    origin,
+                };
+                if index::insert_file_tx(&mut tx, new).await? {
+                    report.stored += 1;
+                } else {
+                    report.already += 1;
+                }
+            }
+            Row::SumDb {
+                name,
+                path,
+                digest,
+                size,
+            } => {
+                index::insert_sumdb_tx(&mut tx, name, path, digest, *size).await?;
+                report.sumdb_stored += 1;
+            }
+        }
+    }
+    tx.commit().await?;
     Ok(())
+}
+
+/// What [`commit_batch`] records once the blobs are durable.
+enum Row {
+    Module {
+        module: String,
+        version: String,
+        kind: FileKind,
+        digest: Digest,
+        size: u64,
+        h1: Option<String>,
+        origin: String,
+    },
+    SumDb {
+        name: String,
+        path: String,
+        digest: Digest,
+        size: u64,
+    },
 }

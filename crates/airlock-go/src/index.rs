@@ -4,7 +4,7 @@
 use crate::request::FileKind;
 use airlock_core::db::{insert_blob, BlobReference, DbError};
 use airlock_core::{Db, Digest};
-use sqlx::Row;
+use sqlx::{Row, Sqlite, Transaction};
 
 /// The columns through which Go metadata references blobs.
 pub const BLOB_REFERENCES: &[BlobReference] = &[
@@ -96,7 +96,17 @@ pub async fn find_h1(
 /// (the first writer wins; stored module files never change).
 pub async fn insert_file(db: &Db, file: NewGoFile<'_>) -> Result<bool, DbError> {
     let mut tx = db.writer().begin().await?;
-    insert_blob(&mut tx, file.digest, file.size).await?;
+    let inserted = insert_file_tx(&mut tx, file).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+/// [`insert_file`] inside the caller's transaction (a batch becomes visible at once).
+pub async fn insert_file_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    file: NewGoFile<'_>,
+) -> Result<bool, DbError> {
+    insert_blob(tx, file.digest, file.size).await?;
     let done = sqlx::query(
         "INSERT INTO go_file (module, version, kind, blob_digest, h1, origin, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (module, version, kind) DO NOTHING",
@@ -108,9 +118,8 @@ pub async fn insert_file(db: &Db, file: NewGoFile<'_>) -> Result<bool, DbError> 
     .bind(file.h1)
     .bind(file.origin)
     .bind(airlock_core::unix_now())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
-    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -188,7 +197,19 @@ pub async fn insert_sumdb(
     size: u64,
 ) -> Result<(), DbError> {
     let mut tx = db.writer().begin().await?;
-    insert_blob(&mut tx, digest, size).await?;
+    insert_sumdb_tx(&mut tx, name, path, digest, size).await?;
+    tx.commit().await
+}
+
+/// [`insert_sumdb`] inside the caller's transaction.
+pub async fn insert_sumdb_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    name: &str,
+    path: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DbError> {
+    insert_blob(tx, digest, size).await?;
     let sql = if path == "latest" {
         "INSERT INTO go_sumdb_file (db_name, path, blob_digest, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (db_name, path) DO UPDATE SET blob_digest = excluded.blob_digest, created_at = excluded.created_at"
@@ -201,8 +222,7 @@ pub async fn insert_sumdb(
         .bind(path)
         .bind(digest.to_string())
         .bind(airlock_core::unix_now())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -12,10 +12,12 @@ use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
 use airlock_core::store::BlobBody;
 use airlock_core::store::{BlobStore, Staging, StoreError};
-use airlock_core::upstream::{redact_str, Upstream, UpstreamBody};
+use airlock_core::upstream::{redact_str, Upstream, UpstreamBody, UpstreamError};
+use airlock_core::Digest;
 use airlock_core::{Db, Mode, StagedBlob};
 use bytes::Bytes;
 use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 
@@ -110,6 +112,14 @@ pub struct GoProxy {
 /// Metric label for this protocol.
 pub const PROTOCOL: &str = "go";
 
+/// A module file received from an upstream and checked.
+pub enum Fetched {
+    /// A zip, in staging.
+    Staged(StagedBlob),
+    /// A `.mod` or `.info`, in memory.
+    Small(Bytes),
+}
+
 /// A stored file with where it came from.
 pub struct Found {
     /// The stored file.
@@ -167,7 +177,8 @@ impl GoProxy {
         }
         let key = format!("go/{module}@{version}.{}", kind.as_str());
         let guard = self.inflight.lock(&key).await;
-        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+        // Whoever held the lock recorded the file, and cached it, before letting go.
+        if let Some(file) = self.caches.file(module, version, kind) {
             return Ok(Found {
                 file,
                 cache: CacheResult::Hit,
@@ -180,33 +191,62 @@ impl GoProxy {
             escape_version(version)?,
             kind.as_str()
         );
-        let (staged, h1, origin) = self
+        let (fetched, h1, origin) = self
             .fetch_first(&rel, |body| {
-                self.stage_module_file(body, module, version, kind)
+                self.fetch_module_file(body, module, version, kind)
             })
             .await?;
-        // The bytes passed every check: the client gets them from the staged file
-        // now, while a background task makes them durable and records the row.
-        let body = staged.body()?;
-        let file = StoredFile {
-            digest: staged.digest.clone(),
-            size: staged.size,
+        // The bytes passed every check: the client gets them now, while a
+        // background task makes them durable and records the row.
+        let (file, body) = match &fetched {
+            Fetched::Small(bytes) => (
+                StoredFile {
+                    digest: Digest::from_sha256_bytes(&Sha256::digest(bytes)),
+                    size: bytes.len() as u64,
+                },
+                BlobBody::Bytes(bytes.clone()),
+            ),
+            Fetched::Staged(staged) => (
+                StoredFile {
+                    digest: staged.digest.clone(),
+                    size: staged.size,
+                },
+                staged.body()?,
+            ),
         };
         let this = Arc::clone(self);
         let (module, version) = (module.to_owned(), version.to_owned());
-        self.tasks.spawn_on(async move {
-            // Holds the fetch lock until the row exists: a concurrent request for
-            // the same file waits, then finds it stored.
-            let _guard = guard;
-            if let Err(e) = this.record(staged, &module, &version, kind, h1, &origin).await {
-                tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
-            }
-        }, &self.background);
+        self.tasks.spawn_on(
+            async move {
+                // Holds the fetch lock until the row exists: a concurrent request
+                // for the same file waits, then finds it stored.
+                let _guard = guard;
+                let staged = match fetched {
+                    Fetched::Staged(staged) => Ok(staged),
+                    Fetched::Small(bytes) => this.stage_bytes(&bytes).await,
+                };
+                let result = match staged {
+                    Ok(staged) => this.record(staged, &module, &version, kind, h1, &origin).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
+                    tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
+                }
+            },
+            &self.background,
+        );
         Ok(Found {
             file,
             cache: CacheResult::Miss,
             fresh: Some(body),
         })
+    }
+
+    /// Writes small checked bytes (a `.mod` or `.info`) to staging.
+    async fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedBlob, GoError> {
+        let mut writer = self.staging.writer(Some(bytes.len() as u64)).await?;
+        writer.write(bytes).await?;
+        Ok(writer.finish(None).await?)
     }
 
     /// Commits a checked blob and records it; the row is written only once the
@@ -246,63 +286,79 @@ impl GoProxy {
         Ok(())
     }
 
-    /// Streams an upstream body into staging and checks it for `kind`.
-    /// Returns the staged blob and its `h1:` hash (zip and go.mod).
-    pub async fn stage_module_file(
+    /// Receives and checks one module file from an upstream: a zip streams into
+    /// staging (it is checked there, whole, before anyone sees it); a `.mod` or
+    /// `.info` is small and checked in memory. Returns it with its `h1:` hash
+    /// (zip and go.mod).
+    pub async fn fetch_module_file(
         &self,
         mut body: UpstreamBody,
         module: &str,
         version: &str,
         kind: FileKind,
-    ) -> Result<(StagedBlob, Option<String>), GoError> {
+    ) -> Result<(Fetched, Option<String>), GoError> {
         let limit = match kind {
             FileKind::Zip => zipcheck::MAX_ZIP_SIZE,
             FileKind::Mod => zipcheck::MAX_GO_MOD_SIZE,
             FileKind::Info => MAX_INFO_SIZE,
         };
-        if body.content_length.is_some_and(|len| len > limit) {
-            return Err(GoError::BadContent(format!(
-                "{}: {} is larger than the {limit}-byte limit",
-                body.url(),
+        let url = body.url().to_owned();
+        let too_large = || {
+            GoError::BadContent(format!(
+                "{url}: {} is larger than the {limit}-byte limit",
                 kind.as_str()
-            )));
+            ))
+        };
+        if body.content_length.is_some_and(|len| len > limit) {
+            return Err(too_large());
+        }
+        if kind != FileKind::Zip {
+            let bytes = body.bytes(limit).await.map_err(|e| match e {
+                UpstreamError::TooLarge { .. } => too_large(),
+                e => e.into(),
+            })?;
+            let h1 = if kind == FileKind::Mod {
+                check_go_mod(&bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                Some(dirhash::go_mod_h1(&bytes))
+            } else {
+                check_info(&bytes, Some(version))
+                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                None
+            };
+            return Ok((Fetched::Small(Bytes::from(bytes)), h1));
         }
         let mut writer = self.staging.writer(Some(limit)).await?;
         while let Some(chunk) = body.chunk().await? {
             writer.write(&chunk).await.map_err(|e| match e {
-                StoreError::TooLarge { limit } => GoError::BadContent(format!(
-                    "{}: larger than the {limit}-byte limit",
-                    body.url()
-                )),
+                StoreError::TooLarge { .. } => too_large(),
                 e => e.into(),
             })?;
         }
         let staged = writer.finish(None).await?;
-        let url = body.url().to_owned();
-        let h1 = match kind {
-            FileKind::Zip => {
-                let (path, m, v) = (
-                    staged.path().to_owned(),
-                    module.to_owned(),
-                    version.to_owned(),
-                );
-                let h1 = tokio::task::spawn_blocking(move || zipcheck::check_zip(&path, &m, &v))
-                    .await
-                    .map_err(|e| GoError::Internal(e.to_string()))?
-                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-                Some(h1)
-            }
-            FileKind::Mod => {
-                let bytes = tokio::fs::read(staged.path()).await?;
-                check_go_mod(&bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-                Some(dirhash::go_mod_h1(&bytes))
-            }
-            FileKind::Info => {
-                let bytes = tokio::fs::read(staged.path()).await?;
-                check_info(&bytes, Some(version))
-                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-                None
-            }
+        let (path, m, v) = (
+            staged.path().to_owned(),
+            module.to_owned(),
+            version.to_owned(),
+        );
+        let h1 = tokio::task::spawn_blocking(move || zipcheck::check_zip(&path, &m, &v))
+            .await
+            .map_err(|e| GoError::Internal(e.to_string()))?
+            .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+        Ok((Fetched::Staged(staged), Some(h1)))
+    }
+
+    /// [`GoProxy::fetch_module_file`], then staged in every case (for imports).
+    pub async fn stage_module_file(
+        &self,
+        body: UpstreamBody,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+    ) -> Result<(StagedBlob, Option<String>), GoError> {
+        let (fetched, h1) = self.fetch_module_file(body, module, version, kind).await?;
+        let staged = match fetched {
+            Fetched::Staged(staged) => staged,
+            Fetched::Small(bytes) => self.stage_bytes(&bytes).await?,
         };
         Ok((staged, h1))
     }
