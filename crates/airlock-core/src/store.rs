@@ -101,7 +101,7 @@ impl BlobBody {
 /// Blobs up to this size are read at once, inline: a page-cache read costs less
 /// than a trip through the blocking pool, and the body then leaves in the same
 /// write as the headers (no Nagle/delayed-ACK stall).
-pub const INLINE_READ: u64 = 64 << 10;
+pub const INLINE_READ: u64 = 256 << 10;
 
 /// Chunk size for streamed blobs: large writes make loopback and the network fast
 /// (see the benchmark notes), while two chunks in flight keep memory flat.

@@ -23,6 +23,9 @@ use tokio_util::task::TaskTracker;
 
 /// Largest `.info` / `@latest` JSON accepted from an upstream.
 const MAX_INFO_SIZE: u64 = 64 << 10;
+/// Zips up to this size (by `Content-Length`) are received and checked in memory;
+/// larger ones stream through a temp file. Bounds the memory of a fetch.
+const MEMORY_ZIP: u64 = 1 << 20;
 /// Largest checksum-database file accepted (a full data tile is far smaller).
 const MAX_SUMDB_FILE: u64 = 16 << 20;
 /// Largest `@v/list` accepted from an upstream.
@@ -116,7 +119,7 @@ pub const PROTOCOL: &str = "go";
 pub enum Fetched {
     /// A zip, in staging.
     Staged(StagedBlob),
-    /// A `.mod` or `.info`, in memory.
+    /// A `.mod`, `.info` or small zip, in memory.
     Small(Bytes),
 }
 
@@ -326,6 +329,19 @@ impl GoProxy {
                 None
             };
             return Ok((Fetched::Small(Bytes::from(bytes)), h1));
+        }
+        if body.content_length.is_some_and(|len| len <= MEMORY_ZIP) {
+            // Most module zips are small: check them in memory, one blocking hop,
+            // no temp file on the client's critical path.
+            let bytes = Bytes::from(body.bytes(MEMORY_ZIP).await?);
+            let (zip, m, v) = (bytes.clone(), module.to_owned(), version.to_owned());
+            let h1 = tokio::task::spawn_blocking(move || {
+                zipcheck::check_zip_reader(std::io::Cursor::new(zip), &m, &v)
+            })
+            .await
+            .map_err(|e| GoError::Internal(e.to_string()))?
+            .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+            return Ok((Fetched::Small(bytes), Some(h1)));
         }
         let mut writer = self.staging.writer(Some(limit)).await?;
         while let Some(chunk) = body.chunk().await? {

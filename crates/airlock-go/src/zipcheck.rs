@@ -34,8 +34,16 @@ fn bad(msg: impl Into<String>) -> ZipError {
 /// Blocking: call from a blocking thread.
 pub fn check_zip(path: &Path, module_path: &str, version: &str) -> Result<String, ZipError> {
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
-    let mut archive = zip::ZipArchive::new(io::BufReader::new(file))
-        .map_err(|e| bad(format!("unreadable: {e}")))?;
+    check_zip_reader(io::BufReader::new(file), module_path, version)
+}
+
+/// [`check_zip`] on any seekable reader (a small zip held in memory).
+pub fn check_zip_reader(
+    reader: impl Read + io::Seek,
+    module_path: &str,
+    version: &str,
+) -> Result<String, ZipError> {
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| bad(format!("unreadable: {e}")))?;
     if archive.len() > MAX_ENTRIES {
         return Err(bad(format!("more than {MAX_ENTRIES} entries")));
     }
