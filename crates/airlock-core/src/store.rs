@@ -2,9 +2,10 @@
 //!
 //! Write path: bytes stream into a temp file in this process's staging area while
 //! they are hashed ([`BlobWriter`]); [`BlobWriter::finish`] checks the digest and
-//! size, fsyncs and yields a [`StagedBlob`] that callers may inspect (Go checks a
-//! module zip before anyone sees it); [`BlobStore::commit`] then makes it durable
-//! under its digest. Only after that may an index row point at it.
+//! size and yields a [`StagedBlob`] that callers may inspect (Go checks a module
+//! zip before anyone sees it) and even serve; [`BlobStore::commit`] then fsyncs it,
+//! renames it under its digest and fsyncs the directory. Only after that may an
+//! index row point at it.
 //!
 //! A `kill -9` at any moment leaves at worst a dead staging directory (swept by the
 //! next process) or an unreferenced blob (reported by fsck), never a partial blob
@@ -180,8 +181,10 @@ impl BlobStore for LocalStore {
             if dest.exists() {
                 // Same digest, same bytes: the staged copy is dropped. Another writer
                 // may have renamed it a moment ago without its fsync done yet, so
-                // sync the directory before the caller records a row.
+                // sync the directory before the caller records a row. Touch it, so
+                // fsck does not take the reused file for an old orphan.
                 drop(staged);
+                touch(&dest)?;
             } else {
                 StdFile::open(&staged.path)?.sync_all()?;
                 std::fs::create_dir_all(dir)?;
@@ -208,6 +211,7 @@ impl BlobStore for LocalStore {
             rustix::fs::syncfs(&fs)?;
             for (blob, dest) in staged.into_iter().zip(paths) {
                 if dest.exists() {
+                    touch(&dest)?; // reused: not an old orphan any more
                     continue; // same bytes already stored; dropping the staged copy deletes it
                 }
                 let dir = dest
@@ -287,6 +291,13 @@ impl BlobStore for LocalStore {
         .map_err(io::Error::other)?
         .map_err(StoreError::from)
     }
+}
+
+/// Sets a blob's modification time to now: fsck deletes only orphans older than
+/// an hour, and a blob that is about to get a row again must not look old.
+fn touch(path: &Path) -> io::Result<()> {
+    // futimens needs ownership, not a writable descriptor: blobs are never opened for writing.
+    StdFile::open(path)?.set_modified(std::time::SystemTime::now())
 }
 
 /// A file (or a range of it, already validated against its size) as a body:
