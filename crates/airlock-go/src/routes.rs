@@ -2,7 +2,7 @@
 //! [`GoRequest`] and dispatches on it.
 
 use crate::error::GoError;
-use crate::proxy::GoProxy;
+use crate::proxy::{Found, GoProxy};
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
 use actix_web::http::header;
 use actix_web::{guard, web, HttpRequest, HttpResponse};
@@ -64,17 +64,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 cache_control: IMMUTABLE,
                 cache: found.cache,
             };
-            if let Some(body) = found.fresh {
-                return Ok(serve::fresh(&req, body, &found.file.digest, how));
-            }
-            Ok(serve::blob(
-                &req,
-                proxy.store.as_ref(),
-                &found.file.digest,
-                found.file.size,
-                how,
-            )
-            .await?)
+            send(&req, &proxy, found, how).await
         }
         GoRequest::List { module } => {
             let body = proxy.list_body(&module, fetch).await?;
@@ -113,17 +103,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 cache_control: if path == "latest" { MUTABLE } else { IMMUTABLE },
                 cache: found.cache,
             };
-            if let Some(body) = found.fresh {
-                return Ok(serve::fresh(&req, body, &found.file.digest, how));
-            }
-            Ok(serve::blob(
-                &req,
-                proxy.store.as_ref(),
-                &found.file.digest,
-                found.file.size,
-                how,
-            )
-            .await?)
+            send(&req, &proxy, found, how).await
         }
         GoRequest::Catalog => {
             let query = web::Query::<CatalogQuery>::from_query(req.query_string())
@@ -146,6 +126,26 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             ))
         }
     }
+}
+
+/// Sends a stored file, or one just fetched and not yet committed.
+async fn send(
+    req: &HttpRequest,
+    proxy: &GoProxy,
+    found: Found,
+    how: BlobResponse<'_>,
+) -> Result<HttpResponse, GoError> {
+    if let Some(body) = found.fresh {
+        return Ok(serve::fresh(req, body, &found.file.digest, how));
+    }
+    Ok(serve::blob(
+        req,
+        proxy.store.as_ref(),
+        &found.file.digest,
+        found.file.size,
+        how,
+    )
+    .await?)
 }
 
 /// A small computed body (`list`, `@latest`, queries): not cached by clients for long.

@@ -6,6 +6,20 @@ use crate::support::goclient::{go_binaries, version, GoEnv};
 use crate::support::server::{fsck, go_config, run, Airlock};
 use crate::support::{file_url, scratch, write_go_app, write_go_upstream};
 
+/// Builds the fixture program with `env` and checks what it prints.
+fn build_and_run(env: &GoEnv, app: &std::path::Path) {
+    env.ok(app, &["build", "-o", "app", "."]);
+    let out = std::process::Command::new(app.join("app"))
+        .output()
+        .expect("run app");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        APP_OUTPUT,
+        "{}",
+        version(&env.go)
+    );
+}
+
 const APP_OUTPUT: &str =
     "hello from greet v1.1.0, word=alpha\nhello from greet v2.0.0\nUpper v0.1.0\n";
 
@@ -34,11 +48,7 @@ fn go_builds_online_then_offline_with_checksums_verified() {
             &sumdb.verifier_key,
         );
         env.ok(&app, &["mod", "download"]);
-        env.ok(&app, &["build", "-o", "app", "."]);
-        let out = std::process::Command::new(app.join("app"))
-            .output()
-            .expect("run app");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), APP_OUTPUT, "{v}");
+        build_and_run(&env, &app);
         let versions = env.ok(
             &app,
             &["list", "-m", "-versions", "example.com/airlock/greet"],
@@ -71,11 +81,7 @@ fn go_builds_online_then_offline_with_checksums_verified() {
             &airlock.url("/go"),
             &sumdb.verifier_key,
         );
-        env.ok(&app, &["build", "-o", "app", "."]);
-        let out = std::process::Command::new(app.join("app"))
-            .output()
-            .expect("run app");
-        assert_eq!(String::from_utf8_lossy(&out.stdout), APP_OUTPUT, "{v}");
+        build_and_run(&env, &app);
         // Offline lists only versions whose zip is stored (v1.0.0 never was).
         let versions = env.ok(
             &app,
@@ -157,9 +163,5 @@ fn a_module_cache_seeds_an_offline_airlock() {
         &airlock.url("/go"),
         &sumdb.verifier_key,
     );
-    inside.ok(&app, &["build", "-o", "app", "."]);
-    let out = std::process::Command::new(app.join("app"))
-        .output()
-        .expect("run app");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), APP_OUTPUT);
+    build_and_run(&inside, &app);
 }
