@@ -155,7 +155,7 @@ fn upstream_faults_store_nothing() {
 #[test]
 fn a_checksum_database_error_page_is_not_cached() {
     let w = scratch();
-    write_go_upstream(w.path());
+    let tree = write_go_upstream(w.path());
     let upstream = Faulty::start(&w.path().join("proxy"));
     let data = w.path().join("data");
     let sumdb = format!("{}/sumdb/sumdb.test", upstream.base);
@@ -165,7 +165,7 @@ fn a_checksum_database_error_page_is_not_cached() {
         &[],
     );
     let lookup = "/sumdb/sumdb.test/lookup/example.com/airlock/words@v1.0.0";
-    let tile = "/sumdb/sumdb.test/tile/8/0/000.p/7";
+    let tile = &format!("/sumdb/sumdb.test/tile/8/0/000.p/{}", tree.tree_size);
     for path in [lookup, tile] {
         upstream.set(path, Fault::Body(b"<html>maintenance</html>".to_vec()));
         let r = http()

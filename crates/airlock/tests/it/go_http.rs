@@ -91,6 +91,10 @@ fn online_protocol_then_offline_from_storage() {
     assert_eq!(upstream.hits(zip_path), 1);
     upstream.clear(zip_path);
 
+    // An untagged module: only a pseudo-version exists.
+    let pseudo = "/go/example.com/airlock/pseudo/@v/v0.0.0-20240102030405-abcdefabcdef.zip";
+    assert_eq!(get(pseudo).status(), 200);
+
     // HEAD, Range and ETag on a stored zip.
     let url = airlock.url(&format!("/go{zip_path}"));
     let head = client.head(&url).send().expect("head");
@@ -190,6 +194,27 @@ fn online_protocol_then_offline_from_storage() {
     assert!(r.text().expect("body").contains("offline"));
     assert_eq!(get("/go/example.com/airlock/words/@v/list").status(), 200);
     assert_eq!(get("/go/example.com/airlock/never/@v/list").status(), 404);
+    // Pseudo-versions: not listed, but @latest and commit queries find them.
+    let r = get("/go/example.com/airlock/pseudo/@v/list");
+    assert_eq!(
+        (r.status().as_u16(), r.text().expect("body")),
+        (200, String::new())
+    );
+    for path in [
+        "/go/example.com/airlock/pseudo/@latest",
+        "/go/example.com/airlock/pseudo/@v/abcdefabcdef.info",
+        "/go/example.com/airlock/pseudo/@v/abcdefabcdef0123456789abcdef0123456789ab.info",
+    ] {
+        let info: serde_json::Value = get(path).json().expect("json");
+        assert_eq!(
+            info["Version"], "v0.0.0-20240102030405-abcdefabcdef",
+            "{path}"
+        );
+    }
+    assert_eq!(
+        get("/go/example.com/airlock/pseudo/@v/master.info").status(),
+        404
+    );
     assert_eq!(get(&format!("/go{lookup}")).status(), 200);
     let r = get("/go/sumdb/sumdb.test/lookup/example.com/airlock/words@v1.0.0");
     assert_eq!(r.status(), 404);

@@ -22,7 +22,8 @@ use std::path::Path;
 
 /// The fixture module graph: several modules and versions, a path with a capital
 /// letter, a `/v2` major version, a dependency only needed for its go.mod
-/// (words v1.2.0 is never selected), and a `+incompatible` version.
+/// (words v1.2.0 is never selected), a `+incompatible` version and an untagged
+/// module known only by a pseudo-version.
 pub fn go_graph() -> Vec<ModuleVersion> {
     let gm = |p: &str, extra: &str| format!("module {p}\n\ngo 1.16\n{extra}");
     vec![
@@ -65,11 +66,17 @@ pub fn go_graph() -> Vec<ModuleVersion> {
             &gm("example.com/airlock/greet/v2", ""),
             &[("greet.go", "package greet\n\nfunc Hello() string { return \"hello from greet v2.0.0\" }\n")],
         ),
-        ModuleVersion::new(
+                ModuleVersion::new(
             "example.com/airlock/inc",
             "v2.0.0+incompatible",
             "module example.com/airlock/inc\n",
             &[("inc.go", "package inc\n\nconst V = 2\n")],
+        ),
+        ModuleVersion::new(
+            "example.com/airlock/pseudo",
+            "v0.0.0-20240102030405-abcdefabcdef",
+            &gm("example.com/airlock/pseudo", ""),
+            &[("pseudo.go", "package pseudo\n\nconst V = 0\n")],
         ),
     ]
 }
