@@ -594,25 +594,24 @@ impl GoProxy {
                 "checksum database {name:?} is not proxied by this airlock"
             ))
         })?;
+        let hit = |file| {
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            Ok(Found {
+                file,
+                cache: CacheResult::Hit,
+                fresh: None,
+            })
+        };
+        // `latest` changes: online it is fetched fresh and the cached copy is the fallback.
         let mutable = path == "latest";
-        if !mutable {
-            if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
-                self.metrics.cache(PROTOCOL, CacheResult::Hit);
-                return Ok(Found {
-                    file,
-                    cache: CacheResult::Hit,
-                    fresh: None,
-                });
+        let online = fetch && self.mode == Mode::Online;
+        let cached = index::find_sumdb(&self.db, name, path).await?;
+        if let Some(file) = cached.clone() {
+            if !mutable || !online {
+                return hit(file);
             }
         }
-        if !(fetch && self.mode == Mode::Online) {
-            if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
-                return Ok(Found {
-                    file,
-                    cache: CacheResult::Hit,
-                    fresh: None,
-                });
-            }
+        if !online {
             self.metrics.cache(PROTOCOL, CacheResult::Miss);
             return Err(GoError::NotFound(format!(
                 "{name}/{path} is not cached in this airlock{}; modules that were never fetched through it \
@@ -623,12 +622,9 @@ impl GoProxy {
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
         let _guard = self.inflight.lock(&format!("sumdb/{name}/{path}")).await;
         if !mutable {
+            // Whoever held the lock may have stored it.
             if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
-                return Ok(Found {
-                    file,
-                    cache: CacheResult::Hit,
-                    fresh: None,
-                });
+                return hit(file);
             }
         }
         let url = format!("{}/{path}", sumdb.url.trim_end_matches('/'));
@@ -637,44 +633,34 @@ impl GoProxy {
             self.stage_sumdb_file(body, path).await
         }
         .await;
-        match fetched {
-            Ok(staged) => {
-                self.metrics.upstream(PROTOCOL, "ok", staged.size);
-                let (digest, size) = (staged.digest.clone(), staged.size);
-                self.store.commit(staged).await?;
-                index::insert_sumdb(&self.db, name, path, &digest, size).await?;
-                let file = index::find_sumdb(&self.db, name, path)
-                    .await?
-                    .ok_or_else(|| GoError::Internal("stored row vanished".into()))?;
-                Ok(Found {
-                    file,
-                    cache: CacheResult::Miss,
-                    fresh: None,
-                })
-            }
+        let staged = match fetched {
+            Ok(staged) => staged,
             Err(e) => {
-                self.metrics.upstream(
-                    PROTOCOL,
-                    if matches!(e, GoError::NotFound(_)) {
-                        "not_found"
-                    } else {
-                        "error"
-                    },
-                    0,
-                );
-                if mutable {
-                    if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
-                        tracing::warn!(url = %redact_str(&url), error = %e, "checksum database unreachable; serving cached tree head");
-                        return Ok(Found {
-                            file,
-                            cache: CacheResult::Hit,
-                            fresh: None,
-                        });
-                    }
+                let outcome = if matches!(e, GoError::NotFound(_)) {
+                    "not_found"
+                } else {
+                    "error"
+                };
+                self.metrics.upstream(PROTOCOL, outcome, 0);
+                if let Some(file) = cached.filter(|_| mutable) {
+                    tracing::warn!(url = %redact_str(&url), error = %e, "checksum database unreachable; serving cached tree head");
+                    return hit(file);
                 }
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        self.metrics.upstream(PROTOCOL, "ok", staged.size);
+        let file = StoredFile {
+            digest: staged.digest.clone(),
+            size: staged.size,
+        };
+        self.store.commit(staged).await?;
+        index::insert_sumdb(&self.db, name, path, &file.digest, file.size).await?;
+        Ok(Found {
+            file,
+            cache: CacheResult::Miss,
+            fresh: None,
+        })
     }
 
     /// Streams a checksum-database file into staging and checks its shape: these
