@@ -33,11 +33,8 @@ pub async fn blob(
 ) -> Result<HttpResponse, StoreError> {
     let etag = format!("\"{digest}\"");
     let builder = |status| {
-        let mut b = HttpResponseBuilder::new(status);
-        b.insert_header((header::ETAG, etag.as_str()))
-            .insert_header((header::CACHE_CONTROL, how.cache_control))
-            .insert_header((header::ACCEPT_RANGES, "bytes"))
-            .insert_header((CACHE_HEADER, how.cache.as_str()));
+        let mut b = start(status, &etag, how);
+        b.insert_header((header::ACCEPT_RANGES, "bytes"));
         b
     };
     if let Some(inm) = req.headers().get(header::IF_NONE_MATCH) {
@@ -75,10 +72,7 @@ pub async fn blob(
     if req.method() == Method::HEAD {
         return Ok(head_response(response, len));
     }
-    Ok(match store.open(digest, range).await? {
-        BlobBody::Bytes(bytes) => response.body(bytes),
-        BlobBody::Stream { len, stream } => response.no_chunking(len).streaming(stream),
-    })
+    Ok(with_body(response, store.open(digest, range).await?))
 }
 
 /// Serves a body just fetched and not yet committed (always whole: `Range` is
@@ -89,15 +83,26 @@ pub fn fresh(
     digest: &Digest,
     how: BlobResponse<'_>,
 ) -> HttpResponse {
-    let mut response = HttpResponseBuilder::new(StatusCode::OK);
-    response
-        .insert_header((header::ETAG, format!("\"{digest}\"")))
-        .insert_header((header::CACHE_CONTROL, how.cache_control))
-        .insert_header((CACHE_HEADER, how.cache.as_str()))
-        .content_type(how.content_type);
+    let mut response = start(StatusCode::OK, &format!("\"{digest}\""), how);
+    response.content_type(how.content_type);
     if req.method() == Method::HEAD {
         return head_response(response, body.len());
     }
+    with_body(response, body)
+}
+
+/// The headers every blob answer carries.
+fn start(status: StatusCode, etag: &str, how: BlobResponse<'_>) -> HttpResponseBuilder {
+    let mut builder = HttpResponseBuilder::new(status);
+    builder
+        .insert_header((header::ETAG, etag))
+        .insert_header((header::CACHE_CONTROL, how.cache_control))
+        .insert_header((CACHE_HEADER, how.cache.as_str()));
+    builder
+}
+
+/// Small bodies leave with the headers; large ones stream at their declared length.
+fn with_body(mut response: HttpResponseBuilder, body: BlobBody) -> HttpResponse {
     match body {
         BlobBody::Bytes(bytes) => response.body(bytes),
         BlobBody::Stream { len, stream } => response.no_chunking(len).streaming(stream),
