@@ -667,24 +667,19 @@ impl GoProxy {
     /// are cached forever, so an error page served with 200 must not get in.
     pub async fn stage_sumdb_file(
         &self,
-        mut body: UpstreamBody,
+        body: UpstreamBody,
         path: &str,
     ) -> Result<StagedBlob, GoError> {
-        let mut writer = self.staging.writer(Some(MAX_SUMDB_FILE)).await?;
-        while let Some(chunk) = body.chunk().await? {
-            writer.write(&chunk).await.map_err(|e| match e {
-                StoreError::TooLarge { limit } => GoError::BadContent(format!(
-                    "{}: larger than the {limit}-byte limit",
-                    body.url()
-                )),
-                e => e.into(),
-            })?;
-        }
-        let staged = writer.finish(None).await?;
-        let bytes = tokio::fs::read(staged.path()).await?;
-        check_sumdb_file(path, &bytes)
-            .map_err(|e| GoError::BadContent(format!("{}: {e}", body.url())))?;
-        Ok(staged)
+        let url = body.url().to_owned();
+        // Lookups and tiles are small: check them in memory, then stage them.
+        let bytes = body.bytes(MAX_SUMDB_FILE).await.map_err(|e| match e {
+            UpstreamError::TooLarge { limit, .. } => {
+                GoError::BadContent(format!("{url}: larger than the {limit}-byte limit"))
+            }
+            e => e.into(),
+        })?;
+        check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+        self.stage_bytes(&bytes).await
     }
 
     fn offline_hint(&self) -> &'static str {
