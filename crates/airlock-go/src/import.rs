@@ -9,7 +9,6 @@ use crate::error::GoError;
 use crate::index::{self, NewGoFile};
 use crate::proxy::GoProxy;
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
-use airlock_core::upstream::Upstream;
 use airlock_core::{Digest, StagedBlob};
 use std::path::{Path, PathBuf};
 
@@ -118,7 +117,6 @@ impl Pending {
 /// or refused are counted in `report` and give `None`.
 pub async fn prepare_file(
     proxy: &GoProxy,
-    files: &Upstream,
     root: &Path,
     item: &ImportItem,
     report: &mut ImportReport,
@@ -160,7 +158,7 @@ pub async fn prepare_file(
             version,
             kind,
         } => {
-            let body = files.get(&url).await?;
+            let body = proxy.upstream.get(&url).await?; // a file:// URL: never the network
             let (staged, h1) = match proxy.stage_module_file(body, &module, &version, kind).await {
                 Ok(s) => s,
                 Err(GoError::BadContent(reason)) => return refuse(reason),
@@ -207,7 +205,7 @@ pub async fn prepare_file(
                 report.already += 1;
                 return Ok(None);
             }
-            let body = files.get(&url).await?;
+            let body = proxy.upstream.get(&url).await?; // a file:// URL: never the network
             match proxy.stage_sumdb_file(body, &path).await {
                 Ok(staged) => Ok(Some(Pending::SumDb { name, path, staged })),
                 Err(GoError::BadContent(reason)) => refuse(reason),

@@ -176,8 +176,6 @@ pub async fn import_gomodcache(
     use std::io::IsTerminal as _;
     let data = DataDir::open(&settings.data_dir).await?;
     let proxy = go_proxy(&settings, &data, Metrics::default())?;
-    // Local files only: the import never touches the network.
-    let files = Upstream::new(&settings.upstream)?;
     let (root, items) =
         airlock_go::import::scan(dir).with_context(|| format!("reading {}", dir.display()))?;
     let total: u64 = items.iter().map(|i| i.size).sum();
@@ -193,18 +191,17 @@ pub async fn import_gomodcache(
     });
     let mut report = airlock_go::import::ImportReport::default();
     let started = Instant::now();
-    let (proxy, files, root) = (Arc::new(proxy), Arc::new(files), Arc::new(root));
+    let (proxy, root) = (Arc::new(proxy), Arc::new(root));
     let count = items.len();
     // Several files at once, each its own task: hashing and zip checks use every
     // core, and one file's fsync overlaps another's reading.
     let mut imports = futures_util::stream::iter(items)
         .map(|item| {
-            let (proxy, files, root) = (proxy.clone(), files.clone(), root.clone());
+            let (proxy, root) = (proxy.clone(), root.clone());
             tokio::spawn(async move {
                 let mut report = airlock_go::import::ImportReport::default();
                 let result =
-                    airlock_go::import::prepare_file(&proxy, &files, &root, &item, &mut report)
-                        .await;
+                    airlock_go::import::prepare_file(&proxy, &root, &item, &mut report).await;
                 (item, report, result)
             })
         })
