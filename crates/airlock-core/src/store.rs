@@ -115,6 +115,14 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Makes a staged blob durable under its digest. Idempotent: committing bytes
     /// that are already stored just drops the staged copy.
     async fn commit(&self, staged: StagedBlob) -> Result<(), StoreError>;
+    /// Stages small checked bytes and commits them: a fetched `.mod`, a sumdb tile.
+    /// Stores may do both in one step. Returns the blob's digest.
+    async fn put_bytes(&self, staging: &Staging, bytes: Bytes) -> Result<Digest, StoreError> {
+        let staged = staging.stage_bytes(bytes).await?;
+        let digest = staged.digest.clone();
+        self.commit(staged).await?;
+        Ok(digest)
+    }
     /// Commits many staged blobs; stores may make them durable together, far
     /// cheaper than one by one. Rows may point at them once this returns.
     async fn commit_batch(&self, staged: Vec<StagedBlob>) -> Result<(), StoreError> {
@@ -145,58 +153,93 @@ pub struct StoreListing {
     pub strays: Vec<PathBuf>,
 }
 
-/// Blobs on the local filesystem at `<root>/sha256/ab/cd/<hex>`.
+/// Blobs on the local filesystem at `<root>/sha256/ab/<hex>`.
+///
+/// One level of 256 directories, all made when the store is opened: a commit then
+/// never creates a directory (a `mkdir` per new blob was a tenth of the CPU of a
+/// cold pull-through), and every directory a rename lands in is already durable.
+/// 256 directories keep tens of thousands of blobs each well within what ext4's
+/// and XFS's hashed directories handle.
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
 }
 
 impl LocalStore {
-    /// Opens (creating) the blob directory.
+    /// Opens the blob directory, creating it and its 256 fan-out directories.
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(root.join("sha256"))?;
+        let base = root.join("sha256");
+        std::fs::create_dir_all(&base)?;
+        let mut created = false;
+        for byte in 0..=255u8 {
+            match std::fs::create_dir(base.join(format!("{byte:02x}"))) {
+                Ok(()) => created = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if created {
+            StdFile::open(&base)?.sync_all()?;
+            StdFile::open(&root)?.sync_all()?;
+        }
         Ok(LocalStore { root })
     }
 
     /// The file that holds `digest`.
     pub fn path_of(&self, digest: &Digest) -> PathBuf {
-        let hex = digest.hex();
-        self.root
-            .join("sha256")
-            .join(&hex[0..2])
-            .join(&hex[2..4])
-            .join(hex)
+        blob_path(&self.root, digest)
     }
+}
+
+fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
+    let hex = digest.hex();
+    root.join("sha256").join(&hex[0..2]).join(hex)
+}
+
+/// [`BlobStore::commit`] on the local disk, on a blocking thread.
+fn commit_blocking(staged: StagedBlob, dest: &Path) -> io::Result<()> {
+    let dir = dest
+        .parent()
+        .ok_or_else(|| io::Error::other("blob path has no parent"))?;
+    if dest.exists() {
+        // Same digest, same bytes: the staged copy is dropped. Another writer
+        // may have renamed it a moment ago without its fsync done yet, so
+        // sync the directory before the caller records a row. Touch it, so
+        // fsck does not take the reused file for an old orphan.
+        drop(staged);
+        touch(dest)?;
+    } else {
+        StdFile::open(&staged.path)?.sync_all()?;
+        std::fs::rename(&staged.path, dest)?;
+        staged.disarm();
+    }
+    // The rename is durable only once the directory entry is.
+    StdFile::open(dir)?.sync_all()
 }
 
 #[async_trait]
 impl BlobStore for LocalStore {
     async fn commit(&self, staged: StagedBlob) -> Result<(), StoreError> {
         let dest = self.path_of(&staged.digest);
-        tokio::task::spawn_blocking(move || -> io::Result<()> {
-            let dir = dest
-                .parent()
-                .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-            if dest.exists() {
-                // Same digest, same bytes: the staged copy is dropped. Another writer
-                // may have renamed it a moment ago without its fsync done yet, so
-                // sync the directory before the caller records a row. Touch it, so
-                // fsck does not take the reused file for an old orphan.
-                drop(staged);
-                touch(&dest)?;
-            } else {
-                StdFile::open(&staged.path)?.sync_all()?;
-                std::fs::create_dir_all(dir)?;
-                std::fs::rename(&staged.path, &dest)?;
-                staged.disarm();
-            }
-            // The rename is durable only once the directory entry is.
-            StdFile::open(dir)?.sync_all()
+        tokio::task::spawn_blocking(move || commit_blocking(staged, &dest))
+            .await
+            .map_err(io::Error::other)??;
+        Ok(())
+    }
+
+    /// One trip to the blocking pool for the whole write, instead of one per step.
+    async fn put_bytes(&self, staging: &Staging, bytes: Bytes) -> Result<Digest, StoreError> {
+        let (root, path) = (self.root.clone(), staging.next_path());
+        let digest = tokio::task::spawn_blocking(move || -> io::Result<Digest> {
+            let staged = stage_bytes_blocking(path, &bytes)?;
+            let digest = staged.digest.clone();
+            commit_blocking(staged, &blob_path(&root, &digest))?;
+            Ok(digest)
         })
         .await
         .map_err(io::Error::other)??;
-        Ok(())
+        Ok(digest)
     }
 
     /// Two filesystem syncs for the whole batch instead of two fsyncs per blob:
@@ -214,10 +257,6 @@ impl BlobStore for LocalStore {
                     touch(&dest)?; // reused: not an old orphan any more
                     continue; // same bytes already stored; dropping the staged copy deletes it
                 }
-                let dir = dest
-                    .parent()
-                    .ok_or_else(|| io::Error::other("blob path has no parent"))?;
-                std::fs::create_dir_all(dir)?;
                 std::fs::rename(&blob.path, &dest)?;
                 blob.disarm();
             }
@@ -266,7 +305,7 @@ impl BlobStore for LocalStore {
             walk_files(&base, &mut |path, len| {
                 let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
                 match Digest::from_hex(name) {
-                    Ok(d) if path.parent() == Some(&base.join(&name[0..2]).join(&name[2..4])) => {
+                    Ok(d) if path.parent() == Some(&base.join(&name[0..2])) => {
                         listing.blobs.push((d, len))
                     }
                     _ => listing.strays.push(path.to_path_buf()),
@@ -429,10 +468,23 @@ impl Staging {
         &self.swept
     }
 
+    /// A fresh temp file name in this session.
+    fn next_path(&self) -> PathBuf {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("{n}.part"))
+    }
+
+    /// Stages bytes already in memory, in one trip to the blocking pool.
+    pub async fn stage_bytes(&self, bytes: Bytes) -> io::Result<StagedBlob> {
+        let path = self.next_path();
+        tokio::task::spawn_blocking(move || stage_bytes_blocking(path, &bytes))
+            .await
+            .map_err(io::Error::other)?
+    }
+
     /// Starts a new blob. `limit` caps its size (a protocol's maximum artifact size).
     pub async fn writer(&self, limit: Option<u64>) -> io::Result<BlobWriter> {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let path = self.dir.join(format!("{n}.part"));
+        let path = self.next_path();
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -492,6 +544,24 @@ pub fn sweep_dead_sessions(tmp_root: &Path, remove: bool) -> io::Result<SweepRep
         report.dead_sessions.push(dir);
     }
     Ok(report)
+}
+
+/// Writes and hashes bytes into a new staged file.
+fn stage_bytes_blocking(path: PathBuf, bytes: &[u8]) -> io::Result<StagedBlob> {
+    let mut file = StdFile::options()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let guard = StagedPath {
+        path: Some(path.clone()),
+    };
+    io::Write::write_all(&mut file, bytes)?;
+    Ok(StagedBlob {
+        path,
+        guard,
+        digest: Digest::from_sha256_bytes(&Sha256::digest(bytes)),
+        size: bytes.len() as u64,
+    })
 }
 
 /// Removes a staged file on drop unless it was committed.
@@ -615,6 +685,15 @@ mod tests {
         let a = put(&staging, &store, b"hello").await;
         let b = put(&staging, &store, b"hello").await;
         assert_eq!(a, b);
+        // Small bytes in one step: same digest, still one blob.
+        let c = store
+            .put_bytes(&staging, Bytes::from_static(b"hello"))
+            .await
+            .expect("put_bytes");
+        assert_eq!(a, c);
+        assert!(store
+            .path_of(&a)
+            .ends_with(format!("sha256/2c/{}", a.hex())));
         assert_eq!(
             a.to_string(),
             "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"

@@ -218,19 +218,25 @@ impl GoProxy {
             ),
         };
         let this = Arc::clone(self);
-        let (module, version) = (module.to_owned(), version.to_owned());
+        let (module, version, size) = (module.to_owned(), version.to_owned(), file.size);
         self.tasks.spawn_on(
             async move {
                 // Holds the fetch lock until the row exists: a concurrent request
                 // for the same file waits, then finds it stored.
                 let _guard = guard;
-                let staged = match fetched {
-                    Fetched::Staged(staged) => Ok(staged),
-                    Fetched::Small(bytes) => this.stage_bytes(&bytes).await,
+                let stored = match fetched {
+                    Fetched::Staged(staged) => {
+                        let digest = staged.digest.clone();
+                        this.store.commit(staged).await.map(|()| digest)
+                    }
+                    Fetched::Small(bytes) => this.store.put_bytes(&this.staging, bytes).await,
                 };
-                let result = match staged {
-                    Ok(staged) => this.record(staged, &module, &version, kind, h1, &origin).await,
-                    Err(e) => Err(e),
+                let result = match stored {
+                    Ok(digest) => {
+                        this.record(&digest, size, &module, &version, kind, h1, &origin)
+                            .await
+                    }
+                    Err(e) => Err(e.into()),
                 };
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
@@ -245,33 +251,25 @@ impl GoProxy {
         })
     }
 
-    /// Writes small checked bytes (a `.mod` or `.info`) to staging.
-    async fn stage_bytes(&self, bytes: &[u8]) -> Result<StagedBlob, GoError> {
-        let mut writer = self.staging.writer(Some(bytes.len() as u64)).await?;
-        writer.write(bytes).await?;
-        Ok(writer.finish(None).await?)
-    }
-
-    /// Commits a checked blob and records it; the row is written only once the
-    /// blob is durable.
+    /// Records a fetched file whose blob is durable, and caches its row.
+    #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
-        staged: StagedBlob,
+        digest: &Digest,
+        size: u64,
         module: &str,
         version: &str,
         kind: FileKind,
         h1: Option<String>,
         origin: &str,
     ) -> Result<(), GoError> {
-        let (digest, size) = (staged.digest.clone(), staged.size);
-        self.store.commit(staged).await?;
-        index::insert_file(
+        let inserted = index::insert_file(
             &self.db,
             NewGoFile {
                 module,
                 version,
                 kind,
-                digest: &digest,
+                digest,
                 size,
                 h1: h1.as_deref(),
                 origin,
@@ -279,8 +277,14 @@ impl GoProxy {
         )
         .await?;
         tracing::info!(module, version, kind = kind.as_str(), %digest, size, %origin, "stored go module file");
-        // Cache what the index holds: if an import raced us, its row won.
-        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+        if inserted {
+            let file = StoredFile {
+                digest: digest.clone(),
+                size,
+            };
+            self.caches.put_file(module, version, kind, &file);
+        } else if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            // An import raced us and its row won: cache what the index holds.
             self.caches.put_file(module, version, kind, &file);
         }
         if kind == FileKind::Zip {
@@ -374,7 +378,7 @@ impl GoProxy {
         let (fetched, h1) = self.fetch_module_file(body, module, version, kind).await?;
         let staged = match fetched {
             Fetched::Staged(staged) => staged,
-            Fetched::Small(bytes) => self.stage_bytes(&bytes).await?,
+            Fetched::Small(bytes) => self.staging.stage_bytes(bytes).await?,
         };
         Ok((staged, h1))
     }
@@ -679,7 +683,7 @@ impl GoProxy {
             e => e.into(),
         })?;
         check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-        self.stage_bytes(&bytes).await
+        Ok(self.staging.stage_bytes(Bytes::from(bytes)).await?)
     }
 
     fn offline_hint(&self) -> &'static str {
