@@ -44,6 +44,10 @@ pub struct GoSettings {
     /// refreshes them at once; an import by another process shows within this time.
     #[serde(with = "humantime_serde")]
     pub metadata_ttl: std::time::Duration,
+    /// Fetch the rest of a version in the background when a client asks for part
+    /// of it (online only): a fetched `.mod` brings its `.info`, a `.info` request
+    /// brings its `.zip`.
+    pub prefetch: bool,
 }
 
 /// One proxied checksum database.
@@ -66,6 +70,7 @@ impl Default for GoSettings {
                 url: None,
             }],
             metadata_ttl: std::time::Duration::from_secs(10),
+            prefetch: true,
         }
     }
 }

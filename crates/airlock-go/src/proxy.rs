@@ -19,6 +19,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Largest `.info` / `@latest` JSON accepted from an upstream.
@@ -107,9 +108,45 @@ pub struct GoProxy {
     pub caches: Caches,
     /// Background work (making fetched files durable); waited for at shutdown.
     pub tasks: TaskTracker,
+    /// Fetches of files a client is about to ask for.
+    pub prefetch: Prefetch,
     /// The runtime background work runs on: the main one, which outlives the
     /// HTTP workers' runtimes (they are torn down at shutdown, and their tasks with them).
     pub background: tokio::runtime::Handle,
+}
+
+/// Background fetches of the files a client asks for next. `go mod download`
+/// and `go get` ask for a version's `.mod`, then its `.info`, then its `.zip`,
+/// one round trip each; fetching the rest of the version as soon as one file of
+/// it is asked for takes the upstream's latency off the later requests. Peers
+/// fetch all three files before answering the first (Athens, goproxy), which
+/// makes `.mod` requests slow; airlock answers first and fetches behind.
+#[derive(Debug)]
+pub struct Prefetch {
+    enabled: bool,
+    /// At most this many prefetches talk to upstreams at once.
+    slots: tokio::sync::Semaphore,
+    /// Cancelled at shutdown: queued and running prefetches are dropped, not waited for.
+    stop: CancellationToken,
+}
+
+/// Prefetches running at once.
+const PREFETCH_SLOTS: usize = 4;
+
+impl Prefetch {
+    /// Prefetching on or off (`go.prefetch`).
+    pub fn new(enabled: bool) -> Self {
+        Prefetch {
+            enabled,
+            slots: tokio::sync::Semaphore::new(PREFETCH_SLOTS),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Drops every prefetch that has not reached its store step (at shutdown).
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
 }
 
 /// Metric label for this protocol.
@@ -153,6 +190,10 @@ impl GoProxy {
         kind: FileKind,
         fetch: bool,
     ) -> Result<Found, GoError> {
+        if fetch && kind == FileKind::Info {
+            // The zip is what a client asking for `.info` wants next.
+            self.prefetch(module, version, FileKind::Zip);
+        }
         if let Some(file) = self.caches.file(module, version, kind) {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
             return Ok(Found {
@@ -178,8 +219,10 @@ impl GoProxy {
                 self.offline_hint()
             )));
         }
-        let key = format!("go/{module}@{version}.{}", kind.as_str());
-        let guard = self.inflight.lock(&key).await;
+        let guard = self
+            .inflight
+            .lock(&inflight_key(module, version, kind))
+            .await;
         // Whoever held the lock recorded the file, and cached it, before letting go.
         if let Some(file) = self.caches.file(module, version, kind) {
             return Ok(Found {
@@ -188,17 +231,10 @@ impl GoProxy {
                 fresh: None,
             });
         }
-        let rel = format!(
-            "{}/@v/{}.{}",
-            escape_path(module)?,
-            escape_version(version)?,
-            kind.as_str()
-        );
-        let (fetched, h1, origin) = self
-            .fetch_first(&rel, |body| {
-                self.fetch_module_file(body, module, version, kind)
-            })
-            .await?;
+        let (fetched, h1, origin) = self.fetch_file(module, version, kind).await?;
+        if kind == FileKind::Mod {
+            self.prefetch(module, version, FileKind::Info); // small, and asked for next
+        }
         // The bytes passed every check: the client gets them now, while a
         // background task makes them durable and records the row.
         let (file, body) = match &fetched {
@@ -224,20 +260,9 @@ impl GoProxy {
                 // Holds the fetch lock until the row exists: a concurrent request
                 // for the same file waits, then finds it stored.
                 let _guard = guard;
-                let stored = match fetched {
-                    Fetched::Staged(staged) => {
-                        let digest = staged.digest.clone();
-                        this.store.commit(staged).await.map(|()| digest)
-                    }
-                    Fetched::Small(bytes) => this.store.put_bytes(&this.staging, bytes).await,
-                };
-                let result = match stored {
-                    Ok(digest) => {
-                        this.record(&digest, size, &module, &version, kind, h1, &origin)
-                            .await
-                    }
-                    Err(e) => Err(e.into()),
-                };
+                let result = this
+                    .store_fetched(fetched, size, &module, &version, kind, h1, &origin)
+                    .await;
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
                 }
@@ -249,6 +274,100 @@ impl GoProxy {
             cache: CacheResult::Miss,
             fresh: Some(body),
         })
+    }
+
+    /// Fetches one module file from the upstreams and checks it.
+    async fn fetch_file(
+        &self,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+    ) -> Result<(Fetched, Option<String>, String), GoError> {
+        let rel = format!(
+            "{}/@v/{}.{}",
+            escape_path(module)?,
+            escape_version(version)?,
+            kind.as_str()
+        );
+        self.fetch_first(&rel, |body| {
+            self.fetch_module_file(body, module, version, kind)
+        })
+        .await
+    }
+
+    /// Makes a fetched file durable, then records it.
+    #[allow(clippy::too_many_arguments)]
+    async fn store_fetched(
+        &self,
+        fetched: Fetched,
+        size: u64,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        h1: Option<String>,
+        origin: &str,
+    ) -> Result<(), GoError> {
+        let digest = match fetched {
+            Fetched::Staged(staged) => {
+                let digest = staged.digest.clone();
+                self.store.commit(staged).await?;
+                digest
+            }
+            Fetched::Small(bytes) => self.store.put_bytes(&self.staging, bytes).await?,
+        };
+        self.record(&digest, size, module, version, kind, h1, origin)
+            .await
+    }
+
+    /// Starts a background fetch of a file unless it is known to be stored.
+    fn prefetch(self: &Arc<Self>, module: &str, version: &str, kind: FileKind) {
+        if !self.prefetch.enabled || self.caches.file(module, version, kind).is_some() {
+            return;
+        }
+        let this = Arc::clone(self);
+        let (module, version) = (module.to_owned(), version.to_owned());
+        self.tasks.spawn_on(
+            async move {
+                if let Err(e) = this.prefetch_file(&module, &version, kind).await {
+                    tracing::debug!(module, version, kind = kind.as_str(), error = %e, "prefetch failed");
+                }
+            },
+            &self.background,
+        );
+    }
+
+    /// A prefetch: like a client's miss, but nobody waits for the bytes.
+    async fn prefetch_file(
+        &self,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+    ) -> Result<(), GoError> {
+        let fetched = tokio::select! {
+            _ = self.prefetch.stop.cancelled() => return Ok(()),
+            fetched = async {
+                let _slot = self.prefetch.slots.acquire().await;
+                let guard = self.inflight.lock(&inflight_key(module, version, kind)).await;
+                if self.caches.file(module, version, kind).is_some() {
+                    return Ok(None);
+                }
+                if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+                    self.caches.put_file(module, version, kind, &file);
+                    return Ok(None);
+                }
+                let fetched = self.fetch_file(module, version, kind).await?;
+                Ok::<_, GoError>(Some((guard, fetched)))
+            } => fetched?,
+        };
+        let Some((_guard, (fetched, h1, origin))) = fetched else {
+            return Ok(());
+        };
+        let size = match &fetched {
+            Fetched::Staged(staged) => staged.size,
+            Fetched::Small(bytes) => bytes.len() as u64,
+        };
+        self.store_fetched(fetched, size, module, version, kind, h1, &origin)
+            .await
     }
 
     /// Records a fetched file whose blob is durable, and caches its row.
@@ -799,6 +918,11 @@ pub fn check_sumdb_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             width * 32
         ))
     }
+}
+
+/// The single-flight key of one module file.
+fn inflight_key(module: &str, version: &str, kind: FileKind) -> String {
+    format!("go/{module}@{version}.{}", kind.as_str())
 }
 
 fn escape_path(path: &str) -> Result<String, GoError> {

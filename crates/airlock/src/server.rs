@@ -58,6 +58,7 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
         metrics,
         caches: airlock_go::cache::Caches::new(settings.go.metadata_ttl),
         tasks: tokio_util::task::TaskTracker::new(),
+        prefetch: airlock_go::proxy::Prefetch::new(settings.go.prefetch),
         background: tokio::runtime::Handle::current(),
     })
 }
@@ -79,7 +80,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
-    let tasks = go.tasks.clone();
+    let go_at_shutdown = Arc::clone(&go);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -109,8 +110,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("airlock listening on http://{addr}");
     server.await?;
     // Files already served to clients are still being made durable: finish them.
-    tasks.close();
-    tasks.wait().await;
+    // Prefetches nobody waits for are dropped.
+    go_at_shutdown.prefetch.stop();
+    go_at_shutdown.tasks.close();
+    go_at_shutdown.tasks.wait().await;
     tracing::info!("airlock stopped");
     Ok(())
 }

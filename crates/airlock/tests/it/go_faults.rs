@@ -3,7 +3,7 @@
 
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::{module_zip, ModuleVersion};
-use crate::support::server::{fsck, go_config, http, Airlock};
+use crate::support::server::{fsck, go_config, http, without_prefetch, Airlock};
 use crate::support::{scratch, write_go_upstream};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -114,7 +114,8 @@ fn upstream_faults_store_nothing() {
     ];
     for (i, (path, fault, status, reason)) in cases.into_iter().enumerate() {
         let data = w.path().join(format!("data{i}"));
-        let airlock = Airlock::start(&data, &go_config(&upstream.base, &[], ""), &[]);
+        let config = without_prefetch(&go_config(&upstream.base, &[], ""));
+        let airlock = Airlock::start(&data, &config, &[]);
         let label = format!("{path} {fault:?}");
         let label = &label[..label.len().min(120)];
         upstream.set(path, fault);

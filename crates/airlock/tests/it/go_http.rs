@@ -4,7 +4,7 @@
 
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::module_zip;
-use crate::support::server::{fsck, go_config, http, raw_get, Airlock};
+use crate::support::server::{fsck, go_config, http, raw_get, without_prefetch, Airlock};
 use crate::support::{go_graph, scratch, write_go_upstream};
 use std::time::Duration;
 
@@ -21,11 +21,11 @@ fn online_protocol_then_offline_from_storage() {
     let w = scratch();
     write_go_upstream(w.path());
     let upstream = Faulty::start(&w.path().join("proxy"));
-    let config = go_config(
+    let config = without_prefetch(&go_config(
         &upstream.base,
         &[("sumdb.test", &format!("{}/sumdb/sumdb.test", upstream.base))],
         "",
-    );
+    ));
     let data = w.path().join("data");
     let airlock = Airlock::start(&data, &config, &[]);
     let client = http();
@@ -227,6 +227,95 @@ fn online_protocol_then_offline_from_storage() {
     drop(airlock);
     let (ok, report) = fsck(&data, &["--verify"]);
     assert!(ok && report.contains(" 0 errors"), "{report}");
+}
+
+/// Waits until `done` holds (a background fetch finished), or fails after 20 s.
+fn eventually(what: &str, done: impl Fn() -> bool) {
+    for _ in 0..400 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn asking_for_part_of_a_version_prefetches_the_rest() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &go_config(&upstream.base, &[], ""), &[]);
+    let client = http();
+    let get = |path: &str, fetch: bool| {
+        client
+            .get(airlock.url(&format!("/go/example.com/airlock/words/@v/{path}")))
+            .header("disable-module-fetch", if fetch { "false" } else { "true" })
+            .send()
+            .expect("request")
+    };
+    let upstream_path = |file: &str| format!("/example.com/airlock/words/@v/{file}");
+
+    // A fetched .mod brings its .info, not its zip.
+    assert_eq!(get("v1.2.0.mod", true).headers()["x-cache"], "MISS");
+    eventually("the .info prefetch", || {
+        get("v1.2.0.info", false).status() == 200
+    });
+    assert_eq!(upstream.hits(&upstream_path("v1.2.0.info")), 1);
+    assert_eq!(upstream.hits(&upstream_path("v1.2.0.zip")), 0);
+
+    // A cache-only .info request starts nothing.
+    assert_eq!(get("v1.2.0.info", false).headers()["x-cache"], "HIT");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(upstream.hits(&upstream_path("v1.2.0.zip")), 0);
+
+    // A client's .info request brings the zip; the client's zip request is a hit.
+    assert_eq!(get("v1.2.0.info", true).status(), 200);
+    eventually("the zip prefetch", || {
+        get("v1.2.0.zip", false).status() == 200
+    });
+    let r = get("v1.2.0.zip", true);
+    assert_eq!(r.headers()["x-cache"], "HIT");
+    assert_eq!(
+        r.bytes().expect("zip").as_ref(),
+        zip_of("example.com/airlock/words", "v1.2.0").as_slice()
+    );
+    assert_eq!(upstream.hits(&upstream_path("v1.2.0.zip")), 1);
+
+    // A version the upstream lacks: the prefetch fails quietly, nothing is stored.
+    assert_eq!(get("v9.9.9.mod", true).status(), 404);
+    drop(airlock);
+    let (ok, report) = fsck(&data, &[]);
+    assert!(
+        ok && report.contains("3 blobs in the index, 3 on disk; 0 errors"),
+        "{report}"
+    );
+
+    // Offline, from the same store: all three files, and no prefetch reaches out.
+    let airlock = Airlock::start(
+        &data,
+        &go_config(&upstream.base, &[], ""),
+        &["--mode", "offline"],
+    );
+    let before = upstream.total();
+    for file in ["v1.2.0.mod", "v1.2.0.info", "v1.2.0.zip"] {
+        let r = client
+            .get(airlock.url(&format!("/go/example.com/airlock/words/@v/{file}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 200, "{file}");
+    }
+    assert_eq!(
+        client
+            .get(airlock.url("/go/example.com/airlock/words/@v/v1.0.0.info"))
+            .send()
+            .expect("request")
+            .status(),
+        404
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(upstream.total(), before, "offline: no prefetch");
 }
 
 #[test]

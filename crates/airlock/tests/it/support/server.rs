@@ -160,6 +160,12 @@ pub fn go_config(upstream: &str, sumdbs: &[(&str, &str)], extra: &str) -> String
     config
 }
 
+/// `config` with the Go proxy fetching only what clients ask for: for tests that
+/// count upstream requests or stored files exactly.
+pub fn without_prefetch(config: &str) -> String {
+    config.replacen("[go]\n", "[go]\nprefetch = false\n", 1)
+}
+
 /// A blocking HTTP client for protocol-level checks.
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
