@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod digest;
+pub mod follow;
 pub mod inflight;
 pub mod metrics;
 pub mod serve;

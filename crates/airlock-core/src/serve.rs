@@ -33,7 +33,7 @@ pub async fn blob(
 ) -> Result<HttpResponse, StoreError> {
     let etag = format!("\"{digest}\"");
     let builder = |status| {
-        let mut b = start(status, &etag, how);
+        let mut b = start(status, Some(&etag), how);
         b.insert_header((header::ACCEPT_RANGES, "bytes"));
         b
     };
@@ -76,14 +76,11 @@ pub async fn blob(
 }
 
 /// Serves a body just fetched and not yet committed (always whole: `Range` is
-/// ignored, which RFC 9110 allows).
-pub fn fresh(
-    req: &HttpRequest,
-    body: BlobBody,
-    digest: &Digest,
-    how: BlobResponse<'_>,
-) -> HttpResponse {
-    let mut response = start(StatusCode::OK, &format!("\"{digest}\""), how);
+/// ignored, which RFC 9110 allows). It has no `ETag`: its digest may not be
+/// known yet (the bytes may still be arriving), and computing it would delay
+/// the answer. Later answers, from the store, carry one.
+pub fn fresh(req: &HttpRequest, body: BlobBody, how: BlobResponse<'_>) -> HttpResponse {
+    let mut response = start(StatusCode::OK, None, how);
     response.content_type(how.content_type);
     if req.method() == Method::HEAD {
         return head_response(response, body.len());
@@ -92,10 +89,12 @@ pub fn fresh(
 }
 
 /// The headers every blob answer carries.
-fn start(status: StatusCode, etag: &str, how: BlobResponse<'_>) -> HttpResponseBuilder {
+fn start(status: StatusCode, etag: Option<&str>, how: BlobResponse<'_>) -> HttpResponseBuilder {
     let mut builder = HttpResponseBuilder::new(status);
+    if let Some(etag) = etag {
+        builder.insert_header((header::ETAG, etag));
+    }
     builder
-        .insert_header((header::ETAG, etag))
         .insert_header((header::CACHE_CONTROL, how.cache_control))
         .insert_header((CACHE_HEADER, how.cache.as_str()));
     builder

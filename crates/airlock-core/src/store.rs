@@ -606,6 +606,21 @@ impl BlobWriter {
         self.size
     }
 
+    /// Writes everything buffered to the file, so that a [`crate::follow`]
+    /// reader may read it. Returns the bytes now in the file.
+    pub async fn flush(&mut self) -> io::Result<u64> {
+        self.out.flush().await?;
+        Ok(self.size)
+    }
+
+    /// The staged file, for a reader that follows it while it is written.
+    pub fn path(&self) -> io::Result<&Path> {
+        self.guard
+            .path
+            .as_deref()
+            .ok_or_else(|| io::Error::other("staged path taken"))
+    }
+
     /// Flushes, then checks the digest when one is expected.
     pub async fn finish(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
         // No fsync here: the bytes can be checked and even served from the staged

@@ -8,16 +8,15 @@ use crate::index::{self, NewGoFile, StoredFile};
 use crate::request::FileKind;
 use crate::semver;
 use crate::zipcheck;
+use airlock_core::follow::{follow, Feed};
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
-use airlock_core::store::BlobBody;
-use airlock_core::store::{BlobStore, Staging, StoreError};
+use airlock_core::store::{BlobBody, BlobStore, BlobWriter, Staging, StoreError};
 use airlock_core::upstream::{redact_str, Upstream, UpstreamBody, UpstreamError};
 use airlock_core::Digest;
 use airlock_core::{Db, Mode, StagedBlob};
 use bytes::Bytes;
 use serde::Deserialize;
-use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,6 +26,11 @@ const MAX_INFO_SIZE: u64 = 64 << 10;
 /// Zips up to this size (by `Content-Length`) are received and checked in memory;
 /// larger ones stream through a temp file. Bounds the memory of a fetch.
 const MEMORY_ZIP: u64 = 1 << 20;
+/// The end of a streamed zip (its central directory) reaches the client only
+/// after the whole zip passed the checks.
+const HELD_BACK: u64 = 64 << 10;
+/// A streamed zip is made readable to its client in steps of this many bytes.
+const FOLLOW_STEP: u64 = 1 << 20;
 /// Largest checksum-database file accepted (a full data tile is far smaller).
 const MAX_SUMDB_FILE: u64 = 16 << 20;
 /// Largest `@v/list` accepted from an upstream.
@@ -110,6 +114,9 @@ pub struct GoProxy {
     pub tasks: TaskTracker,
     /// Fetches of files a client is about to ask for.
     pub prefetch: Prefetch,
+    /// Cancelled at shutdown: background fetches still receiving are dropped
+    /// (nothing stored) instead of waited for.
+    pub stopping: CancellationToken,
     /// The runtime background work runs on: the main one, which outlives the
     /// HTTP workers' runtimes (they are torn down at shutdown, and their tasks with them).
     pub background: tokio::runtime::Handle,
@@ -126,8 +133,6 @@ pub struct Prefetch {
     enabled: bool,
     /// At most this many prefetches talk to upstreams at once.
     slots: tokio::sync::Semaphore,
-    /// Cancelled at shutdown: queued and running prefetches are dropped, not waited for.
-    stop: CancellationToken,
 }
 
 /// Prefetches running at once.
@@ -139,13 +144,7 @@ impl Prefetch {
         Prefetch {
             enabled,
             slots: tokio::sync::Semaphore::new(PREFETCH_SLOTS),
-            stop: CancellationToken::new(),
         }
-    }
-
-    /// Drops every prefetch that has not reached its store step (at shutdown).
-    pub fn stop(&self) {
-        self.stop.cancel();
     }
 }
 
@@ -158,16 +157,33 @@ pub enum Fetched {
     Staged(StagedBlob),
     /// A `.mod`, `.info` or small zip, in memory.
     Small(Bytes),
+    /// A large zip whose body is still to be received: streamed to the client
+    /// while it is staged, then checked (see [`GoProxy::serve_while_receiving`]).
+    Arriving(UpstreamBody),
 }
 
-/// A stored file with where it came from.
-pub struct Found {
-    /// The stored file.
-    pub file: StoredFile,
-    /// Whether it was already stored.
-    pub cache: CacheResult,
-    /// For a file just fetched: its bytes, served before it is durable.
-    pub fresh: Option<BlobBody>,
+/// A module or checksum-database file to serve.
+pub enum Found {
+    /// In the store. `cache` says whether it was there before this request.
+    Stored {
+        /// The stored file.
+        file: StoredFile,
+        /// Hit, or a miss stored before answering.
+        cache: CacheResult,
+    },
+    /// Just fetched (a miss): served before it is durable, or while it arrives.
+    /// No digest is computed on the client's time: the answer has no `ETag`.
+    Fresh(BlobBody),
+}
+
+impl Found {
+    /// Whether the file was stored before this request.
+    pub fn cache(&self) -> CacheResult {
+        match self {
+            Found::Stored { cache, .. } => *cache,
+            Found::Fresh(_) => CacheResult::Miss,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -196,19 +212,17 @@ impl GoProxy {
         }
         if let Some(file) = self.caches.file(module, version, kind) {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
-            return Ok(Found {
+            return Ok(Found::Stored {
                 file,
                 cache: CacheResult::Hit,
-                fresh: None,
             });
         }
         if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
             self.caches.put_file(module, version, kind, &file);
-            return Ok(Found {
+            return Ok(Found::Stored {
                 file,
                 cache: CacheResult::Hit,
-                fresh: None,
             });
         }
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
@@ -225,10 +239,9 @@ impl GoProxy {
             .await;
         // Whoever held the lock recorded the file, and cached it, before letting go.
         if let Some(file) = self.caches.file(module, version, kind) {
-            return Ok(Found {
+            return Ok(Found::Stored {
                 file,
                 cache: CacheResult::Hit,
-                fresh: None,
             });
         }
         let (fetched, h1, origin) = self.fetch_file(module, version, kind).await?;
@@ -237,31 +250,24 @@ impl GoProxy {
         }
         // The bytes passed every check: the client gets them now, while a
         // background task makes them durable and records the row.
-        let (file, body) = match &fetched {
-            Fetched::Small(bytes) => (
-                StoredFile {
-                    digest: Digest::from_sha256_bytes(&Sha256::digest(bytes)),
-                    size: bytes.len() as u64,
-                },
-                BlobBody::Bytes(bytes.clone()),
-            ),
-            Fetched::Staged(staged) => (
-                StoredFile {
-                    digest: staged.digest.clone(),
-                    size: staged.size,
-                },
-                staged.body()?,
-            ),
+        let body = match fetched {
+            Fetched::Arriving(body) => {
+                return self
+                    .serve_while_receiving(guard, body, module, version, origin)
+                    .await;
+            }
+            Fetched::Small(ref bytes) => BlobBody::Bytes(bytes.clone()),
+            Fetched::Staged(ref staged) => staged.body()?,
         };
         let this = Arc::clone(self);
-        let (module, version, size) = (module.to_owned(), version.to_owned(), file.size);
+        let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
             async move {
                 // Holds the fetch lock until the row exists: a concurrent request
                 // for the same file waits, then finds it stored.
                 let _guard = guard;
                 let result = this
-                    .store_fetched(fetched, size, &module, &version, kind, h1, &origin)
+                    .store_fetched(fetched, &module, &version, kind, h1, &origin)
                     .await;
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
@@ -269,11 +275,53 @@ impl GoProxy {
             },
             &self.background,
         );
-        Ok(Found {
-            file,
-            cache: CacheResult::Miss,
-            fresh: Some(body),
-        })
+        Ok(Found::Fresh(body))
+    }
+
+    /// A large zip: the client's body follows the staged file while a background
+    /// task receives it, checks it whole, then stores it. The last
+    /// [`HELD_BACK`] bytes reach the client only once the checks pass.
+    async fn serve_while_receiving(
+        self: &Arc<Self>,
+        guard: tokio::sync::OwnedMutexGuard<()>,
+        body: UpstreamBody,
+        module: &str,
+        version: &str,
+        origin: String,
+    ) -> Result<Found, GoError> {
+        let len = body
+            .content_length
+            .ok_or_else(|| GoError::Internal("streaming a body of unknown length".into()))?;
+        let writer = self.staging.writer(Some(zipcheck::MAX_ZIP_SIZE)).await?;
+        let reader = tokio::fs::File::open(writer.path()?)
+            .await?
+            .into_std()
+            .await;
+        let (feed, served) = follow(reader, len, HELD_BACK);
+        let this = Arc::clone(self);
+        let (module, version) = (module.to_owned(), version.to_owned());
+        self.tasks.spawn_on(
+            async move {
+                let _guard = guard; // until stored, or failed
+                let received = tokio::select! {
+                    _ = this.stopping.cancelled() => Err(GoError::Internal("airlock is shutting down".into())),
+                    received = this.receive_zip(body, writer, Some(&feed), &module, &version) => received,
+                };
+                let result = match received {
+                    Ok((staged, h1)) => {
+                        feed.verified();
+                        this.store_fetched(Fetched::Staged(staged), &module, &version, FileKind::Zip, Some(h1), &origin)
+                            .await
+                    }
+                    Err(e) => Err(e), // dropping the feed fails the client's body
+                };
+                if let Err(e) = result {
+                    tracing::error!(module, version, kind = "zip", error = %e, "a streamed go module zip was not stored");
+                }
+            },
+            &self.background,
+        );
+        Ok(Found::Fresh(served))
     }
 
     /// Fetches one module file from the upstreams and checks it.
@@ -296,25 +344,31 @@ impl GoProxy {
     }
 
     /// Makes a fetched file durable, then records it.
-    #[allow(clippy::too_many_arguments)]
     async fn store_fetched(
         &self,
         fetched: Fetched,
-        size: u64,
         module: &str,
         version: &str,
         kind: FileKind,
         h1: Option<String>,
         origin: &str,
     ) -> Result<(), GoError> {
-        let digest = match fetched {
-            Fetched::Staged(staged) => {
-                let digest = staged.digest.clone();
-                self.store.commit(staged).await?;
-                digest
+        let (staged, h1) = match fetched {
+            Fetched::Small(bytes) => {
+                let size = bytes.len() as u64;
+                let digest = self.store.put_bytes(&self.staging, bytes).await?;
+                return self
+                    .record(&digest, size, module, version, kind, h1, origin)
+                    .await;
             }
-            Fetched::Small(bytes) => self.store.put_bytes(&self.staging, bytes).await?,
+            Fetched::Staged(staged) => (staged, h1),
+            Fetched::Arriving(body) => {
+                let (staged, h1) = self.receive_arriving(body, module, version).await?;
+                (staged, Some(h1))
+            }
         };
+        let (digest, size) = (staged.digest.clone(), staged.size);
+        self.store.commit(staged).await?;
         self.record(&digest, size, module, version, kind, h1, origin)
             .await
     }
@@ -344,7 +398,7 @@ impl GoProxy {
         kind: FileKind,
     ) -> Result<(), GoError> {
         let fetched = tokio::select! {
-            _ = self.prefetch.stop.cancelled() => return Ok(()),
+            _ = self.stopping.cancelled() => return Ok(()),
             fetched = async {
                 let _slot = self.prefetch.slots.acquire().await;
                 let guard = self.inflight.lock(&inflight_key(module, version, kind)).await;
@@ -362,11 +416,7 @@ impl GoProxy {
         let Some((_guard, (fetched, h1, origin))) = fetched else {
             return Ok(());
         };
-        let size = match &fetched {
-            Fetched::Staged(staged) => staged.size,
-            Fetched::Small(bytes) => bytes.len() as u64,
-        };
-        self.store_fetched(fetched, size, module, version, kind, h1, &origin)
+        self.store_fetched(fetched, module, version, kind, h1, &origin)
             .await
     }
 
@@ -412,13 +462,15 @@ impl GoProxy {
         Ok(())
     }
 
-    /// Receives and checks one module file from an upstream: a zip streams into
-    /// staging (it is checked there, whole, before anyone sees it); a `.mod` or
-    /// `.info` is small and checked in memory. Returns it with its `h1:` hash
-    /// (zip and go.mod).
+    /// Receives and checks one module file from an upstream. A `.mod`, an `.info`
+    /// and a zip of at most [`MEMORY_ZIP`] are received and checked in memory. A
+    /// larger zip of known length is returned unreceived ([`Fetched::Arriving`]),
+    /// for the caller to stream while receiving it; one of unknown length is
+    /// received into staging and checked there, whole. Returns the file with its
+    /// `h1:` hash when already known (zip and go.mod).
     pub async fn fetch_module_file(
         &self,
-        mut body: UpstreamBody,
+        body: UpstreamBody,
         module: &str,
         version: &str,
         kind: FileKind,
@@ -466,14 +518,48 @@ impl GoProxy {
             .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
             return Ok((Fetched::Small(bytes), Some(h1)));
         }
-        let mut writer = self.staging.writer(Some(limit)).await?;
+        if body.content_length.is_some() {
+            // Large: the caller streams it to its client while receiving it
+            // (`serve_while_receiving`), or receives it now (`receive_arriving`).
+            return Ok((Fetched::Arriving(body), None));
+        }
+        let writer = self.staging.writer(Some(limit)).await?;
+        let (staged, h1) = self
+            .receive_zip(body, writer, None, module, version)
+            .await?;
+        Ok((Fetched::Staged(staged), Some(h1)))
+    }
+
+    /// Receives a large zip into `writer`, reporting progress to `feed`, then
+    /// checks it whole. Returns it staged, with its `h1:` hash.
+    async fn receive_zip(
+        &self,
+        mut body: UpstreamBody,
+        mut writer: BlobWriter,
+        feed: Option<&Feed>,
+        module: &str,
+        version: &str,
+    ) -> Result<(StagedBlob, String), GoError> {
+        let url = body.url().to_owned();
+        let mut published = 0;
         while let Some(chunk) = body.chunk().await? {
             writer.write(&chunk).await.map_err(|e| match e {
-                StoreError::TooLarge { .. } => too_large(),
+                StoreError::TooLarge { limit } => {
+                    GoError::BadContent(format!("{url}: zip is larger than the {limit}-byte limit"))
+                }
                 e => e.into(),
             })?;
+            if let Some(feed) = feed {
+                if writer.size() - published >= FOLLOW_STEP {
+                    published = writer.flush().await?;
+                    feed.written(published);
+                }
+            }
         }
         let staged = writer.finish(None).await?;
+        if let Some(feed) = feed {
+            feed.written(staged.size);
+        }
         let (path, m, v) = (
             staged.path().to_owned(),
             module.to_owned(),
@@ -483,7 +569,18 @@ impl GoProxy {
             .await
             .map_err(|e| GoError::Internal(e.to_string()))?
             .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-        Ok((Fetched::Staged(staged), Some(h1)))
+        Ok((staged, h1))
+    }
+
+    /// Receives and checks a large zip that nobody is streaming.
+    async fn receive_arriving(
+        &self,
+        body: UpstreamBody,
+        module: &str,
+        version: &str,
+    ) -> Result<(StagedBlob, String), GoError> {
+        let writer = self.staging.writer(Some(zipcheck::MAX_ZIP_SIZE)).await?;
+        self.receive_zip(body, writer, None, module, version).await
     }
 
     /// [`GoProxy::fetch_module_file`], then staged in every case (for imports).
@@ -495,11 +592,14 @@ impl GoProxy {
         kind: FileKind,
     ) -> Result<(StagedBlob, Option<String>), GoError> {
         let (fetched, h1) = self.fetch_module_file(body, module, version, kind).await?;
-        let staged = match fetched {
-            Fetched::Staged(staged) => staged,
-            Fetched::Small(bytes) => self.staging.stage_bytes(bytes).await?,
-        };
-        Ok((staged, h1))
+        Ok(match fetched {
+            Fetched::Staged(staged) => (staged, h1),
+            Fetched::Small(bytes) => (self.staging.stage_bytes(bytes).await?, h1),
+            Fetched::Arriving(body) => {
+                let (staged, h1) = self.receive_arriving(body, module, version).await?;
+                (staged, Some(h1))
+            }
+        })
     }
 
     /// Tries each upstream in order with GOPROXY semantics: go on after a 404/410,
@@ -719,10 +819,9 @@ impl GoProxy {
         })?;
         let hit = |file| {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
-            Ok(Found {
+            Ok(Found::Stored {
                 file,
                 cache: CacheResult::Hit,
-                fresh: None,
             })
         };
         // `latest` changes: online it is fetched fresh and the cached copy is the fallback.
@@ -779,10 +878,9 @@ impl GoProxy {
         };
         self.store.commit(staged).await?;
         index::insert_sumdb(&self.db, name, path, &file.digest, file.size).await?;
-        Ok(Found {
+        Ok(Found::Stored {
             file,
             cache: CacheResult::Miss,
-            fresh: None,
         })
     }
 

@@ -62,7 +62,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             let how = BlobResponse {
                 content_type,
                 cache_control: IMMUTABLE,
-                cache: found.cache,
+                cache: found.cache(),
             };
             send(&req, &proxy, found, how).await
         }
@@ -101,7 +101,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                     "text/plain; charset=utf-8"
                 },
                 cache_control: if path == "latest" { MUTABLE } else { IMMUTABLE },
-                cache: found.cache,
+                cache: found.cache(),
             };
             send(&req, &proxy, found, how).await
         }
@@ -135,17 +135,12 @@ async fn send(
     found: Found,
     how: BlobResponse<'_>,
 ) -> Result<HttpResponse, GoError> {
-    if let Some(body) = found.fresh {
-        return Ok(serve::fresh(req, body, &found.file.digest, how));
+    match found {
+        Found::Fresh(body) => Ok(serve::fresh(req, body, how)),
+        Found::Stored { file, .. } => {
+            Ok(serve::blob(req, proxy.store.as_ref(), &file.digest, file.size, how).await?)
+        }
     }
-    Ok(serve::blob(
-        req,
-        proxy.store.as_ref(),
-        &found.file.digest,
-        found.file.size,
-        how,
-    )
-    .await?)
 }
 
 /// A small computed body (`list`, `@latest`, queries): not cached by clients for long.

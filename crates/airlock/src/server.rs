@@ -59,6 +59,7 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
         caches: airlock_go::cache::Caches::new(settings.go.metadata_ttl),
         tasks: tokio_util::task::TaskTracker::new(),
         prefetch: airlock_go::proxy::Prefetch::new(settings.go.prefetch),
+        stopping: tokio_util::sync::CancellationToken::new(),
         background: tokio::runtime::Handle::current(),
     })
 }
@@ -110,8 +111,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     println!("airlock listening on http://{addr}");
     server.await?;
     // Files already served to clients are still being made durable: finish them.
-    // Prefetches nobody waits for are dropped.
-    go_at_shutdown.prefetch.stop();
+    // Fetches still receiving (prefetches, streamed zips whose client is gone)
+    // are dropped: nothing of them is stored.
+    go_at_shutdown.stopping.cancel();
     go_at_shutdown.tasks.close();
     go_at_shutdown.tasks.wait().await;
     tracing::info!("airlock stopped");

@@ -264,9 +264,9 @@ fn goproxy_list_falls_through_like_go() {
     }
 }
 
-#[test]
-fn kill_9_during_a_fetch_leaves_nothing_partial() {
-    let w = scratch();
+/// A module whose zip (4 MiB of noise) is too large to be checked in memory:
+/// it streams to the client while it is fetched. Written as a GOPROXY tree.
+fn big_module(root: &std::path::Path) -> ModuleVersion {
     let big = ModuleVersion {
         files: vec![("blob.bin".into(), noise(4 << 20))],
         ..ModuleVersion::new(
@@ -276,18 +276,126 @@ fn kill_9_during_a_fetch_leaves_nothing_partial() {
             &[],
         )
     };
-    crate::support::gofixture::write_goproxy_tree(
-        &w.path().join("proxy"),
-        std::slice::from_ref(&big),
+    crate::support::gofixture::write_goproxy_tree(&root.join("proxy"), std::slice::from_ref(&big));
+    big
+}
+
+const BIG_ZIP: &str = "/example.com/airlock/big/@v/v1.0.0.zip";
+
+/// Reads a response body to its end: the bytes, or the error that cut it short.
+fn read_body(mut r: reqwest::blocking::Response) -> (Vec<u8>, bool) {
+    use std::io::Read as _;
+    let mut got = Vec::new();
+    let failed = r.read_to_end(&mut got).is_err();
+    (got, failed)
+}
+
+#[test]
+fn a_large_zip_streams_while_fetched_and_is_checked_before_its_end() {
+    let w = scratch();
+    let big = big_module(w.path());
+    let want = module_zip(&big);
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let config = go_config(&upstream.base, &[], "")
+        .replace("fetch_timeout = \"20s\"", "fetch_timeout = \"3s\"");
+    let airlock = Airlock::start(&data, &config, &[]);
+    let url = airlock.url(&format!("/go{BIG_ZIP}"));
+
+    // The upstream sends half, then stalls past the fetch deadline: the client
+    // already has bytes while the upstream is stalled, then its body fails.
+    upstream.set(BIG_ZIP, Fault::Stall(2 << 20, Duration::from_secs(60)));
+    let mut r = http().get(&url).send().expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.headers()["content-length"],
+        want.len().to_string().as_str()
     );
-    let zip_path = "/example.com/airlock/big/@v/v1.0.0.zip";
+    assert!(r.headers().get("etag").is_none(), "no digest yet");
+    let mut first = [0u8; 4096];
+    let n = std::io::Read::read(&mut r, &mut first).expect("first bytes while the upstream stalls");
+    assert_eq!(first[..n], want[..n]);
+    let (rest, failed) = read_body(r);
+    assert!(failed, "a truncated fetch must not end like a whole zip");
+    assert!(n + rest.len() < want.len());
+
+    // A zip that fails the checks: the client never gets its last bytes.
+    let mut bad = want.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0xff; // the CRC of the file it falls in no longer matches
+    upstream.set(BIG_ZIP, Fault::Body(bad));
+    let r = http().get(&url).send().expect("request");
+    assert_eq!(r.status(), 200);
+    let (got, failed) = read_body(r);
+    assert!(failed && got.len() < want.len(), "{} bytes", got.len());
+    assert!(airlock
+        .log()
+        .contains("a streamed go module zip was not stored"));
+
+    // The real zip: streamed whole, then stored; the next answer is a hit.
+    upstream.clear(BIG_ZIP);
+    let r = http().get(&url).send().expect("request");
+    assert_eq!(r.headers()["x-cache"], "MISS");
+    let (got, failed) = read_body(r);
+    assert!(!failed);
+    assert!(got == want, "streamed bytes differ");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http().get(&url).send().expect("request");
+        if r.headers()["x-cache"] == "HIT" {
+            assert!(r.headers().get("etag").is_some());
+            assert!(r.bytes().expect("zip").as_ref() == want.as_slice());
+            break;
+        }
+        assert!(Instant::now() < deadline, "never stored");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(upstream.hits(BIG_ZIP), 3);
+    drop(airlock);
+    let (ok, report) = fsck(&data, &["--verify"]);
+    assert!(
+        ok && report.contains("1 blobs in the index, 1 on disk; 0 errors"),
+        "{report}"
+    );
+
+    // HEAD on a cold large zip answers at once; the zip is stored behind it.
+    let data = w.path().join("data-head");
+    let airlock = Airlock::start(&data, &config, &[]);
+    let url = airlock.url(&format!("/go{BIG_ZIP}"));
+    let head = http().head(&url).send().expect("head");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-length"],
+        want.len().to_string().as_str()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http()
+        .get(&url)
+        .header("disable-module-fetch", "true")
+        .send()
+        .expect("request")
+        .status()
+        != 200
+    {
+        assert!(Instant::now() < deadline, "HEAD did not store the zip");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn kill_9_during_a_fetch_leaves_nothing_partial() {
+    let w = scratch();
+    let big = big_module(w.path());
+    let zip_path = BIG_ZIP;
     let upstream = Faulty::start(&w.path().join("proxy"));
     upstream.set(zip_path, Fault::Stall(2 << 20, Duration::from_secs(60)));
     let data = w.path().join("data");
     let config = go_config(&upstream.base, &[], "");
     let mut airlock = Airlock::start(&data, &config, &[]);
     let url = airlock.url(&format!("/go{zip_path}"));
-    let client = std::thread::spawn(move || http().get(url).send().map(|r| r.status().as_u16()));
+    // The client gets the start of the zip while it is fetched, never all of it.
+    let client =
+        std::thread::spawn(move || http().get(url).send().map_or((Vec::new(), true), read_body));
     // Wait until half the zip sits in airlock's temp file, then kill it.
     let deadline = Instant::now() + Duration::from_secs(20);
     let partial = loop {
@@ -301,10 +409,8 @@ fn kill_9_during_a_fetch_leaves_nothing_partial() {
         std::thread::sleep(Duration::from_millis(20));
     };
     airlock.kill();
-    assert!(client
-        .join()
-        .expect("client")
-        .map_or(true, |status| status != 200));
+    let (got, failed) = client.join().expect("client");
+    assert!(failed && got.len() < module_zip(&big).len());
     assert!(
         partial.0.exists(),
         "killed mid-write: the temp file is still there"
