@@ -308,6 +308,11 @@ impl GoProxy {
                     received = this.receive_zip(body, writer, Some(&feed), &module, &version) => received,
                 };
                 let result = match received {
+                    // The client was promised exactly `len` bytes.
+                    Ok((staged, _)) if staged.size != len => Err(GoError::BadContent(format!(
+                        "{origin}: {} bytes received, {len} declared",
+                        staged.size
+                    ))),
                     Ok((staged, h1)) => {
                         feed.verified();
                         this.store_fetched(Fetched::Staged(staged), &module, &version, FileKind::Zip, Some(h1), &origin)
