@@ -65,6 +65,7 @@ fn check_tools() -> Result<(), String> {
         ("wrk", "wrk"),
         ("nginx", "nginx-light"),
         ("go", "golang-go"),
+        ("curl", "curl"),
         ("sha256sum", "coreutils"),
     ] {
         let found = std::env::var_os("PATH")
@@ -305,7 +306,8 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     drop(airlock);
     drop(nginx_default);
 
-    // Scenario 5: cold pull-through, airlock online in front of nginx vs nginx direct.
+    // Scenario 5: cold pull-through, airlock online in front of nginx vs nginx direct:
+    // the module graph with go, then the large zip with curl (first byte and whole).
     for round in 0..plan.rounds {
         let pt_data = run_dir.join("pull-data");
         let _ = std::fs::remove_dir_all(&pt_data);
@@ -325,7 +327,25 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             &run_dir.join("gopath-a"),
             &format!("{}/go", online.base),
         )?;
+        // The large zip is not in the graph: still cold in this airlock.
+        let large_zip = format!("go/{}/@v/v1.0.0.zip", fixtures::LARGE);
+        let zip_via_airlock = curl_timing(&format!("{}/{large_zip}", online.base))?;
         drop(online);
+        let zip_direct = curl_timing(&format!("{}/{large_zip}", nginx_tuned.base))?;
+        for (target, (first_byte, whole)) in
+            [("airlock", zip_via_airlock), ("nginx-tuned", zip_direct)]
+        {
+            for (scenario, seconds) in [("cold-zip-first-byte", first_byte), ("cold-zip", whole)] {
+                timed.push(Timed {
+                    scenario: scenario.into(),
+                    target: target.into(),
+                    seconds,
+                    bytes: plan.sizes.large as u64,
+                    files: 1,
+                    peak_rss_mib: 0.0,
+                });
+            }
+        }
         let direct = go_download(
             &fix.app,
             &run_dir.join("gopath-d"),
@@ -387,6 +407,33 @@ fn timed_command(cmd: &mut Command) -> Result<(f64, f64), String> {
             return Ok((start.elapsed().as_secs_f64(), peak));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One GET with curl: seconds to the first body byte and to the end.
+fn curl_timing(url: &str) -> Result<(f64, f64), String> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{time_starttransfer} %{time_total} %{http_code}",
+            url,
+        ])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    match fields.as_slice() {
+        [first, whole, "200"] => match (first.parse(), whole.parse()) {
+            (Ok(first), Ok(whole)) => Ok((first, whole)),
+            _ => Err(format!("curl {url}: cannot read {text:?}")),
+        },
+        _ => Err(format!(
+            "curl {url}: {text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )),
     }
 }
 
@@ -555,6 +602,17 @@ fn report(plan: &Plan, rows: &[Row], timed: &[Timed], idle_rss: f64, took: Durat
         format!("cold pull-through <= 1.5x direct ({:.2}x)", pa / pd),
         pa / pd <= 1.5,
     ));
+    let (za, zd) = (secs("cold-zip", "airlock"), secs("cold-zip", "nginx-tuned"));
+    let _ = writeln!(
+        out,
+        "cold large zip ({} MiB, online, upstream nginx): via airlock first byte {:.1} ms, whole {:.2}s; direct first byte {:.1} ms, whole {:.2}s; ratio {:.2}x",
+        plan.sizes.large >> 20,
+        secs("cold-zip-first-byte", "airlock") * 1e3,
+        za,
+        secs("cold-zip-first-byte", "nginx-tuned") * 1e3,
+        zd,
+        za / zd
+    );
     let peak_stream = rows
         .iter()
         .filter(|r| r.target == "airlock" && r.scenario == "large-zip")
