@@ -1,9 +1,10 @@
 //! Serving a blob while it is still arriving. The fetch writes into a staged
-//! file and reports how much of it is on disk ([`Feed`]); the client's body
-//! follows that file ([`follow`]), never past what is written, and holds back
-//! the last bytes until the fetch's checks have passed. A client thus receives
-//! a large artifact while it is fetched, instead of after, and never receives
-//! the whole of one that fails its checks: its download ends short, with an error.
+//! file through a [`crate::store::BlobWriter`], which reports how much of it is
+//! in the file; the client's body ([`follow`]) reads the file up to there, and
+//! holds back the last bytes until the fetch's checks have passed ([`Verdict`]).
+//! A client thus receives a large artifact while it is fetched, instead of
+//! after, and never receives the whole of one that fails its checks: its
+//! download ends short, with an error.
 
 use crate::store::{BlobBody, STREAM_CHUNK};
 use bytes::Bytes;
@@ -15,72 +16,76 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Progress {
-    /// This many bytes are in the file so far.
-    Receiving(u64),
+enum State {
+    /// The fetch or its checks are still running.
+    Pending,
     /// Every byte is in the file and passed the checks.
     Verified,
     /// The fetch failed or its bytes failed the checks.
     Failed,
 }
 
-/// The fetching side: reports progress to the follower. Dropped without
-/// [`Feed::verified`], it fails the follower.
+/// The fetch's verdict on the bytes its follower serves. Dropped without
+/// [`Verdict::verified`], it fails the follower's body.
 #[derive(Debug)]
-pub struct Feed {
-    tx: watch::Sender<Progress>,
+pub struct Verdict {
+    tx: watch::Sender<State>,
 }
 
-impl Feed {
-    /// `bytes` of the blob are now in the staged file.
-    pub fn written(&self, bytes: u64) {
-        self.tx.send_if_modified(|p| match p {
-            Progress::Receiving(old) if *old < bytes => {
-                *p = Progress::Receiving(bytes);
-                true
-            }
-            _ => false,
-        });
-    }
-
+impl Verdict {
     /// Every byte is written and the checks passed: the follower may finish.
     pub fn verified(self) {
-        self.tx.send_replace(Progress::Verified);
+        self.tx.send_replace(State::Verified);
     }
 }
 
-impl Drop for Feed {
+impl Drop for Verdict {
     fn drop(&mut self) {
-        self.tx.send_if_modified(|p| {
-            if *p == Progress::Verified {
+        self.tx.send_if_modified(|state| {
+            if *state == State::Verified {
                 return false;
             }
-            *p = Progress::Failed;
+            *state = State::Failed;
             true
         });
     }
 }
 
-/// A body of `len` bytes that follows `file` as its [`Feed`] reports progress,
-/// holding back the last `hold_back` bytes written until the feed is verified.
-/// `file` must be the staged file, opened before the feed reports anything.
-pub fn follow(file: StdFile, len: u64, hold_back: u64) -> (Feed, BlobBody) {
-    let (tx, rx) = watch::channel(Progress::Receiving(0));
+/// A body of `len` bytes that reads `file` as far as `in_file` says it is
+/// written, holding back the last `hold_back` bytes until the verdict is in.
+/// `file` must be the staged file, opened before anything was written to it.
+pub fn follow(
+    file: StdFile,
+    len: u64,
+    hold_back: u64,
+    in_file: watch::Receiver<u64>,
+) -> (Verdict, BlobBody) {
+    let (tx, verdict) = watch::channel(State::Pending);
     let file = Arc::new(file);
-    // State: the progress receiver and the next offset; None once an error was sent.
-    let stream = futures_util::stream::unfold(Some((rx, 0u64)), move |state| {
+    let start = Follower {
+        verdict,
+        in_file,
+        writer_done: false,
+        pos: 0,
+    };
+    // None once an error was sent.
+    let stream = futures_util::stream::unfold(Some(start), move |follower| {
         let file = Arc::clone(&file);
         async move {
-            let (mut rx, pos) = state?;
+            let mut f = follower?;
             loop {
-                let progress = *rx.borrow_and_update();
-                let ready = match progress {
-                    Progress::Receiving(written) => written.saturating_sub(hold_back).min(len),
-                    Progress::Verified => len,
-                    Progress::Failed => break,
+                let state = *f.verdict.borrow_and_update();
+                let ready = match state {
+                    State::Pending => f
+                        .in_file
+                        .borrow_and_update()
+                        .saturating_sub(hold_back)
+                        .min(len),
+                    State::Verified => len,
+                    State::Failed => break,
                 };
-                if pos < ready {
-                    let n = (ready - pos).min(STREAM_CHUNK as u64) as usize;
+                if f.pos < ready {
+                    let (pos, n) = (f.pos, (ready - f.pos).min(STREAM_CHUNK as u64) as usize);
                     let file = Arc::clone(&file);
                     let chunk = tokio::task::spawn_blocking(move || {
                         let mut buf = vec![0u8; n];
@@ -89,14 +94,15 @@ pub fn follow(file: StdFile, len: u64, hold_back: u64) -> (Feed, BlobBody) {
                     .await
                     .map_err(io::Error::other)
                     .and_then(|read| read);
-                    let next = chunk.is_ok().then_some((rx, pos + n as u64));
+                    f.pos += n as u64;
+                    let next = chunk.is_ok().then_some(f);
                     return Some((chunk, next));
                 }
-                if progress == Progress::Verified {
+                if state == State::Verified {
                     return None; // all `len` bytes sent
                 }
-                if rx.changed().await.is_err() {
-                    break; // the feed is gone without a verdict
+                if !f.wait().await {
+                    break; // the verdict is gone without being given
                 }
             }
             let e = io::Error::other("the upstream transfer failed; see the server log");
@@ -107,7 +113,32 @@ pub fn follow(file: StdFile, len: u64, hold_back: u64) -> (Feed, BlobBody) {
         len,
         stream: stream.boxed(),
     };
-    (Feed { tx }, body)
+    (Verdict { tx }, body)
+}
+
+/// The reading side's state.
+struct Follower {
+    verdict: watch::Receiver<State>,
+    in_file: watch::Receiver<u64>,
+    /// The writer is finished (or gone): only the verdict can change now.
+    writer_done: bool,
+    pos: u64,
+}
+
+impl Follower {
+    /// Waits for more bytes or a verdict; false when the verdict can never come.
+    async fn wait(&mut self) -> bool {
+        if self.writer_done {
+            return self.verdict.changed().await.is_ok();
+        }
+        tokio::select! {
+            changed = self.verdict.changed() => changed.is_ok(),
+            changed = self.in_file.changed() => {
+                self.writer_done = changed.is_err();
+                true
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -138,15 +169,19 @@ mod tests {
     #[tokio::test]
     async fn follows_the_writer_and_holds_the_tail_until_verified() {
         let (mut w, reader) = staged();
-        let (feed, body) = follow(reader, 10, 4);
+        let (written, in_file) = watch::channel(0);
+        let (verdict, body) = follow(reader, 10, 4, in_file);
         let reading = tokio::spawn(collect(body));
         w.write_all(b"0123456").expect("write");
-        feed.written(7);
+        written.send_replace(7);
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!reading.is_finished(), "the last 4 bytes are held back");
         w.write_all(b"789").expect("write");
-        feed.written(10);
-        feed.verified();
+        written.send_replace(10);
+        drop(written); // the writer is done; the checks run
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!reading.is_finished(), "still held back");
+        verdict.verified();
         let (got, err) = reading.await.expect("join");
         assert_eq!(got, b"0123456789");
         assert!(err.is_none());
@@ -155,10 +190,11 @@ mod tests {
     #[tokio::test]
     async fn a_failed_fetch_ends_the_body_short_with_an_error() {
         let (mut w, reader) = staged();
-        let (feed, body) = follow(reader, 10, 4);
+        let (written, in_file) = watch::channel(0);
+        let (verdict, body) = follow(reader, 10, 4, in_file);
         w.write_all(b"01234567").expect("write");
-        feed.written(8);
-        drop(feed); // e.g. the zip failed its checks
+        written.send_replace(8);
+        drop(verdict); // e.g. the zip failed its checks
         let (got, err) = collect(body).await;
         assert!(got.len() <= 4, "never the held-back tail: {got:?}");
         assert!(err.is_some());

@@ -21,7 +21,6 @@ use std::io;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
@@ -489,15 +488,21 @@ impl Staging {
             .write(true)
             .create_new(true)
             .open(&path)
-            .await?;
+            .await?
+            .into_std()
+            .await;
+        let guard = StagedPath { path: Some(path) };
+        // Large writes for large blobs; small blobs need no 1 MiB buffer.
+        let buffer = limit.map_or(1 << 20, |l| l.clamp(1, 1 << 20) as usize);
+        let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let (progress, in_file) = tokio::sync::watch::channel(0);
+        let hashing =
+            tokio::task::spawn_blocking(move || hash_and_write(rx, file, buffer, progress));
         Ok(BlobWriter {
-            // Large writes for large blobs; small blobs need no 1 MiB buffer.
-            out: BufWriter::with_capacity(
-                limit.map_or(1 << 20, |l| l.clamp(1, 1 << 20) as usize),
-                file,
-            ),
-            guard: StagedPath { path: Some(path) },
-            hasher: Sha256::new(),
+            queue: Some(tx),
+            hashing,
+            in_file,
+            guard,
             size: 0,
             limit,
         })
@@ -578,27 +583,84 @@ impl Drop for StagedPath {
     }
 }
 
-/// A blob being written: bytes go to a temp file and into the hash.
+/// Chunks a [`BlobWriter`] may queue ahead of its hashing thread (bounds memory).
+const WRITER_QUEUE: usize = 8;
+
+/// The hashing thread of a [`BlobWriter`]: hashes and writes the chunks it is
+/// sent, in order, until the writer finishes (closes the queue). It writes to
+/// the file whenever its buffer fills or the queue runs dry, and then reports
+/// how many bytes are in the file. Returns the digest.
+fn hash_and_write(
+    mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    file: StdFile,
+    buffer: usize,
+    in_file: tokio::sync::watch::Sender<u64>,
+) -> io::Result<Digest> {
+    use std::io::Write as _;
+    use tokio::sync::mpsc::error::TryRecvError;
+    let mut out = std::io::BufWriter::with_capacity(buffer, file);
+    let mut hasher = Sha256::new();
+    let mut written = 0u64;
+    let report =
+        |bytes: u64| in_file.send_if_modified(|old| std::mem::replace(old, bytes) != bytes);
+    loop {
+        let chunk = match chunks.try_recv() {
+            Ok(chunk) => chunk,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // Nothing queued: make what we have readable while we wait.
+                out.flush()?;
+                report(written);
+                match chunks.blocking_recv() {
+                    Some(chunk) => chunk,
+                    None => break,
+                }
+            }
+        };
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
+        written += chunk.len() as u64;
+        report(written - out.buffer().len() as u64);
+    }
+    out.flush()?;
+    report(written);
+    Ok(Digest::from_sha256_bytes(&hasher.finalize()))
+}
+
+/// A blob being written: bytes go to a temp file and into the hash, both on a
+/// blocking thread of their own, so that receiving the next bytes (from the
+/// network, from a file) overlaps with hashing and writing the last ones.
 pub struct BlobWriter {
-    out: BufWriter<tokio::fs::File>,
+    queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    hashing: tokio::task::JoinHandle<io::Result<Digest>>,
+    in_file: tokio::sync::watch::Receiver<u64>,
     guard: StagedPath,
-    hasher: Sha256,
     size: u64,
     limit: Option<u64>,
 }
 
 impl BlobWriter {
     /// Appends bytes.
-    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
+    pub async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.size += chunk.len() as u64;
         if let Some(limit) = self.limit {
             if self.size > limit {
                 return Err(StoreError::TooLarge { limit });
             }
         }
-        self.hasher.update(chunk);
-        self.out.write_all(chunk).await?;
-        Ok(())
+        let sent = match &self.queue {
+            Some(queue) => queue.send(chunk).await.is_ok(),
+            None => false,
+        };
+        if sent {
+            return Ok(());
+        }
+        self.queue = None;
+        Err(match (&mut self.hashing).await {
+            Ok(Err(e)) => e.into(),
+            Ok(Ok(_)) => io::Error::other("blob writer already finished").into(),
+            Err(e) => io::Error::other(e).into(),
+        })
     }
 
     /// Bytes written so far.
@@ -606,11 +668,10 @@ impl BlobWriter {
         self.size
     }
 
-    /// Writes everything buffered to the file, so that a [`crate::follow`]
-    /// reader may read it. Returns the bytes now in the file.
-    pub async fn flush(&mut self) -> io::Result<u64> {
-        self.out.flush().await?;
-        Ok(self.size)
+    /// How many bytes are in the file so far (the rest is queued or buffered),
+    /// updated as they land: what a [`crate::follow`] reader may read.
+    pub fn in_file(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.in_file.clone()
     }
 
     /// The staged file, for a reader that follows it while it is written.
@@ -621,12 +682,12 @@ impl BlobWriter {
             .ok_or_else(|| io::Error::other("staged path taken"))
     }
 
-    /// Flushes, then checks the digest when one is expected.
+    /// Writes out what is queued, then checks the digest when one is expected.
     pub async fn finish(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
         // No fsync here: the bytes can be checked and even served from the staged
         // file while [`BlobStore::commit`] makes them durable.
-        self.out.flush().await?;
-        let digest = Digest::from_sha256_bytes(&self.hasher.finalize());
+        self.queue = None; // the hashing thread drains the queue, then ends
+        let digest = (&mut self.hashing).await.map_err(io::Error::other)??;
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch {
@@ -685,7 +746,7 @@ mod tests {
 
     async fn put(staging: &Staging, store: &LocalStore, bytes: &[u8]) -> Digest {
         let mut w = staging.writer(None).await.expect("writer");
-        w.write(bytes).await.expect("write");
+        w.write(Bytes::copy_from_slice(bytes)).await.expect("write");
         let staged = w.finish(None).await.expect("finish");
         let digest = staged.digest.clone();
         store.commit(staged).await.expect("commit");
@@ -762,7 +823,7 @@ mod tests {
         let mut batch = Vec::new();
         for bytes in [&b"one"[..], b"two", b"one"] {
             let mut w = staging.writer(None).await.expect("writer");
-            w.write(bytes).await.expect("write");
+            w.write(Bytes::copy_from_slice(bytes)).await.expect("write");
             batch.push(w.finish(None).await.expect("finish"));
         }
         store.commit_batch(batch).await.expect("commit");
@@ -775,7 +836,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let staging = Staging::open(dir.path().join("tmp")).expect("staging");
         let mut w = staging.writer(None).await.expect("writer");
-        w.write(b"hello").await.expect("write");
+        w.write(Bytes::from_static(b"hello")).await.expect("write");
         let wrong = Digest::from_hex(&"0".repeat(64)).expect("digest");
         assert!(matches!(
             w.finish(Some(&wrong)).await,
@@ -783,7 +844,7 @@ mod tests {
         ));
         let mut w = staging.writer(Some(4)).await.expect("writer");
         assert!(matches!(
-            w.write(b"hello").await,
+            w.write(Bytes::from_static(b"hello")).await,
             Err(StoreError::TooLarge { limit: 4 })
         ));
         drop(w);

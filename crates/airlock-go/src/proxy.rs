@@ -8,7 +8,7 @@ use crate::index::{self, NewGoFile, StoredFile};
 use crate::request::FileKind;
 use crate::semver;
 use crate::zipcheck;
-use airlock_core::follow::{follow, Feed};
+use airlock_core::follow::follow;
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
 use airlock_core::store::{BlobBody, BlobStore, BlobWriter, Staging, StoreError};
@@ -29,8 +29,6 @@ const MEMORY_ZIP: u64 = 1 << 20;
 /// The end of a streamed zip (its central directory) reaches the client only
 /// after the whole zip passed the checks.
 const HELD_BACK: u64 = 64 << 10;
-/// A streamed zip is made readable to its client in steps of this many bytes.
-const FOLLOW_STEP: u64 = 1 << 20;
 /// Largest checksum-database file accepted (a full data tile is far smaller).
 const MAX_SUMDB_FILE: u64 = 16 << 20;
 /// Largest `@v/list` accepted from an upstream.
@@ -297,7 +295,7 @@ impl GoProxy {
             .await?
             .into_std()
             .await;
-        let (feed, served) = follow(reader, len, HELD_BACK);
+        let (verdict, served) = follow(reader, len, HELD_BACK, writer.in_file());
         let this = Arc::clone(self);
         let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
@@ -305,7 +303,7 @@ impl GoProxy {
                 let _guard = guard; // until stored, or failed
                 let received = tokio::select! {
                     _ = this.stopping.cancelled() => Err(GoError::Internal("airlock is shutting down".into())),
-                    received = this.receive_zip(body, writer, Some(&feed), &module, &version) => received,
+                    received = this.receive_zip(body, writer, &module, &version) => received,
                 };
                 let result = match received {
                     // The client was promised exactly `len` bytes.
@@ -314,11 +312,11 @@ impl GoProxy {
                         staged.size
                     ))),
                     Ok((staged, h1)) => {
-                        feed.verified();
+                        verdict.verified();
                         this.store_fetched(Fetched::Staged(staged), &module, &version, FileKind::Zip, Some(h1), &origin)
                             .await
                     }
-                    Err(e) => Err(e), // dropping the feed fails the client's body
+                    Err(e) => Err(e), // dropping the verdict fails the client's body
                 };
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = "zip", error = %e, "a streamed go module zip was not stored");
@@ -529,42 +527,29 @@ impl GoProxy {
             return Ok((Fetched::Arriving(body), None));
         }
         let writer = self.staging.writer(Some(limit)).await?;
-        let (staged, h1) = self
-            .receive_zip(body, writer, None, module, version)
-            .await?;
+        let (staged, h1) = self.receive_zip(body, writer, module, version).await?;
         Ok((Fetched::Staged(staged), Some(h1)))
     }
 
-    /// Receives a large zip into `writer`, reporting progress to `feed`, then
+    /// Receives a large zip into `writer` (a streaming client follows its file), then
     /// checks it whole. Returns it staged, with its `h1:` hash.
     async fn receive_zip(
         &self,
         mut body: UpstreamBody,
         mut writer: BlobWriter,
-        feed: Option<&Feed>,
         module: &str,
         version: &str,
     ) -> Result<(StagedBlob, String), GoError> {
         let url = body.url().to_owned();
-        let mut published = 0;
         while let Some(chunk) = body.chunk().await? {
-            writer.write(&chunk).await.map_err(|e| match e {
+            writer.write(chunk).await.map_err(|e| match e {
                 StoreError::TooLarge { limit } => {
                     GoError::BadContent(format!("{url}: zip is larger than the {limit}-byte limit"))
                 }
                 e => e.into(),
             })?;
-            if let Some(feed) = feed {
-                if writer.size() - published >= FOLLOW_STEP {
-                    published = writer.flush().await?;
-                    feed.written(published);
-                }
-            }
         }
         let staged = writer.finish(None).await?;
-        if let Some(feed) = feed {
-            feed.written(staged.size);
-        }
         let (path, m, v) = (
             staged.path().to_owned(),
             module.to_owned(),
@@ -585,7 +570,7 @@ impl GoProxy {
         version: &str,
     ) -> Result<(StagedBlob, String), GoError> {
         let writer = self.staging.writer(Some(zipcheck::MAX_ZIP_SIZE)).await?;
-        self.receive_zip(body, writer, None, module, version).await
+        self.receive_zip(body, writer, module, version).await
     }
 
     /// [`GoProxy::fetch_module_file`], then staged in every case (for imports).
