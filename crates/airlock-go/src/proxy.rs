@@ -356,24 +356,38 @@ impl GoProxy {
         h1: Option<String>,
         origin: &str,
     ) -> Result<(), GoError> {
-        let (staged, h1) = match fetched {
+        let (digest, size, h1) = match fetched {
             Fetched::Small(bytes) => {
                 let size = bytes.len() as u64;
-                let digest = self.store.put_bytes(&self.staging, bytes).await?;
-                return self
-                    .record(&digest, size, module, version, kind, h1, origin)
-                    .await;
+                (self.store.put_bytes(&self.staging, bytes).await?, size, h1)
             }
-            Fetched::Staged(staged) => (staged, h1),
+            Fetched::Staged(staged) => self.commit(staged, h1).await?,
             Fetched::Arriving(body) => {
                 let (staged, h1) = self.receive_arriving(body, module, version).await?;
-                (staged, Some(h1))
+                self.commit(staged, Some(h1)).await?
             }
         };
+        self.record(NewGoFile {
+            module,
+            version,
+            kind,
+            digest: &digest,
+            size,
+            h1: h1.as_deref(),
+            origin,
+        })
+        .await
+    }
+
+    /// Commits a staged blob; returns its digest and size, and passes `h1` through.
+    async fn commit(
+        &self,
+        staged: StagedBlob,
+        h1: Option<String>,
+    ) -> Result<(Digest, u64, Option<String>), GoError> {
         let (digest, size) = (staged.digest.clone(), staged.size);
         self.store.commit(staged).await?;
-        self.record(&digest, size, module, version, kind, h1, origin)
-            .await
+        Ok((digest, size, h1))
     }
 
     /// Starts a background fetch of a file unless it is known to be stored.
@@ -424,40 +438,27 @@ impl GoProxy {
     }
 
     /// Records a fetched file whose blob is durable, and caches its row.
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &self,
-        digest: &Digest,
-        size: u64,
-        module: &str,
-        version: &str,
-        kind: FileKind,
-        h1: Option<String>,
-        origin: &str,
-    ) -> Result<(), GoError> {
-        let inserted = index::insert_file(
-            &self.db,
-            NewGoFile {
-                module,
-                version,
-                kind,
-                digest,
-                size,
-                h1: h1.as_deref(),
-                origin,
-            },
-        )
-        .await?;
+    async fn record(&self, file: NewGoFile<'_>) -> Result<(), GoError> {
+        let NewGoFile {
+            module,
+            version,
+            kind,
+            digest,
+            size,
+            origin,
+            ..
+        } = file;
+        let inserted = index::insert_file(&self.db, file).await?;
         tracing::info!(module, version, kind = kind.as_str(), %digest, size, %origin, "stored go module file");
         if inserted {
-            let file = StoredFile {
+            let stored = StoredFile {
                 digest: digest.clone(),
                 size,
             };
-            self.caches.put_file(module, version, kind, &file);
-        } else if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            self.caches.put_file(module, version, kind, &stored);
+        } else if let Some(stored) = index::find_file(&self.db, module, version, kind).await? {
             // An import raced us and its row won: cache what the index holds.
-            self.caches.put_file(module, version, kind, &file);
+            self.caches.put_file(module, version, kind, &stored);
         }
         if kind == FileKind::Zip {
             self.caches.invalidate_computed(); // list and @latest may change
