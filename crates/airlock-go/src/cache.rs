@@ -3,6 +3,9 @@
 //!
 //! - Stored module files never change once recorded (the first writer wins), so a
 //!   found row is cached for good. Misses are not cached: an import may add them.
+//! - Small fetched files that passed their checks but are still being made durable
+//!   ("pending") are served from memory, so that nobody waits for an fsync: the
+//!   client that caused the fetch got the same bytes the same way.
 //! - Computed answers (`@v/list`, `@latest`) are kept for a short time-to-live and
 //!   dropped at once when this process stores a new zip. Another process (an
 //!   import) becomes visible within the time-to-live.
@@ -36,6 +39,7 @@ type ComputedEntry = (Instant, u64, Bytes);
 #[derive(Debug)]
 pub struct Caches {
     files: Mutex<HashMap<String, StoredFile>>,
+    pending: Mutex<HashMap<String, Bytes>>,
     computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
     generation: AtomicU64,
     ttl: Duration,
@@ -50,6 +54,7 @@ impl Caches {
     pub fn new(ttl: Duration) -> Self {
         Caches {
             files: Mutex::default(),
+            pending: Mutex::default(),
             computed: Mutex::default(),
             generation: AtomicU64::new(0),
             ttl,
@@ -69,6 +74,28 @@ impl Caches {
             files.clear();
         }
         files.insert(file_key(module, version, kind), file.clone());
+    }
+
+    /// The bytes of a checked file being stored, if it is.
+    pub fn pending(&self, module: &str, version: &str, kind: FileKind) -> Option<Bytes> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.get(&file_key(module, version, kind)).cloned()
+    }
+
+    /// Serves `bytes` for this file until the guard is dropped: from when they
+    /// passed their checks until their row is cached (drop the guard after
+    /// [`Caches::put_file`], so there is no moment with neither).
+    pub fn hold_pending(
+        &self,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+        bytes: Bytes,
+    ) -> PendingGuard<'_> {
+        let key = file_key(module, version, kind);
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.insert(key.clone(), bytes);
+        PendingGuard { caches: self, key }
     }
 
     /// A computed answer still fresh. `fetch` says whether it may use upstreams.
@@ -102,9 +129,39 @@ impl Caches {
     }
 }
 
+/// Keeps a file pending; see [`Caches::hold_pending`].
+pub struct PendingGuard<'a> {
+    caches: &'a Caches,
+    key: String,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        let mut pending = self
+            .caches
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        pending.remove(&self.key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_bytes_are_served_until_the_guard_drops() {
+        let caches = Caches::new(Duration::from_secs(60));
+        let guard = caches.hold_pending("m", "v1.0.0", FileKind::Zip, Bytes::from_static(b"z"));
+        assert_eq!(
+            caches.pending("m", "v1.0.0", FileKind::Zip).as_deref(),
+            Some(&b"z"[..])
+        );
+        assert!(caches.pending("m", "v1.0.0", FileKind::Mod).is_none());
+        drop(guard);
+        assert!(caches.pending("m", "v1.0.0", FileKind::Zip).is_none());
+    }
 
     #[test]
     fn computed_answers_expire_and_are_invalidated() {

@@ -169,9 +169,15 @@ pub enum Found {
         /// Hit, or a miss stored before answering.
         cache: CacheResult,
     },
-    /// Just fetched (a miss): served before it is durable, or while it arrives.
-    /// No digest is computed on the client's time: the answer has no `ETag`.
-    Fresh(BlobBody),
+    /// Just fetched: served before it is durable, or while it arrives. No digest
+    /// is computed on the client's time: the answer has no `ETag`.
+    Fresh {
+        /// The bytes.
+        body: BlobBody,
+        /// A miss for the request that fetched it; a hit for one that finds it
+        /// checked and being stored.
+        cache: CacheResult,
+    },
 }
 
 impl Found {
@@ -179,7 +185,7 @@ impl Found {
     pub fn cache(&self) -> CacheResult {
         match self {
             Found::Stored { cache, .. } => *cache,
-            Found::Fresh(_) => CacheResult::Miss,
+            Found::Fresh { cache, .. } => *cache,
         }
     }
 }
@@ -212,6 +218,13 @@ impl GoProxy {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
             return Ok(Found::Stored {
                 file,
+                cache: CacheResult::Hit,
+            });
+        }
+        if let Some(bytes) = self.caches.pending(module, version, kind) {
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            return Ok(Found::Fresh {
+                body: BlobBody::Bytes(bytes),
                 cache: CacheResult::Hit,
             });
         }
@@ -273,7 +286,10 @@ impl GoProxy {
             },
             &self.background,
         );
-        Ok(Found::Fresh(body))
+        Ok(Found::Fresh {
+            body,
+            cache: CacheResult::Miss,
+        })
     }
 
     /// A large zip: the client's body follows the staged file while a background
@@ -324,7 +340,10 @@ impl GoProxy {
             },
             &self.background,
         );
-        Ok(Found::Fresh(served))
+        Ok(Found::Fresh {
+            body: served,
+            cache: CacheResult::Miss,
+        })
     }
 
     /// Fetches one module file from the upstreams and checks it.
@@ -356,8 +375,14 @@ impl GoProxy {
         h1: Option<String>,
         origin: &str,
     ) -> Result<(), GoError> {
+        let mut _pending = None;
         let (digest, size, h1) = match fetched {
             Fetched::Small(bytes) => {
+                // Until its row is cached, later requests get these bytes, not the lock.
+                _pending = Some(
+                    self.caches
+                        .hold_pending(module, version, kind, bytes.clone()),
+                );
                 let size = bytes.len() as u64;
                 (self.store.put_bytes(&self.staging, bytes).await?, size, h1)
             }

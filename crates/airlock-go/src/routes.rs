@@ -136,7 +136,7 @@ async fn send(
     how: BlobResponse<'_>,
 ) -> Result<HttpResponse, GoError> {
     match found {
-        Found::Fresh(body) => Ok(serve::fresh(req, body, how)),
+        Found::Fresh { body, .. } => Ok(serve::fresh(req, body, how)),
         Found::Stored { file, .. } => {
             Ok(serve::blob(req, proxy.store.as_ref(), &file.digest, file.size, how).await?)
         }
