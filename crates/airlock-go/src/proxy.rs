@@ -451,7 +451,14 @@ impl GoProxy {
                     self.caches.put_file(module, version, kind, &file);
                     return Ok(None);
                 }
-                let fetched = self.fetch_file(module, version, kind).await?;
+                let fetched = match self.fetch_file(module, version, kind).await? {
+                    // Receive a large zip here, where shutdown can cancel it.
+                    (Fetched::Arriving(body), _, origin) => {
+                        let (staged, h1) = self.receive_arriving(body, module, version).await?;
+                        (Fetched::Staged(staged), Some(h1), origin)
+                    }
+                    fetched => fetched,
+                };
                 Ok::<_, GoError>(Some((guard, fetched)))
             } => fetched?,
         };

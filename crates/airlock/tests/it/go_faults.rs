@@ -383,6 +383,33 @@ fn a_large_zip_streams_while_fetched_and_is_checked_before_its_end() {
 }
 
 #[test]
+fn sigterm_drops_fetches_stuck_on_a_stalled_upstream() {
+    let w = scratch();
+    big_module(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    upstream.set(BIG_ZIP, Fault::Stall(1 << 20, Duration::from_secs(120)));
+    let data = w.path().join("data");
+    // A fetch left to run would hold the shutdown for a minute.
+    let config = go_config(&upstream.base, &[], "")
+        .replace("fetch_timeout = \"20s\"", "fetch_timeout = \"60s\"");
+    let mut airlock = Airlock::start(&data, &config, &[]);
+    // The .info request starts a prefetch of the zip, which stalls.
+    let info = airlock.url("/go/example.com/airlock/big/@v/v1.0.0.info");
+    assert_eq!(http().get(info).send().expect("info").status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while upstream.hits(BIG_ZIP) == 0 {
+        assert!(Instant::now() < deadline, "the zip was never prefetched");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    airlock.stop(); // panics unless airlock exits within 20 s
+    let (ok, report) = fsck(&data, &[]);
+    assert!(
+        ok && report.contains("1 blobs in the index, 1 on disk; 0 errors"),
+        "only the .info is stored: {report}"
+    );
+}
+
+#[test]
 fn kill_9_during_a_fetch_leaves_nothing_partial() {
     let w = scratch();
     let big = big_module(w.path());
