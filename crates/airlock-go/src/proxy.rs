@@ -17,6 +17,7 @@ use airlock_core::Digest;
 use airlock_core::{Db, Mode, StagedBlob};
 use bytes::Bytes;
 use serde::Deserialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -131,10 +132,16 @@ pub struct Prefetch {
     enabled: bool,
     /// At most this many prefetches talk to upstreams at once.
     slots: tokio::sync::Semaphore,
+    /// Prefetches started and not yet finished (running or waiting for a slot).
+    queued: Arc<AtomicUsize>,
 }
 
 /// Prefetches running at once.
 const PREFETCH_SLOTS: usize = 4;
+/// Beyond this many unfinished prefetches, new ones are skipped: a client that
+/// walks thousands of `.info` files (an indexer) must not queue a fetch of
+/// every zip. Clients still get every file they ask for.
+const PREFETCH_QUEUE: usize = 256;
 
 impl Prefetch {
     /// Prefetching on or off (`go.prefetch`).
@@ -142,7 +149,26 @@ impl Prefetch {
         Prefetch {
             enabled,
             slots: tokio::sync::Semaphore::new(PREFETCH_SLOTS),
+            queued: Arc::default(),
         }
+    }
+
+    /// A place in the queue, unless it is full.
+    fn enter(&self) -> Option<QueuePlace> {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= PREFETCH_QUEUE {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(QueuePlace(Arc::clone(&self.queued)))
+    }
+}
+
+/// A prefetch's place in the queue; given back on drop.
+struct QueuePlace(Arc<AtomicUsize>);
+
+impl Drop for QueuePlace {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -420,10 +446,14 @@ impl GoProxy {
         if !self.prefetch.enabled || self.caches.file(module, version, kind).is_some() {
             return;
         }
+        let Some(place) = self.prefetch.enter() else {
+            return; // too many queued already
+        };
         let this = Arc::clone(self);
         let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
             async move {
+                let _place = place;
                 if let Err(e) = this.prefetch_file(&module, &version, kind).await {
                     tracing::debug!(module, version, kind = kind.as_str(), error = %e, "prefetch failed");
                 }
@@ -1057,6 +1087,18 @@ fn escape_version(version: &str) -> Result<String, GoError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_prefetch_queue_is_bounded() {
+        let prefetch = Prefetch::new(true);
+        let places: Vec<_> = (0..PREFETCH_QUEUE)
+            .filter_map(|_| prefetch.enter())
+            .collect();
+        assert_eq!(places.len(), PREFETCH_QUEUE);
+        assert!(prefetch.enter().is_none(), "full: skipped");
+        drop(places);
+        assert!(prefetch.enter().is_some(), "places are given back");
+    }
 
     #[test]
     fn proxy_lists() {
