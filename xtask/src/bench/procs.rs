@@ -60,18 +60,19 @@ impl Server {
 
     /// Peak RSS since the last reset, summed over the tree, in MiB.
     pub fn peak_rss_mib(&self) -> f64 {
-        self.pids()
-            .into_iter()
-            .map(|p| status_kib(p, "VmHWM:"))
-            .sum::<f64>()
-            / 1024.0
+        self.status_mib("VmHWM:")
     }
 
     /// Current RSS, in MiB.
     pub fn rss_mib(&self) -> f64 {
+        self.status_mib("VmRSS:")
+    }
+
+    /// A /proc/PID/status field summed over the tree, in MiB.
+    fn status_mib(&self, field: &str) -> f64 {
         self.pids()
             .into_iter()
-            .map(|p| status_kib(p, "VmRSS:"))
+            .map(|p| status_kib(p, field))
             .sum::<f64>()
             / 1024.0
     }

@@ -4,7 +4,7 @@
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::{module_zip, ModuleVersion};
 use crate::support::server::{fsck, go_config, http, without_prefetch, Airlock};
-use crate::support::{scratch, write_go_upstream};
+use crate::support::{eventually, noise, scratch, write_go_upstream};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 use zip::write::SimpleFileOptions;
@@ -339,17 +339,12 @@ fn a_large_zip_streams_while_fetched_and_is_checked_before_its_end() {
     let (got, failed) = read_body(r);
     assert!(!failed);
     assert!(got == want, "streamed bytes differ");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = http().get(&url).send().expect("request");
-        if r.headers()["x-cache"] == "HIT" {
-            assert!(r.headers().get("etag").is_some());
-            assert!(r.bytes().expect("zip").as_ref() == want.as_slice());
-            break;
-        }
-        assert!(Instant::now() < deadline, "never stored");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("the streamed zip to be stored", || {
+        http().get(&url).send().expect("request").headers()["x-cache"] == "HIT"
+    });
+    let r = http().get(&url).send().expect("request");
+    assert!(r.headers().get("etag").is_some());
+    assert!(r.bytes().expect("zip").as_ref() == want.as_slice());
     assert_eq!(upstream.hits(BIG_ZIP), 3);
     drop(airlock);
     let (ok, report) = fsck(&data, &["--verify"]);
@@ -368,18 +363,15 @@ fn a_large_zip_streams_while_fetched_and_is_checked_before_its_end() {
         head.headers()["content-length"],
         want.len().to_string().as_str()
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while http()
-        .get(&url)
-        .header("disable-module-fetch", "true")
-        .send()
-        .expect("request")
-        .status()
-        != 200
-    {
-        assert!(Instant::now() < deadline, "HEAD did not store the zip");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    eventually("HEAD to store the zip", || {
+        http()
+            .get(&url)
+            .header("disable-module-fetch", "true")
+            .send()
+            .expect("request")
+            .status()
+            == 200
+    });
 }
 
 #[test]
@@ -396,11 +388,7 @@ fn sigterm_drops_fetches_stuck_on_a_stalled_upstream() {
     // The .info request starts a prefetch of the zip, which stalls.
     let info = airlock.url("/go/example.com/airlock/big/@v/v1.0.0.info");
     assert_eq!(http().get(info).send().expect("info").status(), 200);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while upstream.hits(BIG_ZIP) == 0 {
-        assert!(Instant::now() < deadline, "the zip was never prefetched");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    eventually("the zip prefetch", || upstream.hits(BIG_ZIP) > 0);
     airlock.stop(); // panics unless airlock exits within 20 s
     let (ok, report) = fsck(&data, &[]);
     assert!(
@@ -470,19 +458,6 @@ fn kill_9_during_a_fetch_leaves_nothing_partial() {
     drop(airlock);
     let (ok, report) = fsck(&data, &["--verify"]);
     assert!(ok && report.contains("0 errors, 0 warnings"), "{report}");
-}
-
-/// Incompressible bytes (xorshift), so the zip is as large as its content.
-fn noise(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
 }
 
 fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {

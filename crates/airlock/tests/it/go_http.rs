@@ -5,7 +5,7 @@
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::module_zip;
 use crate::support::server::{fsck, go_config, http, raw_get, without_prefetch, Airlock};
-use crate::support::{go_graph, scratch, write_go_upstream};
+use crate::support::{eventually, go_graph, scratch, write_go_upstream};
 use std::time::Duration;
 
 fn zip_of(path: &str, version: &str) -> Vec<u8> {
@@ -227,17 +227,6 @@ fn online_protocol_then_offline_from_storage() {
     drop(airlock);
     let (ok, report) = fsck(&data, &["--verify"]);
     assert!(ok && report.contains(" 0 errors"), "{report}");
-}
-
-/// Waits until `done` holds (a background fetch finished), or fails after 20 s.
-fn eventually(what: &str, done: impl Fn() -> bool) {
-    for _ in 0..400 {
-        if done() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

@@ -54,12 +54,17 @@ pub fn go_graph() -> Vec<ModuleVersion> {
             &gm("example.com/airlock/words", ""),
             &[("words.go", "package words\n\nfunc Word() string { return \"gamma\" }\n")],
         ),
-        ModuleVersion::new(
-            "example.com/airlock/Upper",
-            "v0.1.0",
-            &gm("example.com/airlock/Upper", ""),
-            &[("upper.go", "package upper\n\nfunc Name() string { return \"Upper v0.1.0\" }\n")],
-        ),
+        // Its zip is over 1 MiB, so airlock streams it to go while fetching it.
+        {
+            let mut upper = ModuleVersion::new(
+                "example.com/airlock/Upper",
+                "v0.1.0",
+                &gm("example.com/airlock/Upper", ""),
+                &[("upper.go", "package upper\n\nfunc Name() string { return \"Upper v0.1.0\" }\n")],
+            );
+            upper.files.push(("testdata/noise.bin".into(), noise(2 << 20)));
+            upper
+        },
         ModuleVersion::new(
             "example.com/airlock/greet/v2",
             "v2.0.0",
@@ -112,4 +117,29 @@ pub fn write_go_upstream(dir: &Path) -> gofixture::SumDb {
 /// `file://` URL of a directory.
 pub fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.display())
+}
+
+/// Incompressible bytes (xorshift), so a zip is as large as its content.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Waits until `done` holds (background work finished), or fails after 20 s.
+pub fn eventually(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
