@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures_util::stream::StreamExt as _;
 use std::fs::File as StdFile;
 use std::io;
-use std::os::unix::fs::FileExt as _;
+use std::io::Read as _;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -53,7 +53,8 @@ impl Drop for Verdict {
 
 /// A body of `len` bytes that reads `file` as far as `in_file` says it is
 /// written, holding back the last `hold_back` bytes until the verdict is in.
-/// `file` must be the staged file, opened before anything was written to it.
+/// `file` must be the staged file, opened before anything was written to it and
+/// read by nobody else (the body reads it through its own cursor, from the start).
 pub fn follow(
     file: StdFile,
     len: u64,
@@ -85,11 +86,20 @@ pub fn follow(
                     State::Failed => break,
                 };
                 if f.pos < ready {
-                    let (pos, n) = (f.pos, (ready - f.pos).min(STREAM_CHUNK as u64) as usize);
+                    let n = (ready - f.pos).min(STREAM_CHUNK as u64) as usize;
                     let file = Arc::clone(&file);
                     let chunk = tokio::task::spawn_blocking(move || {
-                        let mut buf = vec![0u8; n];
-                        file.read_exact_at(&mut buf, pos).map(|()| Bytes::from(buf))
+                        // Reads are sequential, from this reader's own cursor; like
+                        // the store's read-ahead, fill spare capacity without zeroing.
+                        let mut buf = Vec::with_capacity(n);
+                        match (&*file).take(n as u64).read_to_end(&mut buf) {
+                            Ok(got) if got == n => Ok(Bytes::from(buf)),
+                            Ok(_) => Err(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "staged file shorter than reported",
+                            )),
+                            Err(e) => Err(e),
+                        }
                     })
                     .await
                     .map_err(io::Error::other)
