@@ -5,20 +5,42 @@
 //! so a shared PostgreSQL index can follow without rewriting queries.
 
 use crate::digest::Digest;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
-/// The index: one pool with a single connection for writes (SQLite has one
-/// writer, and queuing in the pool is cheaper than `SQLITE_BUSY` retries) and a
-/// pool of read-only connections.
+/// The index: one connection for writes (SQLite has one writer, and waiting for
+/// it here is cheaper than `SQLITE_BUSY` retries) and up to [`READERS`] read-only
+/// connections, opened as they are first needed.
+///
+/// Connections are held directly rather than in an `sqlx` pool: each sqlx
+/// SQLite connection is a thread, and the pool pings it on every checkout and
+/// every return, so a one-statement lookup cost three round trips to that
+/// thread. An SQLite file cannot drop a connection the way a network peer can.
 #[derive(Clone, Debug)]
-pub struct Db {
-    writer: SqlitePool,
-    reader: SqlitePool,
+pub struct Db(Arc<Connections>);
+
+#[derive(Debug)]
+struct Connections {
+    writer: Mutex<SqliteConnection>,
+    /// Empty for an in-memory database: the writer serves reads too.
+    readers: Vec<Mutex<Option<SqliteConnection>>>,
+    read_options: SqliteConnectOptions,
+    /// Which busy reader a lookup waits for when none is free.
+    next_reader: AtomicUsize,
 }
+
+/// Read-only connections at most.
+const READERS: usize = 4;
+
+/// A connection checked out for reading; an executor (`&mut *conn`).
+pub type ReadConn<'a> = MappedMutexGuard<'a, SqliteConnection>;
 
 /// A database error; callers map it to their protocol's 500.
 pub type DbError = sqlx::Error;
@@ -44,53 +66,77 @@ impl Db {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("../../migrations")
-            .run(&writer)
-            .await
-            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options.read_only(true))
-            .await?;
-        Ok(Db { writer, reader })
+        let mut writer = options.connect().await?;
+        migrate(&mut writer).await?;
+        Ok(Db(Arc::new(Connections {
+            writer: Mutex::new(writer),
+            readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
+            read_options: options.read_only(true),
+            next_reader: AtomicUsize::new(0),
+        })))
     }
 
     /// An in-memory database for unit tests (one connection serves both roles).
     pub async fn in_memory() -> Result<Db, DbError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("../../migrations")
-            .run(&pool)
-            .await
-            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))?;
-        Ok(Db {
-            writer: pool.clone(),
-            reader: pool,
-        })
+        let mut writer = options.connect().await?;
+        migrate(&mut writer).await?;
+        Ok(Db(Arc::new(Connections {
+            writer: Mutex::new(writer),
+            readers: Vec::new(),
+            read_options: options,
+            next_reader: AtomicUsize::new(0),
+        })))
     }
 
-    /// The pool to read from.
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
+    /// A connection to read with: an idle one, else a new one while fewer than
+    /// [`READERS`] are open, else the next busy one in turn.
+    pub async fn reader(&self) -> Result<ReadConn<'_>, DbError> {
+        let readers = &self.0.readers;
+        if readers.is_empty() {
+            return Ok(MutexGuard::map(self.writer().await, |conn| conn));
+        }
+        let mut unopened = None;
+        for slot in readers {
+            if let Ok(conn) = slot.try_lock() {
+                if conn.is_some() {
+                    return self.open_reader(conn).await;
+                }
+                unopened.get_or_insert(conn);
+            }
+        }
+        let conn = match unopened {
+            Some(conn) => conn,
+            None => {
+                let turn = self.0.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
+                readers[turn].lock().await
+            }
+        };
+        self.open_reader(conn).await
     }
 
-    /// The pool to write with; keep its transactions short and never hold one
-    /// across blob I/O.
-    pub fn writer(&self) -> &SqlitePool {
-        &self.writer
+    /// Opens the connection in `slot` if it is not yet.
+    async fn open_reader<'a>(
+        &self,
+        mut slot: MutexGuard<'a, Option<SqliteConnection>>,
+    ) -> Result<ReadConn<'a>, DbError> {
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.0.read_options.connect().await?,
+        };
+        Ok(MutexGuard::map(slot, |slot| slot.insert(conn)))
+    }
+
+    /// The connection to write with; keep its transactions short and never hold
+    /// it across blob I/O.
+    pub async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
+        self.0.writer.lock().await
     }
 
     /// Cheap liveness check for `/readyz`.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1")
-            .execute(&self.reader)
+            .execute(&mut *self.reader().await?)
             .await
             .map(|_| ())
     }
@@ -98,7 +144,7 @@ impl Db {
     /// Every blob row, in digest order.
     pub async fn blobs(&self) -> Result<Vec<(Digest, u64)>, DbError> {
         let rows = sqlx::query("SELECT digest, size FROM blob ORDER BY digest")
-            .fetch_all(&self.reader)
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.into_iter()
             .map(|row| {
@@ -122,7 +168,9 @@ impl Db {
             col = reference.column,
             table = reference.table
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.reader).await?;
+        let rows = sqlx::query(&sql)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.into_iter().map(|r| r.try_get("digest")).collect()
     }
 
@@ -139,7 +187,7 @@ impl Db {
         );
         let done = sqlx::query(&sql)
             .bind(digest.to_string())
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await)
             .await?;
         Ok(done.rows_affected())
     }
@@ -148,24 +196,87 @@ impl Db {
     pub async fn delete_blob_row(&self, digest: &Digest) -> Result<(), DbError> {
         sqlx::query("DELETE FROM blob WHERE digest = $1")
             .bind(digest.to_string())
-            .execute(&self.writer)
+            .execute(&mut *self.writer().await)
             .await
             .map(|_| ())
     }
 }
 
-/// Records a durable blob inside the caller's transaction; a no-op when it is known.
-/// Call only after the blob store committed the bytes.
-pub async fn insert_blob(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+/// Applies the migrations under `migrations/` that this database lacks.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), DbError> {
+    sqlx::migrate!("../../migrations")
+        .run(conn)
+        .await
+        .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+}
+
+/// The first statement of every insert of a row that references a blob: the
+/// `blob` row, unless it exists. It binds `$1` digest, `$2` size and `$3` the
+/// time ([`blob_query`]); the protocol's own statement follows after `;`, with
+/// its parameters from `$4`. Call only after the blob store committed the bytes.
+///
+/// The pair goes to the connection's thread as one command. Outside a
+/// transaction the blob row commits first, so a failure between the two leaves
+/// an unreferenced blob row (what a crash between a blob's commit and its row
+/// leaves too), never a reference to a missing row. (PostgreSQL, which prepares
+/// one statement at a time, would take the pair as a `WITH` clause.)
+pub const INSERT_BLOB: &str =
+    "INSERT INTO blob (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING";
+
+/// A query of `sql` (which starts with [`INSERT_BLOB`]) with the blob's parameters bound.
+pub fn blob_query<'q>(
+    sql: &'q str,
     digest: &Digest,
     size: u64,
-) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO blob (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    sqlx::query(sql)
         .bind(digest.to_string())
         .bind(size as i64)
         .bind(crate::unix_now())
-        .execute(&mut **tx)
-        .await
-        .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn more_lookups_than_readers_all_answer_and_see_committed_rows() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("airlock.db"))
+            .await
+            .expect("open");
+        let digest: Digest = format!("sha256:{}", "ab".repeat(32))
+            .parse()
+            .expect("digest");
+        blob_query(INSERT_BLOB, &digest, 7)
+            .execute(&mut *db.writer().await)
+            .await
+            .expect("insert");
+        let lookups = (0..3 * READERS).map(|_| async {
+            let conn = db.reader().await?;
+            // Hold the connection a while, so later lookups find every reader busy.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let mut conn = conn;
+            sqlx::query("SELECT size FROM blob")
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get::<i64, _>("size")
+        });
+        for size in futures_util::future::join_all(lookups).await {
+            assert_eq!(size.expect("lookup"), 7);
+        }
+        let opened =
+            db.0.readers
+                .iter()
+                .filter(|r| matches!(r.try_lock(), Ok(c) if c.is_some()));
+        assert_eq!(opened.count(), READERS);
+        db.ping().await.expect("ping");
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_index_reads_through_its_writer() {
+        let db = Db::in_memory().await.expect("db");
+        db.ping().await.expect("ping");
+        assert!(db.blobs().await.expect("blobs").is_empty());
+    }
 }

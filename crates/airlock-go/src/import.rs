@@ -10,6 +10,7 @@ use crate::index::{self, NewGoFile};
 use crate::proxy::GoProxy;
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
 use airlock_core::{Digest, StagedBlob};
+use sqlx::Connection;
 use std::path::{Path, PathBuf};
 
 /// What an import did.
@@ -265,7 +266,8 @@ pub async fn commit_batch(
         }
     }
     proxy.store.commit_batch(staged).await?;
-    let mut tx = proxy.db.writer().begin().await?;
+    let mut conn = proxy.db.writer().await;
+    let mut tx = conn.begin().await?;
     for row in &rows {
         match row {
             Row::Module {

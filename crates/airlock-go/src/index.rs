@@ -2,9 +2,10 @@
 //! lives here.
 
 use crate::request::FileKind;
-use airlock_core::db::{insert_blob, BlobReference, DbError};
+use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
 use airlock_core::{Db, Digest};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use std::sync::LazyLock;
 
 /// The columns through which Go metadata references blobs.
 pub const BLOB_REFERENCES: &[BlobReference] = &[
@@ -69,7 +70,7 @@ pub async fn find_file(
     .bind(module)
     .bind(version)
     .bind(kind.as_str())
-    .fetch_optional(db.reader())
+    .fetch_optional(&mut *db.reader().await?)
     .await?
     .map(stored)
     .transpose()
@@ -87,18 +88,23 @@ pub async fn find_h1(
             .bind(module)
             .bind(version)
             .bind(kind.as_str())
-            .fetch_optional(db.reader())
+            .fetch_optional(&mut *db.reader().await?)
             .await?;
     Ok(row.and_then(|r| r.try_get("h1").ok()))
 }
 
+/// The blob row, then the file row unless one exists; returns a row when it inserted one.
+static INSERT_FILE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO go_file (module, version, kind, blob_digest, h1, origin, created_at) \
+         VALUES ($4, $5, $6, $1, $7, $8, $3) ON CONFLICT (module, version, kind) DO NOTHING RETURNING 1 AS inserted"
+    )
+});
+
 /// Records a file whose blob is durable. Returns false when a row already existed
 /// (the first writer wins; stored module files never change).
 pub async fn insert_file(db: &Db, file: NewGoFile<'_>) -> Result<bool, DbError> {
-    let mut tx = db.writer().begin().await?;
-    let inserted = insert_file_tx(&mut tx, file).await?;
-    tx.commit().await?;
-    Ok(inserted)
+    insert_file_on(&mut *db.writer().await, file).await
 }
 
 /// [`insert_file`] inside the caller's transaction (a batch becomes visible at once).
@@ -106,21 +112,19 @@ pub async fn insert_file_tx(
     tx: &mut Transaction<'_, Sqlite>,
     file: NewGoFile<'_>,
 ) -> Result<bool, DbError> {
-    insert_blob(tx, file.digest, file.size).await?;
-    let done = sqlx::query(
-        "INSERT INTO go_file (module, version, kind, blob_digest, h1, origin, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (module, version, kind) DO NOTHING",
-    )
-    .bind(file.module)
-    .bind(file.version)
-    .bind(file.kind.as_str())
-    .bind(file.digest.to_string())
-    .bind(file.h1)
-    .bind(file.origin)
-    .bind(airlock_core::unix_now())
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    insert_file_on(tx, file).await
+}
+
+async fn insert_file_on(conn: &mut SqliteConnection, file: NewGoFile<'_>) -> Result<bool, DbError> {
+    let inserted = blob_query(&INSERT_FILE, file.digest, file.size)
+        .bind(file.module)
+        .bind(file.version)
+        .bind(file.kind.as_str())
+        .bind(file.h1)
+        .bind(file.origin)
+        .fetch_all(conn)
+        .await?;
+    Ok(!inserted.is_empty())
 }
 
 /// Versions of `module` that have a stored file of `kind`.
@@ -128,7 +132,7 @@ pub async fn versions(db: &Db, module: &str, kind: FileKind) -> Result<Vec<Strin
     let rows = sqlx::query("SELECT version FROM go_file WHERE module = $1 AND kind = $2")
         .bind(module)
         .bind(kind.as_str())
-        .fetch_all(db.reader())
+        .fetch_all(&mut *db.reader().await?)
         .await?;
     rows.into_iter().map(|r| r.try_get("version")).collect()
 }
@@ -137,7 +141,7 @@ pub async fn versions(db: &Db, module: &str, kind: FileKind) -> Result<Vec<Strin
 pub async fn module_known(db: &Db, module: &str) -> Result<bool, DbError> {
     let row = sqlx::query("SELECT 1 AS one FROM go_file WHERE module = $1 LIMIT 1")
         .bind(module)
-        .fetch_optional(db.reader())
+        .fetch_optional(&mut *db.reader().await?)
         .await?;
     Ok(row.is_some())
 }
@@ -156,7 +160,7 @@ pub async fn catalog(
     .bind(module)
     .bind(version)
     .bind(i64::from(limit))
-    .fetch_all(db.reader())
+    .fetch_all(&mut *db.reader().await?)
     .await?;
     rows.into_iter()
         .map(|r| Ok((r.try_get("module")?, r.try_get("version")?)))
@@ -168,7 +172,7 @@ pub async fn counts(db: &Db) -> Result<(i64, i64), DbError> {
     let row = sqlx::query(
         "SELECT COUNT(DISTINCT module) AS modules, COUNT(*) AS versions FROM go_file WHERE kind = 'zip'",
     )
-    .fetch_one(db.reader())
+    .fetch_one(&mut *db.reader().await?)
     .await?;
     Ok((row.try_get("modules")?, row.try_get("versions")?))
 }
@@ -181,14 +185,29 @@ pub async fn find_sumdb(db: &Db, name: &str, path: &str) -> Result<Option<Stored
     )
     .bind(name)
     .bind(path)
-    .fetch_optional(db.reader())
+    .fetch_optional(&mut *db.reader().await?)
     .await?
     .map(stored)
     .transpose()
 }
 
-/// Records a checksum-database file whose blob is durable. Immutable paths keep
-/// their first copy; `latest` is replaced.
+/// The blob row, then the checksum-database file's: immutable paths keep their
+/// first copy; `latest` is replaced.
+static INSERT_SUMDB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO go_sumdb_file (db_name, path, blob_digest, created_at) \
+         VALUES ($4, $5, $1, $3) ON CONFLICT (db_name, path) DO NOTHING"
+    )
+});
+static INSERT_SUMDB_LATEST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO go_sumdb_file (db_name, path, blob_digest, created_at) \
+         VALUES ($4, $5, $1, $3) ON CONFLICT (db_name, path) \
+         DO UPDATE SET blob_digest = excluded.blob_digest, created_at = excluded.created_at"
+    )
+});
+
+/// Records a checksum-database file whose blob is durable.
 pub async fn insert_sumdb(
     db: &Db,
     name: &str,
@@ -196,9 +215,7 @@ pub async fn insert_sumdb(
     digest: &Digest,
     size: u64,
 ) -> Result<(), DbError> {
-    let mut tx = db.writer().begin().await?;
-    insert_sumdb_tx(&mut tx, name, path, digest, size).await?;
-    tx.commit().await
+    insert_sumdb_on(&mut *db.writer().await, name, path, digest, size).await
 }
 
 /// [`insert_sumdb`] inside the caller's transaction.
@@ -209,20 +226,97 @@ pub async fn insert_sumdb_tx(
     digest: &Digest,
     size: u64,
 ) -> Result<(), DbError> {
-    insert_blob(tx, digest, size).await?;
+    insert_sumdb_on(tx, name, path, digest, size).await
+}
+
+async fn insert_sumdb_on(
+    conn: &mut SqliteConnection,
+    name: &str,
+    path: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DbError> {
     let sql = if path == "latest" {
-        "INSERT INTO go_sumdb_file (db_name, path, blob_digest, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (db_name, path) DO UPDATE SET blob_digest = excluded.blob_digest, created_at = excluded.created_at"
+        &INSERT_SUMDB_LATEST
     } else {
-        "INSERT INTO go_sumdb_file (db_name, path, blob_digest, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (db_name, path) DO NOTHING"
+        &INSERT_SUMDB
     };
-    sqlx::query(sql)
+    blob_query(sql, digest, size)
         .bind(name)
         .bind(path)
-        .bind(digest.to_string())
-        .bind(airlock_core::unix_now())
-        .execute(&mut **tx)
+        .execute(conn)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: &str) -> Digest {
+        format!("sha256:{}", byte.repeat(32))
+            .parse()
+            .expect("digest")
+    }
+
+    fn file<'a>(digest: &'a Digest) -> NewGoFile<'a> {
+        NewGoFile {
+            module: "example.com/m",
+            version: "v1.0.0",
+            kind: FileKind::Mod,
+            digest,
+            size: 3,
+            h1: Some("h1:x"),
+            origin: "test",
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_file_row_wins_and_each_blob_gets_its_row() {
+        let db = Db::in_memory().await.expect("db");
+        let (first, second) = (digest("aa"), digest("bb"));
+        assert!(insert_file(&db, file(&first)).await.expect("insert"));
+        assert!(!insert_file(&db, file(&second)).await.expect("insert again"));
+        let stored = find_file(&db, "example.com/m", "v1.0.0", FileKind::Mod)
+            .await
+            .expect("find")
+            .expect("stored");
+        assert_eq!(stored.digest, first);
+        // The loser's blob row exists, unreferenced, like a crash's leftover.
+        let blobs: Vec<_> = db
+            .blobs()
+            .await
+            .expect("blobs")
+            .into_iter()
+            .map(|b| b.0)
+            .collect();
+        assert_eq!(blobs, vec![first, second]);
+    }
+
+    #[tokio::test]
+    async fn sumdb_latest_is_replaced_and_other_paths_keep_their_first_copy() {
+        let db = Db::in_memory().await.expect("db");
+        for (path, byte) in [
+            ("latest", "aa"),
+            ("latest", "bb"),
+            ("tile/8/0/0", "cc"),
+            ("tile/8/0/0", "dd"),
+        ] {
+            insert_sumdb(&db, "sum.example", path, &digest(byte), 1)
+                .await
+                .expect("insert");
+        }
+        let found = |path| {
+            let db = db.clone();
+            async move {
+                find_sumdb(&db, "sum.example", path)
+                    .await
+                    .expect("find")
+                    .expect("stored")
+                    .digest
+            }
+        };
+        assert_eq!(found("latest").await, digest("bb"));
+        assert_eq!(found("tile/8/0/0").await, digest("cc"));
+    }
 }
