@@ -9,11 +9,18 @@
 //! - Computed answers (`@v/list`, `@latest`) are kept for a short time-to-live and
 //!   dropped at once when this process stores a new zip. Another process (an
 //!   import) becomes visible within the time-to-live.
+//! - The keys of all stored module files, as 64-bit hashes ("stored keys"): loaded
+//!   once at start and extended by every row this process finds or inserts. A miss
+//!   that may go upstream skips the index when its key is not in the set: on the
+//!   cold path every lookup would be a miss, and each is a round trip to a
+//!   database thread. A row another process added since is found when the upstream
+//!   fails, or wins at insert. (A hash collision only means asking the index.)
 
 use crate::index::StoredFile;
 use crate::request::FileKind;
 use bytes::Bytes;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -43,6 +50,16 @@ pub struct Caches {
     computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
     generation: AtomicU64,
     ttl: Duration,
+    stored_keys: Mutex<StoredKeys>,
+    key_hasher: RandomState,
+}
+
+/// Hashes of stored files' keys; see the module's notes.
+#[derive(Debug, Default)]
+struct StoredKeys {
+    /// Every row of the index was added (and every row found or inserted since).
+    complete: bool,
+    keys: HashSet<u64>,
 }
 
 fn file_key(module: &str, version: &str, kind: FileKind) -> String {
@@ -58,7 +75,38 @@ impl Caches {
             computed: Mutex::default(),
             generation: AtomicU64::new(0),
             ttl,
+            stored_keys: Mutex::default(),
+            key_hasher: RandomState::new(),
         }
+    }
+
+    fn stored_key(&self, module: &str, version: &str, kind: &str) -> u64 {
+        self.key_hasher.hash_one((module, version, kind))
+    }
+
+    /// Whether the file is certainly not in the index (as far as this process
+    /// knows): never before the stored keys are loaded.
+    pub fn surely_not_stored(&self, module: &str, version: &str, kind: FileKind) -> bool {
+        let key = self.stored_key(module, version, kind.as_str());
+        let stored = self.stored_keys.lock().unwrap_or_else(|p| p.into_inner());
+        stored.complete && !stored.keys.contains(&key)
+    }
+
+    /// Adds rows read from the index (`kind` as the column holds it).
+    pub fn add_stored_keys<'a>(&self, rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) {
+        let hashes: Vec<u64> = rows
+            .into_iter()
+            .map(|(module, version, kind)| self.stored_key(module, version, kind))
+            .collect();
+        let mut stored = self.stored_keys.lock().unwrap_or_else(|p| p.into_inner());
+        stored.keys.extend(hashes);
+    }
+
+    /// Every row of the index has been added: the set can now say "not stored".
+    pub fn stored_keys_complete(&self) -> usize {
+        let mut stored = self.stored_keys.lock().unwrap_or_else(|p| p.into_inner());
+        stored.complete = true;
+        stored.keys.len()
     }
 
     /// A stored file seen before.
@@ -69,6 +117,7 @@ impl Caches {
 
     /// Remembers a stored file.
     pub fn put_file(&self, module: &str, version: &str, kind: FileKind, file: &StoredFile) {
+        self.add_stored_keys([(module, version, kind.as_str())]);
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         if files.len() >= CAPACITY {
             files.clear();
@@ -161,6 +210,27 @@ mod tests {
         assert!(caches.pending("m", "v1.0.0", FileKind::Mod).is_none());
         drop(guard);
         assert!(caches.pending("m", "v1.0.0", FileKind::Zip).is_none());
+    }
+
+    #[test]
+    fn stored_keys_say_not_stored_only_once_complete() {
+        let caches = Caches::new(Duration::from_secs(60));
+        let file = StoredFile {
+            digest: format!("sha256:{}", "ab".repeat(32))
+                .parse()
+                .expect("digest"),
+            size: 1,
+        };
+        assert!(!caches.surely_not_stored("m", "v1.0.0", FileKind::Mod));
+        // Found while the keys are still loading: kept.
+        caches.put_file("m", "v1.0.0", FileKind::Mod, &file);
+        caches.add_stored_keys([("m", "v1.0.0", "zip"), ("n", "v2.0.0", "info")]);
+        assert_eq!(caches.stored_keys_complete(), 3);
+        assert!(!caches.surely_not_stored("m", "v1.0.0", FileKind::Mod));
+        assert!(!caches.surely_not_stored("m", "v1.0.0", FileKind::Zip));
+        assert!(!caches.surely_not_stored("n", "v2.0.0", FileKind::Info));
+        assert!(caches.surely_not_stored("m", "v1.0.0", FileKind::Info));
+        assert!(caches.surely_not_stored("n", "v2.0.1", FileKind::Info));
     }
 
     #[test]

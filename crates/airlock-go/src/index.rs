@@ -4,6 +4,7 @@
 use crate::request::FileKind;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
 use airlock_core::{Db, Digest};
+use futures_util::TryStreamExt;
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
 use std::sync::LazyLock;
 
@@ -125,6 +126,30 @@ async fn insert_file_on(conn: &mut SqliteConnection, file: NewGoFile<'_>) -> Res
         .fetch_all(conn)
         .await?;
     Ok(!inserted.is_empty())
+}
+
+/// Hands every stored file's (module, version, kind) to `add`, in batches,
+/// reading the index as it goes. Returns how many.
+pub async fn each_file_key(
+    db: &Db,
+    mut add: impl FnMut(&[(String, String, String)]),
+) -> Result<u64, DbError> {
+    const BATCH: usize = 4096;
+    let mut conn = db.reader().await?;
+    let mut rows =
+        sqlx::query_as::<_, (String, String, String)>("SELECT module, version, kind FROM go_file")
+            .fetch(&mut *conn);
+    let (mut batch, mut count) = (Vec::with_capacity(BATCH), 0);
+    while let Some(row) = rows.try_next().await? {
+        batch.push(row);
+        if batch.len() == BATCH {
+            add(&batch);
+            count += batch.len() as u64;
+            batch.clear();
+        }
+    }
+    add(&batch);
+    Ok(count + batch.len() as u64)
 }
 
 /// Versions of `module` that have a stored file of `kind`.

@@ -254,13 +254,17 @@ impl GoProxy {
                 cache: CacheResult::Hit,
             });
         }
-        if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
-            self.metrics.cache(PROTOCOL, CacheResult::Hit);
-            self.caches.put_file(module, version, kind, &file);
-            return Ok(Found::Stored {
-                file,
-                cache: CacheResult::Hit,
-            });
+        // Not asking the index is for a miss that may go upstream (see `Caches`).
+        let index_skipped = fetch && self.caches.surely_not_stored(module, version, kind);
+        if !index_skipped {
+            if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+                self.metrics.cache(PROTOCOL, CacheResult::Hit);
+                self.caches.put_file(module, version, kind, &file);
+                return Ok(Found::Stored {
+                    file,
+                    cache: CacheResult::Hit,
+                });
+            }
         }
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
         if !fetch {
@@ -281,7 +285,22 @@ impl GoProxy {
                 cache: CacheResult::Hit,
             });
         }
-        let (fetched, h1, origin) = self.fetch_file(module, version, kind).await?;
+        let (fetched, h1, origin) = match self.fetch_file(module, version, kind).await {
+            Ok(fetched) => fetched,
+            Err(e) => {
+                // Stored by another process (an import) since the keys were loaded?
+                if index_skipped {
+                    if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+                        self.caches.put_file(module, version, kind, &file);
+                        return Ok(Found::Stored {
+                            file,
+                            cache: CacheResult::Hit,
+                        });
+                    }
+                }
+                return Err(e);
+            }
+        };
         if kind == FileKind::Mod {
             self.prefetch(module, version, FileKind::Info); // small, and asked for next
         }
@@ -477,9 +496,11 @@ impl GoProxy {
                 if self.caches.file(module, version, kind).is_some() {
                     return Ok(None);
                 }
-                if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
-                    self.caches.put_file(module, version, kind, &file);
-                    return Ok(None);
+                if !self.caches.surely_not_stored(module, version, kind) {
+                    if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+                        self.caches.put_file(module, version, kind, &file);
+                        return Ok(None);
+                    }
                 }
                 let fetched = match self.fetch_file(module, version, kind).await? {
                     // Receive a large zip here, where shutdown can cancel it.
@@ -497,6 +518,18 @@ impl GoProxy {
         };
         self.store_fetched(fetched, module, version, kind, h1, &origin)
             .await
+    }
+
+    /// Reads the keys of every stored file into the caches. Until it is done,
+    /// every miss asks the index first. Returns how many files are stored.
+    pub async fn load_stored_keys(&self) -> Result<usize, GoError> {
+        index::each_file_key(&self.db, |rows| {
+            let rows = rows.iter();
+            self.caches
+                .add_stored_keys(rows.map(|(m, v, k)| (m.as_str(), v.as_str(), k.as_str())))
+        })
+        .await?;
+        Ok(self.caches.stored_keys_complete())
     }
 
     /// Records a fetched file whose blob is durable, and caches its row.

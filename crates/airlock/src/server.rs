@@ -69,6 +69,17 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
+    let loading = Arc::clone(&go);
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        tokio::select! {
+            _ = loading.stopping.cancelled() => {}
+            loaded = loading.load_stored_keys() => match loaded {
+                Ok(files) => tracing::info!(files, duration_ms = started.elapsed().as_secs_f64() * 1e3, "go index keys loaded"),
+                Err(e) => tracing::error!(error = %e, "could not load the go index keys; every miss asks the index"),
+            },
+        }
+    });
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;

@@ -3,8 +3,8 @@
 //! offline mode never connecting.
 
 use crate::support::faulty::{Fault, Faulty};
-use crate::support::gofixture::module_zip;
-use crate::support::server::{fsck, go_config, http, raw_get, without_prefetch, Airlock};
+use crate::support::gofixture::{module_zip, write_goproxy_tree};
+use crate::support::server::{fsck, go_config, http, raw_get, run, without_prefetch, Airlock};
 use crate::support::{eventually, go_graph, scratch, write_go_upstream};
 use std::time::Duration;
 
@@ -305,6 +305,50 @@ fn asking_for_part_of_a_version_prefetches_the_rest() {
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(upstream.total(), before, "offline: no prefetch");
+}
+
+#[test]
+fn an_import_into_a_running_online_airlock_is_served_when_the_upstream_lacks_it() {
+    let w = scratch();
+    std::fs::create_dir(w.path().join("empty")).expect("mkdir");
+    let upstream = Faulty::start(&w.path().join("empty"));
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &go_config(&upstream.base, &[], ""), &[]);
+    eventually("the stored keys", || {
+        airlock.log().contains("go index keys loaded")
+    });
+    let client = http();
+    let get = |file: &str| {
+        let url = airlock.url(&format!("/go/example.com/airlock/words/@v/{file}"));
+        client.get(url).send().expect("request")
+    };
+    assert_eq!(get("v1.2.0.mod").status(), 404);
+
+    // Another process imports a module cache while the server runs: the server
+    // learnt at start that nothing is stored, and its upstream has nothing.
+    let cache = w.path().join("gomodcache");
+    write_goproxy_tree(&cache.join("cache").join("download"), &go_graph());
+    let import = run(&[
+        "import",
+        "gomodcache",
+        cache.to_str().expect("utf-8"),
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    for file in ["v1.2.0.mod", "v1.2.0.info", "v1.2.0.zip"] {
+        let r = get(file);
+        assert_eq!(r.status(), 200, "{file}");
+        assert_eq!(r.headers()["x-cache"], "HIT", "{file}");
+    }
+    assert_eq!(
+        get("v1.2.0.zip").bytes().expect("zip").as_ref(),
+        zip_of("example.com/airlock/words", "v1.2.0").as_slice()
+    );
 }
 
 #[test]
