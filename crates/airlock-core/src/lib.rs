@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod serve;
 pub mod store;
 pub mod upstream;
+pub mod writebehind;
 
 pub use config::Mode;
 pub use db::Db;

@@ -13,12 +13,14 @@ use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics};
 use airlock_core::store::{BlobBody, BlobStore, BlobWriter, Staging, StoreError};
 use airlock_core::upstream::{redact_str, Upstream, UpstreamBody, UpstreamError};
+use airlock_core::writebehind::WriteBehind;
 use airlock_core::Digest;
 use airlock_core::{Db, Mode, StagedBlob};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use tokio::sync::OwnedMutexGuard;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -113,6 +115,8 @@ pub struct GoProxy {
     pub tasks: TaskTracker,
     /// Fetches of files a client is about to ask for.
     pub prefetch: Prefetch,
+    /// When fetched small files, served from memory meanwhile, are made durable.
+    pub write_behind: Arc<WriteBehind>,
     /// Cancelled at shutdown: background fetches still receiving are dropped
     /// (nothing stored) instead of waited for.
     pub stopping: CancellationToken,
@@ -278,10 +282,16 @@ impl GoProxy {
             .inflight
             .lock(&inflight_key(module, version, kind))
             .await;
-        // Whoever held the lock recorded the file, and cached it, before letting go.
+        // Whoever held the lock cached the file's row, or its pending bytes, before letting go.
         if let Some(file) = self.caches.file(module, version, kind) {
             return Ok(Found::Stored {
                 file,
+                cache: CacheResult::Hit,
+            });
+        }
+        if let Some(bytes) = self.caches.pending(module, version, kind) {
+            return Ok(Found::Fresh {
+                body: BlobBody::Bytes(bytes),
                 cache: CacheResult::Hit,
             });
         }
@@ -319,11 +329,8 @@ impl GoProxy {
         let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
             async move {
-                // Holds the fetch lock until the row exists: a concurrent request
-                // for the same file waits, then finds it stored.
-                let _guard = guard;
                 let result = this
-                    .store_fetched(fetched, &module, &version, kind, h1, &origin)
+                    .store_fetched(fetched, guard, &module, &version, kind, h1, &origin)
                     .await;
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
@@ -342,7 +349,7 @@ impl GoProxy {
     /// [`HELD_BACK`] bytes reach the client only once the checks pass.
     async fn serve_while_receiving(
         self: &Arc<Self>,
-        guard: tokio::sync::OwnedMutexGuard<()>,
+        guard: OwnedMutexGuard<()>,
         body: UpstreamBody,
         module: &str,
         version: &str,
@@ -361,7 +368,6 @@ impl GoProxy {
         let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
             async move {
-                let _guard = guard; // until stored, or failed
                 let received = tokio::select! {
                     _ = this.stopping.cancelled() => Err(GoError::Internal("airlock is shutting down".into())),
                     received = this.receive_zip(body, writer, &module, &version) => received,
@@ -374,7 +380,7 @@ impl GoProxy {
                     ))),
                     Ok((staged, h1)) => {
                         verdict.verified();
-                        this.store_fetched(Fetched::Staged(staged), &module, &version, FileKind::Zip, Some(h1), &origin)
+                        this.store_fetched(Fetched::Staged(staged), guard, &module, &version, FileKind::Zip, Some(h1), &origin)
                             .await
                     }
                     Err(e) => Err(e), // dropping the verdict fails the client's body
@@ -410,25 +416,33 @@ impl GoProxy {
         .await
     }
 
-    /// Makes a fetched file durable, then records it.
+    /// Makes a fetched file durable, then records it. `lock` is the file's fetch
+    /// lock: a concurrent request for the file waits on it, then finds the file's
+    /// row or its pending bytes. Small files are pending (served from memory)
+    /// from here on, so their lock is let go at once and their store waits for a
+    /// write-behind turn; a staged zip keeps the lock until its row exists.
+    #[allow(clippy::too_many_arguments)]
     async fn store_fetched(
         &self,
         fetched: Fetched,
+        lock: OwnedMutexGuard<()>,
         module: &str,
         version: &str,
         kind: FileKind,
         h1: Option<String>,
         origin: &str,
     ) -> Result<(), GoError> {
-        let mut _pending = None;
+        let (mut _pending, mut _turn, mut _lock) = (None, None, Some(lock));
         let (digest, size, h1) = match fetched {
             Fetched::Small(bytes) => {
-                // Until its row is cached, later requests get these bytes, not the lock.
+                // Until its row is cached, requests get these bytes, not the lock.
                 _pending = Some(
                     self.caches
                         .hold_pending(module, version, kind, bytes.clone()),
                 );
+                _lock = None;
                 let size = bytes.len() as u64;
+                _turn = Some(self.write_behind.turn(size).await);
                 (self.store.put_bytes(&self.staging, bytes).await?, size, h1)
             }
             Fetched::Staged(staged) => self.commit(staged, h1).await?,
@@ -462,7 +476,10 @@ impl GoProxy {
 
     /// Starts a background fetch of a file unless it is known to be stored.
     fn prefetch(self: &Arc<Self>, module: &str, version: &str, kind: FileKind) {
-        if !self.prefetch.enabled || self.caches.file(module, version, kind).is_some() {
+        if !self.prefetch.enabled
+            || self.caches.file(module, version, kind).is_some()
+            || self.caches.pending(module, version, kind).is_some()
+        {
             return;
         }
         let Some(place) = self.prefetch.enter() else {
@@ -493,7 +510,9 @@ impl GoProxy {
             fetched = async {
                 let _slot = self.prefetch.slots.acquire().await;
                 let guard = self.inflight.lock(&inflight_key(module, version, kind)).await;
-                if self.caches.file(module, version, kind).is_some() {
+                if self.caches.file(module, version, kind).is_some()
+                    || self.caches.pending(module, version, kind).is_some()
+                {
                     return Ok(None);
                 }
                 if !self.caches.surely_not_stored(module, version, kind) {
@@ -513,10 +532,10 @@ impl GoProxy {
                 Ok::<_, GoError>(Some((guard, fetched)))
             } => fetched?,
         };
-        let Some((_guard, (fetched, h1, origin))) = fetched else {
+        let Some((guard, (fetched, h1, origin))) = fetched else {
             return Ok(());
         };
-        self.store_fetched(fetched, module, version, kind, h1, &origin)
+        self.store_fetched(fetched, guard, module, version, kind, h1, &origin)
             .await
     }
 

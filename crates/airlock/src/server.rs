@@ -11,6 +11,7 @@ use airlock_core::inflight::Inflight;
 use airlock_core::metrics::Metrics;
 use airlock_core::serve::CACHE_HEADER;
 use airlock_core::upstream::Upstream;
+use airlock_core::writebehind::WriteBehind;
 use airlock_core::{Db, LocalStore, Staging};
 use airlock_go::GoProxy;
 use anyhow::Context as _;
@@ -46,6 +47,7 @@ impl DataDir {
 /// Builds the Go proxy over an opened data directory.
 pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow::Result<GoProxy> {
     let (upstreams, sumdbs) = settings.go.resolve().map_err(anyhow::Error::msg)?;
+    let stopping = tokio_util::sync::CancellationToken::new();
     Ok(GoProxy {
         mode: settings.go_mode(),
         upstreams,
@@ -59,7 +61,8 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
         caches: airlock_go::cache::Caches::new(settings.go.metadata_ttl),
         tasks: tokio_util::task::TaskTracker::new(),
         prefetch: airlock_go::proxy::Prefetch::new(settings.go.prefetch),
-        stopping: tokio_util::sync::CancellationToken::new(),
+        write_behind: Arc::new(WriteBehind::new(stopping.clone())),
+        stopping,
         background: tokio::runtime::Handle::current(),
     })
 }
@@ -91,6 +94,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
+    let write_behind = web::Data::from(Arc::clone(&go.write_behind));
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
     let server = HttpServer::new(move || {
@@ -99,6 +103,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(state.clone())
             .app_data(users.clone())
             .app_data(metrics_data.clone())
+            .app_data(write_behind.clone())
             .route("/", web::get().to(page::root))
             .route(
                 "/healthz",
@@ -148,6 +153,9 @@ async fn log_request(
     let method = req.method().clone();
     let path = req.path().to_owned();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    if let Some(write_behind) = req.app_data::<web::Data<WriteBehind>>() {
+        write_behind.busy(); // deferred stores wait while clients are active
+    }
     let res = next.call(req).await?;
     let status = res.status().as_u16();
     let bytes = match res.response().body().size() {
