@@ -26,7 +26,7 @@ pub const QUIET: Duration = Duration::from_millis(50);
 /// The longest a store waits for quiet (a server that is never quiet still stores).
 pub const MAX_DELAY: Duration = Duration::from_secs(2);
 /// Bytes waiting beyond which stores stop waiting for quiet.
-pub const MAX_HELD: u64 = 64 << 20;
+pub const MAX_HELD: u64 = 32 << 20;
 /// Stores running at once.
 pub const WRITERS: usize = 2;
 

@@ -77,23 +77,6 @@ pub async fn find_file(
     .transpose()
 }
 
-/// The `h1:` recorded for a stored file.
-pub async fn find_h1(
-    db: &Db,
-    module: &str,
-    version: &str,
-    kind: FileKind,
-) -> Result<Option<String>, DbError> {
-    let row =
-        sqlx::query("SELECT h1 FROM go_file WHERE module = $1 AND version = $2 AND kind = $3")
-            .bind(module)
-            .bind(version)
-            .bind(kind.as_str())
-            .fetch_optional(&mut *db.reader().await?)
-            .await?;
-    Ok(row.and_then(|r| r.try_get("h1").ok()))
-}
-
 /// The blob row, then the file row unless one exists; returns a row when it inserted one.
 static INSERT_FILE: LazyLock<String> = LazyLock::new(|| {
     format!(
