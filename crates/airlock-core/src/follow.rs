@@ -6,12 +6,10 @@
 //! after, and never receives the whole of one that fails its checks: its
 //! download ends short, with an error.
 
-use crate::store::{BlobBody, STREAM_CHUNK};
-use bytes::Bytes;
+use crate::store::{BlobBody, ChunkPool, STREAM_CHUNK};
 use futures_util::stream::StreamExt as _;
 use std::fs::File as StdFile;
 use std::io;
-use std::io::Read as _;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -62,7 +60,7 @@ pub fn follow(
     in_file: watch::Receiver<u64>,
 ) -> (Verdict, BlobBody) {
     let (tx, verdict) = watch::channel(State::Pending);
-    let file = Arc::new(file);
+    let (file, pool) = (Arc::new(file), ChunkPool::default());
     let start = Follower {
         verdict,
         in_file,
@@ -71,7 +69,7 @@ pub fn follow(
     };
     // None once an error was sent.
     let stream = futures_util::stream::unfold(Some(start), move |follower| {
-        let file = Arc::clone(&file);
+        let (file, pool) = (Arc::clone(&file), pool.clone());
         async move {
             let mut f = follower?;
             loop {
@@ -88,18 +86,10 @@ pub fn follow(
                 if f.pos < ready {
                     let n = (ready - f.pos).min(STREAM_CHUNK as u64) as usize;
                     let file = Arc::clone(&file);
+                    let pool = pool.clone();
                     let chunk = tokio::task::spawn_blocking(move || {
-                        // Reads are sequential, from this reader's own cursor; like
-                        // the store's read-ahead, fill spare capacity without zeroing.
-                        let mut buf = Vec::with_capacity(n);
-                        match (&*file).take(n as u64).read_to_end(&mut buf) {
-                            Ok(got) if got == n => Ok(Bytes::from(buf)),
-                            Ok(_) => Err(io::Error::new(
-                                io::ErrorKind::UnexpectedEof,
-                                "staged file shorter than reported",
-                            )),
-                            Err(e) => Err(e),
-                        }
+                        // Reads are sequential, from this reader's own cursor.
+                        pool.read(&*file, n, "staged file shorter than reported")
                     })
                     .await
                     .map_err(io::Error::other)
