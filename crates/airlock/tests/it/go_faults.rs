@@ -474,3 +474,85 @@ fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
     }
     out
 }
+
+/// Requests `/healthz` every few milliseconds until dropped: clients are active,
+/// so files served from memory wait to be stored (write-behind, at most 2 s).
+struct Busy(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl Busy {
+    fn start(airlock: &Airlock) -> Busy {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, url) = (stop.clone(), airlock.url("/healthz"));
+        let poller = std::thread::spawn(move || {
+            let client = http();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = client.get(&url).send();
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Busy(stop, Some(poller))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(poller) = self.1.take() {
+            let _ = poller.join();
+        }
+    }
+}
+
+#[test]
+fn a_file_served_before_it_is_stored_is_lost_to_kill_9_and_kept_by_sigterm() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let data = w.path().join("data");
+    let config = without_prefetch(&go_config(&upstream.base, &[], ""));
+    let get = |airlock: &Airlock| {
+        let r = http()
+            .get(airlock.url(&format!("/go{MOD}")))
+            .send()
+            .expect("request");
+        (r.status().as_u16(), r.text().expect("body"))
+    };
+    let go_mod = "module example.com/airlock/words\n\ngo 1.16\n".to_owned();
+
+    // Served from memory while clients are busy, then killed before it was stored.
+    let mut airlock = Airlock::start(&data, &config, &[]);
+    let busy = Busy::start(&airlock);
+    assert_eq!(get(&airlock), (200, go_mod.clone()));
+    airlock.kill();
+    drop(busy);
+    let offline = Airlock::start(&data, &config, &["--mode", "offline"]);
+    assert_eq!(
+        get(&offline).0,
+        404,
+        "never stored: not served, nothing partial"
+    );
+    drop(offline);
+    let (ok, report) = fsck(&data, &[]);
+    assert!(
+        ok && report.contains("0 blobs in the index, 0 on disk; 0 errors"),
+        "{report}"
+    );
+
+    // The same, stopped with SIGTERM: stored before the process exits.
+    let airlock = Airlock::start(&data, &config, &[]);
+    let busy = Busy::start(&airlock);
+    assert_eq!(get(&airlock), (200, go_mod.clone()));
+    drop(airlock);
+    drop(busy);
+    let offline = Airlock::start(&data, &config, &["--mode", "offline"]);
+    assert_eq!(get(&offline), (200, go_mod));
+    drop(offline);
+    let (ok, report) = fsck(&data, &["--verify"]);
+    assert!(
+        ok && report.contains("1 blobs in the index, 1 on disk; 0 errors"),
+        "{report}"
+    );
+}
