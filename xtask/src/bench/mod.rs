@@ -35,6 +35,9 @@ struct Row {
     peak_rss_mib: f64,
 }
 
+/// Cold pull-through downloads per round, each through a fresh airlock.
+const PULL_THROUGH_DOWNLOADS: usize = 3;
+
 /// A timed command (ingest, pull-through).
 #[derive(Clone, Debug)]
 struct Timed {
@@ -307,27 +310,46 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     drop(nginx_default);
 
     // Scenario 5: cold pull-through, airlock online in front of nginx vs nginx direct:
-    // the module graph with go, then the large zip with curl (first byte and whole).
-    for round in 0..plan.rounds {
-        let pt_data = run_dir.join("pull-data");
-        let _ = std::fs::remove_dir_all(&pt_data);
-        let upstream = format!("{}/go", nginx_tuned.base);
-        let online = procs::airlock(
+    // the module graph with go (a download takes a tenth of a second, so each round
+    // has several, each through a fresh airlock, for a steadier median), then the
+    // large zip with curl (first byte and whole).
+    let upstream = format!("{}/go", nginx_tuned.base);
+    let online_airlock = |data: &Path, log: &str| {
+        let _ = std::fs::remove_dir_all(data);
+        procs::airlock(
             &airlock_bin,
-            &pt_data,
+            data,
             &[],
             &[
                 ("AIRLOCK_GO__UPSTREAM", &upstream),
                 ("AIRLOCK_GO__SUMDB", "[]"),
             ],
-            &run_dir.join("pull-airlock.log"),
-        )?;
-        let via_airlock = go_download(
-            &fix.app,
-            &run_dir.join("gopath-a"),
-            &format!("{}/go", online.base),
-        )?;
-        // The large zip is not in the graph: still cold in this airlock.
+            &run_dir.join(log),
+        )
+    };
+    for round in 0..plan.rounds {
+        for _ in 0..PULL_THROUGH_DOWNLOADS {
+            let online = online_airlock(&run_dir.join("pull-data"), "pull-airlock.log")?;
+            let via_airlock = go_download(
+                &fix.app,
+                &run_dir.join("gopath-a"),
+                &format!("{}/go", online.base),
+            )?;
+            drop(online);
+            let direct = go_download(&fix.app, &run_dir.join("gopath-d"), &upstream)?;
+            for (target, seconds) in [("airlock", via_airlock), ("nginx-tuned", direct)] {
+                timed.push(Timed {
+                    scenario: "pull-through".into(),
+                    target: target.into(),
+                    seconds,
+                    bytes: 0,
+                    files: plan.sizes.graph_modules as u64,
+                    peak_rss_mib: 0.0,
+                });
+            }
+        }
+        // The large zip is not in the graph: cold in a fresh airlock.
+        let online = online_airlock(&run_dir.join("zip-data"), "zip-airlock.log")?;
         let large_zip = format!("go/{}/@v/v1.0.0.zip", fixtures::LARGE);
         let zip_via_airlock = curl_timing(&format!("{}/{large_zip}", online.base))?;
         drop(online);
@@ -345,21 +367,6 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                     peak_rss_mib: 0.0,
                 });
             }
-        }
-        let direct = go_download(
-            &fix.app,
-            &run_dir.join("gopath-d"),
-            &format!("{}/go", nginx_tuned.base),
-        )?;
-        for (target, seconds) in [("airlock", via_airlock), ("nginx-tuned", direct)] {
-            timed.push(Timed {
-                scenario: "pull-through".into(),
-                target: target.into(),
-                seconds,
-                bytes: 0,
-                files: plan.sizes.graph_modules as u64,
-                peak_rss_mib: 0.0,
-            });
         }
         eprintln!("bench: pull-through round {} done", round + 1);
     }
