@@ -16,11 +16,19 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // SIGTERM lets nginx take its workers down; then make sure.
+        // SIGTERM lets nginx take its workers down and airlock finish storing what
+        // it served (the next measurement must not share the machine with that);
+        // then make sure.
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
-        std::thread::sleep(Duration::from_millis(200));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
