@@ -244,26 +244,15 @@ impl GoProxy {
             // The zip is what a client asking for `.info` wants next.
             self.prefetch(module, version, FileKind::Zip);
         }
-        if let Some(file) = self.caches.file(module, version, kind) {
+        if let Some(found) = self.in_memory(module, version, kind) {
             self.metrics.cache(PROTOCOL, CacheResult::Hit);
-            return Ok(Found::Stored {
-                file,
-                cache: CacheResult::Hit,
-            });
-        }
-        if let Some(bytes) = self.caches.pending(module, version, kind) {
-            self.metrics.cache(PROTOCOL, CacheResult::Hit);
-            return Ok(Found::Fresh {
-                body: BlobBody::Bytes(bytes),
-                cache: CacheResult::Hit,
-            });
+            return Ok(found);
         }
         // Not asking the index is for a miss that may go upstream (see `Caches`).
         let index_skipped = fetch && self.caches.surely_not_stored(module, version, kind);
         if !index_skipped {
-            if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
+            if let Some(file) = self.indexed(module, version, kind).await? {
                 self.metrics.cache(PROTOCOL, CacheResult::Hit);
-                self.caches.put_file(module, version, kind, &file);
                 return Ok(Found::Stored {
                     file,
                     cache: CacheResult::Hit,
@@ -283,25 +272,15 @@ impl GoProxy {
             .lock(&inflight_key(module, version, kind))
             .await;
         // Whoever held the lock cached the file's row, or its pending bytes, before letting go.
-        if let Some(file) = self.caches.file(module, version, kind) {
-            return Ok(Found::Stored {
-                file,
-                cache: CacheResult::Hit,
-            });
-        }
-        if let Some(bytes) = self.caches.pending(module, version, kind) {
-            return Ok(Found::Fresh {
-                body: BlobBody::Bytes(bytes),
-                cache: CacheResult::Hit,
-            });
+        if let Some(found) = self.in_memory(module, version, kind) {
+            return Ok(found);
         }
         let (fetched, h1, origin) = match self.fetch_file(module, version, kind).await {
             Ok(fetched) => fetched,
             Err(e) => {
                 // Stored by another process (an import) since the keys were loaded?
                 if index_skipped {
-                    if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
-                        self.caches.put_file(module, version, kind, &file);
+                    if let Some(file) = self.indexed(module, version, kind).await? {
                         return Ok(Found::Stored {
                             file,
                             cache: CacheResult::Hit,
@@ -342,6 +321,34 @@ impl GoProxy {
             body,
             cache: CacheResult::Miss,
         })
+    }
+
+    /// A file known without asking the index: its cached row, or the pending
+    /// bytes of a checked file being stored.
+    fn in_memory(&self, module: &str, version: &str, kind: FileKind) -> Option<Found> {
+        let cache = CacheResult::Hit;
+        if let Some(file) = self.caches.file(module, version, kind) {
+            return Some(Found::Stored { file, cache });
+        }
+        let bytes = self.caches.pending(module, version, kind)?;
+        Some(Found::Fresh {
+            body: BlobBody::Bytes(bytes),
+            cache,
+        })
+    }
+
+    /// The file's row from the index, cached when found.
+    async fn indexed(
+        &self,
+        module: &str,
+        version: &str,
+        kind: FileKind,
+    ) -> Result<Option<StoredFile>, GoError> {
+        let found = index::find_file(&self.db, module, version, kind).await?;
+        if let Some(file) = &found {
+            self.caches.put_file(module, version, kind, file);
+        }
+        Ok(found)
     }
 
     /// A large zip: the client's body follows the staged file while a background
@@ -476,10 +483,7 @@ impl GoProxy {
 
     /// Starts a background fetch of a file unless it is known to be stored.
     fn prefetch(self: &Arc<Self>, module: &str, version: &str, kind: FileKind) {
-        if !self.prefetch.enabled
-            || self.caches.file(module, version, kind).is_some()
-            || self.caches.pending(module, version, kind).is_some()
-        {
+        if !self.prefetch.enabled || self.in_memory(module, version, kind).is_some() {
             return;
         }
         let Some(place) = self.prefetch.enter() else {
@@ -510,16 +514,13 @@ impl GoProxy {
             fetched = async {
                 let _slot = self.prefetch.slots.acquire().await;
                 let guard = self.inflight.lock(&inflight_key(module, version, kind)).await;
-                if self.caches.file(module, version, kind).is_some()
-                    || self.caches.pending(module, version, kind).is_some()
-                {
+                if self.in_memory(module, version, kind).is_some() {
                     return Ok(None);
                 }
-                if !self.caches.surely_not_stored(module, version, kind) {
-                    if let Some(file) = index::find_file(&self.db, module, version, kind).await? {
-                        self.caches.put_file(module, version, kind, &file);
-                        return Ok(None);
-                    }
+                if !self.caches.surely_not_stored(module, version, kind)
+                    && self.indexed(module, version, kind).await?.is_some()
+                {
+                    return Ok(None);
                 }
                 let fetched = match self.fetch_file(module, version, kind).await? {
                     // Receive a large zip here, where shutdown can cancel it.
@@ -570,9 +571,9 @@ impl GoProxy {
                 size,
             };
             self.caches.put_file(module, version, kind, &stored);
-        } else if let Some(stored) = index::find_file(&self.db, module, version, kind).await? {
+        } else {
             // An import raced us and its row won: cache what the index holds.
-            self.caches.put_file(module, version, kind, &stored);
+            self.indexed(module, version, kind).await?;
         }
         if kind == FileKind::Zip {
             self.caches.invalidate_computed(); // list and @latest may change
