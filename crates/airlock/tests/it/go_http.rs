@@ -4,7 +4,9 @@
 
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::{module_zip, write_goproxy_tree};
-use crate::support::server::{fsck, go_config, http, raw_get, run, without_prefetch, Airlock};
+use crate::support::server::{
+    assert_fsck, go_config, http, raw_get, run, without_prefetch, Airlock,
+};
 use crate::support::{eventually, go_graph, scratch, write_go_upstream};
 use std::time::Duration;
 
@@ -230,8 +232,7 @@ fn online_protocol_then_offline_from_storage() {
         "offline mode must not contact the upstream"
     );
     drop(airlock);
-    let (ok, report) = fsck(&data, &["--verify"]);
-    assert!(ok && report.contains(" 0 errors"), "{report}");
+    assert_fsck(&data, &["--verify"], " 0 errors");
 }
 
 #[test]
@@ -280,11 +281,7 @@ fn asking_for_part_of_a_version_prefetches_the_rest() {
     // A version the upstream lacks: the prefetch fails quietly, nothing is stored.
     assert_eq!(get("v9.9.9.mod", true).status(), 404);
     drop(airlock);
-    let (ok, report) = fsck(&data, &[]);
-    assert!(
-        ok && report.contains("3 blobs in the index, 3 on disk; 0 errors"),
-        "{report}"
-    );
+    assert_fsck(&data, &[], "3 blobs in the index, 3 on disk; 0 errors");
 
     // Offline, from the same store: all three files, and no prefetch reaches out.
     let airlock = Airlock::start(
@@ -393,9 +390,5 @@ fn bad_paths_get_404_and_change_nothing() {
         "invalid requests never reach the upstream"
     );
     drop(airlock);
-    let (ok, report) = fsck(&data, &[]);
-    assert!(
-        ok && report.contains("0 blobs in the index, 0 on disk"),
-        "{report}"
-    );
+    assert_fsck(&data, &[], "0 blobs in the index, 0 on disk");
 }

@@ -128,6 +128,16 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run airlock")
 }
 
+/// `airlock fsck` passes on a data directory and its report contains `expected`.
+pub fn assert_fsck(data_dir: &Path, extra: &[&str], expected: &str) {
+    let (ok, report) = fsck(data_dir, extra);
+    assert!(
+        ok && report.contains(expected),
+        "fsck {}: want {expected:?} in:\n{report}",
+        data_dir.display()
+    );
+}
+
 /// `airlock fsck` on a data directory: (success, stdout).
 pub fn fsck(data_dir: &Path, extra: &[&str]) -> (bool, String) {
     let dir = data_dir.to_str().expect("utf-8 path");
