@@ -10,10 +10,12 @@
 pub mod cache;
 pub mod dirhash;
 pub mod error;
+pub mod gomod;
 pub mod import;
 pub mod index;
 pub mod module;
 pub mod proxy;
+pub mod query;
 pub mod request;
 mod routes;
 pub mod semver;

@@ -103,6 +103,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve { .. } => {
             init_logging(&settings.log);
+            if !settings.ignored_env.is_empty() {
+                tracing::warn!(
+                    variables = %settings.ignored_env.join(","),
+                    "ignoring AIRLOCK_ environment variables that name no setting"
+                );
+            }
             actix_web::rt::System::new().block_on(server::serve(settings))?;
             Ok(std::process::ExitCode::SUCCESS)
         }

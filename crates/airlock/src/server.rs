@@ -258,15 +258,20 @@ pub async fn import_gomodcache(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    for (path, reason) in &report.left_out {
+        eprintln!("left out {}: {reason}", path.display());
+    }
     for (path, reason) in &report.rejected {
         eprintln!("rejected {}: {reason}", path.display());
     }
     println!(
-        "imported {} module files and {} checksum-database files ({} already stored, {} skipped, {} rejected; {} MB in {:.1}s)",
+        "imported {} module files and {} checksum-database files ({} query answers, {} already stored, {} skipped, {} left out, {} rejected; {} MB in {:.1}s)",
         report.stored,
         report.sumdb_stored,
+        report.queries,
         report.already,
         report.skipped,
+        report.left_out.len(),
         report.rejected.len(),
         report.bytes / 1_000_000,
         started.elapsed().as_secs_f64()
