@@ -796,6 +796,19 @@ impl StagedBlob {
     fn disarm(mut self) {
         self.guard.path = None;
     }
+
+    /// Takes over a complete file whose sha256 and size the caller computed
+    /// (a finished [`crate::upload`]); it is deleted on drop unless committed.
+    pub(crate) fn adopt(path: PathBuf, digest: Digest, size: u64) -> StagedBlob {
+        StagedBlob {
+            guard: StagedPath {
+                path: Some(path.clone()),
+            },
+            path,
+            digest,
+            size,
+        }
+    }
 }
 
 #[cfg(test)]
