@@ -5,6 +5,7 @@ use airlock_core::auth::User;
 use airlock_core::config::UpstreamSettings;
 use airlock_core::Mode;
 use airlock_go::GoSettings;
+use airlock_oci::OciSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub users: Vec<User>,
     /// The Go module proxy, mounted at `/go`.
     pub go: GoSettings,
+    /// The OCI registry, mounted at `/v2`.
+    pub oci: OciSettings,
 }
 
 impl Default for Settings {
@@ -42,6 +45,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             users: Vec::new(),
             go: GoSettings::default(),
+            oci: OciSettings::default(),
         }
     }
 }
