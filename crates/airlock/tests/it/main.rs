@@ -4,4 +4,6 @@ mod cli;
 mod go_e2e;
 mod go_faults;
 mod go_http;
+mod oci_e2e;
+mod oci_http;
 mod support;

@@ -1,0 +1,197 @@
+//! The registry's clients: skopeo and podman (real, from Debian; a missing one
+//! fails the test, as `.ci/run` installs them), and a small HTTP client for
+//! requests byte by byte.
+
+use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::Method;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The writer every registry test configures.
+pub const USER: &str = "ci";
+pub const PASSWORD: &str = "secret";
+/// argon2id of "secret".
+const PASSWORD_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$QzmutiUlAYnQzikR+1Rl4w$BOaQ/JtWxaGhQpvrtnPwq3WIuf8Xf/tFD2GRAteBOA4";
+
+/// A config with the test writer and `extra` (e.g. an `[oci]` section).
+pub fn oci_config(extra: &str) -> String {
+    format!("[[users]]\nname = \"{USER}\"\npassword_hash = \"{PASSWORD_HASH}\"\n{extra}")
+}
+
+/// Fails (never skips) when a client is missing.
+fn client(name: &str) -> PathBuf {
+    let out = Command::new(name).arg("--version").output();
+    match out {
+        Ok(o) if o.status.success() => PathBuf::from(name),
+        _ => panic!("{name} is missing: install it (Debian package `{name}`) as .ci/run does"),
+    }
+}
+
+/// Runs skopeo; returns (success, stdout, stderr).
+pub fn skopeo(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(client("skopeo"))
+        .args(args)
+        .output()
+        .expect("run skopeo");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs skopeo and fails the test if it fails; returns stdout.
+pub fn skopeo_ok(args: &[&str]) -> String {
+    let (ok, out, err) = skopeo(args);
+    assert!(ok, "skopeo {args:?} failed:\n{out}{err}");
+    out
+}
+
+/// podman as root with its own storage under `dir` (vfs: no overlay mounts
+/// needed) and a `registries.conf` marking `host` insecure.
+pub struct Podman {
+    dir: PathBuf,
+}
+
+impl Podman {
+    pub fn new(dir: &Path, host: &str) -> Podman {
+        std::fs::create_dir_all(dir).expect("podman dir");
+        std::fs::write(
+            dir.join("registries.conf"),
+            format!("[[registry]]\nlocation = \"{host}\"\ninsecure = true\n"),
+        )
+        .expect("registries.conf");
+        client("podman");
+        Podman {
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// Runs podman; returns (success, stdout + stderr).
+    pub fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("podman")
+            .arg("--root")
+            .arg(self.dir.join("root"))
+            .arg("--runroot")
+            .arg(self.dir.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                self.dir.join("registries.conf"),
+            )
+            .output()
+            .expect("run podman");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+/// Registry requests against one airlock, with or without the writer's credentials.
+pub struct Registry {
+    pub base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Registry {
+    pub fn new(base: &str) -> Registry {
+        Registry {
+            base: base.to_owned(),
+            client: reqwest::blocking::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(60))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// An anonymous request; `path` starts with `/v2/` or is a `Location`.
+    pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base))
+    }
+
+    /// A request with the writer's credentials.
+    pub fn req(&self, method: Method, path: &str) -> RequestBuilder {
+        self.anon(method, path).basic_auth(USER, Some(PASSWORD))
+    }
+
+    /// Uploads a blob to `repo` with POST then PUT.
+    pub fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let location = self.start_upload(repo);
+        let digest = super::ocifixture::sha256(bytes);
+        let r = self
+            .req(Method::PUT, &with_digest(&location, &digest))
+            .header("content-type", "application/octet-stream")
+            .body(bytes.to_vec())
+            .send()
+            .expect("PUT blob");
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+        digest
+    }
+
+    /// POSTs a new upload session; returns its Location.
+    pub fn start_upload(&self, repo: &str) -> String {
+        let r = self
+            .req(Method::POST, &format!("/v2/{repo}/blobs/uploads/"))
+            .send()
+            .expect("POST upload");
+        assert_eq!(r.status(), 202, "{}", r.text().unwrap_or_default());
+        location(&r)
+    }
+
+    /// PUTs a manifest; returns the response.
+    pub fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Response {
+        self.req(Method::PUT, &format!("/v2/{repo}/manifests/{reference}"))
+            .header("content-type", media_type)
+            .body(bytes.to_vec())
+            .send()
+            .expect("PUT manifest")
+    }
+
+    /// Pushes an image's blobs and its manifest under `tag`.
+    pub fn push_image(&self, repo: &str, tag: &str, image: &super::ocifixture::Image) {
+        self.push_blob(repo, &image.layer);
+        self.push_blob(repo, &image.config);
+        let r = self.put_manifest(repo, tag, super::ocifixture::OCI_MANIFEST, &image.manifest);
+        assert_eq!(r.status(), 201, "{}", r.text().unwrap_or_default());
+    }
+}
+
+/// The `Location` of a response.
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get("location")
+        .expect("Location")
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+/// `location` with `digest=` added to its query.
+pub fn with_digest(location: &str, digest: &str) -> String {
+    let sep = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{sep}digest={}", digest.replace(':', "%3A"))
+}
+
+/// The first error code of a spec error body.
+pub fn error_code(r: Response) -> String {
+    let body: serde_json::Value = r.json().expect("a JSON error body");
+    body["errors"][0]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
+        .to_owned()
+}
