@@ -376,13 +376,13 @@ async fn start_upload(
             .transpose()
             .ok()
             .flatten();
-        if q.from.is_none() || from.is_some() {
-            if index::mount_blob(&reg.db, name, &digest, from.as_ref())
+        let readable = q.from.is_none() || from.is_some();
+        if readable
+            && index::mount_blob(&reg.db, name, &digest, from.as_ref())
                 .await?
                 .is_some()
-            {
-                return Ok(blob_created(name, &digest));
-            }
+        {
+            return Ok(blob_created(name, &digest));
         }
     }
     let id = UploadArea::new_id();

@@ -36,7 +36,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
     let (repositories, manifests, tags) = airlock_oci::index::counts(&info.db)
         .await
         .unwrap_or((0, 0, 0));
-    let registry = escape(&format!("{}", req.connection_info().host()));
+    let registry = escape(req.connection_info().host());
     let mode = match info.go_mode {
         Mode::Online => "online: misses are fetched from the upstream proxies and stored",
         Mode::Offline => "offline: only stored modules are served; no connection leaves this host",
