@@ -196,3 +196,50 @@ fn skopeo_and_podman_push_pull_and_delete() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+#[test]
+fn containerd_pulls_and_pushes_through_hosts_toml() {
+    let w = scratch();
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &oci_config(""), &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let reg = crate::support::ociclient::Registry::new(&airlock.base);
+    let image = Image::new("amd64", &[("hello.txt", b"hello, containerd\n")]);
+    reg.push_image("team/app", "v1", &image);
+
+    let ctd = crate::support::ociclient::Containerd::start(&w.path().join("ctd"));
+    ctd.hosts_toml(
+        &host,
+        &format!("server = \"http://{host}\"\n[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\", \"push\"]\n"),
+    );
+    let hosts = ctd.hosts_dir();
+    // Resolve by tag (HEAD), fetch by digest, unpack.
+    let app = format!("{host}/team/app:v1");
+    let (ok, out) = ctd.ctr(&[
+        "images",
+        "pull",
+        "--hosts-dir",
+        &hosts,
+        "--snapshotter",
+        "native",
+        &app,
+    ]);
+    assert!(ok, "ctr pull:\n{out}");
+    let (ok, out) = ctd.ctr(&["images", "ls"]);
+    assert!(ok && out.contains(&image.digest()), "{out}");
+    // Push under another name (containerd mounts the blobs from team/app).
+    let copy = format!("{host}/team/ctr:v1");
+    assert!(ctd.ctr(&["images", "tag", &app, &copy]).0);
+    let creds = format!("{USER}:{PASSWORD}");
+    let (ok, out) = ctd.ctr(&["images", "push", "--hosts-dir", &hosts, "-u", &creds, &copy]);
+    assert!(ok, "ctr push:\n{out}");
+    let raw = skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{copy}"),
+    ]);
+    assert_eq!(raw.as_bytes(), image.manifest.as_slice());
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

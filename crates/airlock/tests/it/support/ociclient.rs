@@ -195,3 +195,78 @@ pub fn error_code(r: Response) -> String {
         .unwrap_or_else(|| panic!("no error code in {body}"))
         .to_owned()
 }
+
+/// A containerd daemon of the test's own (root, state and socket under `dir`),
+/// driven with `ctr`; killed on drop. Registry hosts come from `hosts.toml`
+/// files under `dir/certs.d`, as on a Kubernetes node.
+pub struct Containerd {
+    dir: PathBuf,
+    daemon: std::process::Child,
+}
+
+impl Containerd {
+    pub fn start(dir: &Path) -> Containerd {
+        std::fs::create_dir_all(dir.join("certs.d")).expect("containerd dir");
+        let config = dir.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/ctd.sock\"\n\
+                 [ttrpc]\n  address = \"{d}/ctd-ttrpc.sock\"\n",
+                d = dir.display()
+            ),
+        )
+        .expect("config.toml");
+        client("ctr");
+        let log = std::fs::File::create(dir.join("containerd.log")).expect("log");
+        let daemon = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("containerd is missing ({e}): install it as .ci/run does"));
+        let ctd = Containerd {
+            dir: dir.to_owned(),
+            daemon,
+        };
+        super::eventually("containerd to answer", || ctd.ctr(&["version"]).0);
+        ctd
+    }
+
+    /// Writes `certs.d/<host>/hosts.toml` with `body`.
+    pub fn hosts_toml(&self, host: &str, body: &str) {
+        let dir = self.dir.join("certs.d").join(host);
+        std::fs::create_dir_all(&dir).expect("hosts dir");
+        std::fs::write(dir.join("hosts.toml"), body).expect("hosts.toml");
+    }
+
+    /// Runs `ctr` against this daemon (with `--hosts-dir` where it applies);
+    /// returns (success, stdout + stderr).
+    pub fn ctr(&self, args: &[&str]) -> (bool, String) {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(self.dir.join("ctd.sock"))
+            .args(args);
+        let out = cmd.output().expect("run ctr");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    pub fn hosts_dir(&self) -> String {
+        self.dir.join("certs.d").display().to_string()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
