@@ -57,8 +57,13 @@ pub enum OciError {
     #[error("provided length did not match content length: {0}")]
     SizeInvalid(String),
     /// Credentials are needed (writes) or were wrong.
-    #[error("authentication required: {0}")]
-    Unauthorized(&'static str),
+    #[error("authentication required: {reason}")]
+    Unauthorized {
+        /// What was wrong.
+        reason: &'static str,
+        /// The `WWW-Authenticate` challenge.
+        challenge: String,
+    },
     /// A path that is no registry endpoint, or a method it does not take.
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
@@ -95,7 +100,7 @@ impl OciError {
             OciError::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
             OciError::NameInvalid(_) => "NAME_INVALID",
             OciError::NameUnknown(_) => "NAME_UNKNOWN",
-            OciError::Unauthorized(_) => "UNAUTHORIZED",
+            OciError::Unauthorized { .. } => "UNAUTHORIZED",
             OciError::Unsupported(_) | OciError::PaginationInvalid(_) => "UNSUPPORTED",
             OciError::Db(_) | OciError::Store(_) => "UNKNOWN",
         }
@@ -140,7 +145,7 @@ impl ResponseError for OciError {
             | OciError::PaginationInvalid(_) => StatusCode::BAD_REQUEST,
             OciError::ChunkOutOfOrder { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             OciError::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            OciError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            OciError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             OciError::Unsupported(_) => StatusCode::NOT_FOUND,
             OciError::Db(_) | OciError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,8 +169,8 @@ impl ResponseError for OciError {
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header(crate::routes::API_VERSION);
         match self {
-            OciError::Unauthorized(_) => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"airlock\""));
+            OciError::Unauthorized { challenge, .. } => {
+                response.insert_header((header::WWW_AUTHENTICATE, challenge.as_str()));
             }
             OciError::ChunkOutOfOrder { location, size } => {
                 response

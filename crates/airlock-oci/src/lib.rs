@@ -31,7 +31,8 @@
 //!
 //! | Request | Answer |
 //! |---|---|
-//! | `GET/HEAD /v2/` | 200 `{}`; 401 when users exist and none is given |
+//! | `GET/HEAD /v2/` | 200 `{}`; 401 with a `Bearer` challenge when users exist and no credentials are given |
+//! | `GET /v2/_token` | a bearer token ([`auth`]) |
 //! | `GET/HEAD /v2/<name>/manifests/<tag\|digest>` | stored bytes, `Docker-Content-Digest` |
 //! | `PUT /v2/<name>/manifests/<tag\|digest>` | 201 (write) |
 //! | `DELETE /v2/<name>/manifests/<tag\|digest>` | 202 (write) |
@@ -42,9 +43,11 @@
 //! | `GET /v2/<name>/tags/list[?n=&last=]`, `GET /v2/_catalog[?n=&last=]` | pages with `Link` |
 //! | `GET /v2/<name>/referrers/<digest>[?artifactType=]` | an image index |
 //!
-//! Writes need HTTP basic credentials of a `[[users]]` entry; reads are anonymous.
+//! Writes need a `[[users]]` entry (HTTP basic, or a bearer token from the
+//! handshake docker and podman follow); reads are anonymous.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod error;
 pub mod index;
 pub mod manifest;

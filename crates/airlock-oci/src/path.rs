@@ -24,6 +24,8 @@ pub enum Endpoint {
     Base,
     /// `/v2/_catalog`: every repository.
     Catalog,
+    /// `/v2/_token`: the bearer-token endpoint (the challenge's realm).
+    Token,
     /// `/v2/<name>/tags/list`.
     Tags(Name),
     /// `/v2/<name>/manifests/<tag|digest>`.
@@ -183,6 +185,7 @@ pub fn parse(tail: &str) -> Result<Endpoint, OciError> {
     match tail {
         "" => return Ok(Endpoint::Base),
         "_catalog" => return Ok(Endpoint::Catalog),
+        "_token" => return Ok(Endpoint::Token),
         _ => {}
     }
     let unknown = || OciError::Unsupported(format!("/v2/{tail} is not a registry endpoint"));
@@ -233,6 +236,7 @@ mod tests {
         let cases = [
             ("", Endpoint::Base),
             ("_catalog", Endpoint::Catalog),
+            ("_token", Endpoint::Token),
             ("a/tags/list", Endpoint::Tags(name("a"))),
             (
                 "team/app/manifests/v1.0",

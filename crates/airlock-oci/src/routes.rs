@@ -4,10 +4,10 @@
 use crate::error::OciError;
 use crate::path::{self, parse_digest, Endpoint, Name, Reference};
 use crate::registry::Registry;
-use crate::{index, manifest};
+use crate::{auth, index, manifest};
 use actix_web::http::{header, Method, StatusCode};
-use actix_web::{web, FromRequest as _, HttpRequest, HttpResponse, HttpResponseBuilder};
-use airlock_core::auth::{Users, Writer};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use airlock_core::auth::Users;
 use airlock_core::metrics::CacheResult;
 use airlock_core::serve::{self, BlobResponse};
 use airlock_core::store::StoreError;
@@ -75,34 +75,41 @@ async fn handle(
     let method = req.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
     match endpoint {
-        Endpoint::Base if read => base(&req).await,
+        Endpoint::Base if read => base(&req, &reg).await,
+        Endpoint::Token if method == Method::GET => {
+            let body = auth::token(&req, &reg.tokens).await?;
+            Ok(respond(StatusCode::OK)
+                .content_type("application/json")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(body.to_string()))
+        }
         Endpoint::Catalog if method == Method::GET => catalog(&reg, &query).await,
         Endpoint::Tags(name) if method == Method::GET => tags(&reg, &name, &query).await,
         Endpoint::Manifest(name, reference) if read => {
             get_manifest(&req, &reg, &name, &reference).await
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
-            authorize(&req).await?;
+            authorize(&req, &reg, &name).await?;
             put_manifest(&req, payload, &reg, &name, &reference).await
         }
         Endpoint::Manifest(name, reference) if method == Method::DELETE => {
-            authorize(&req).await?;
+            authorize(&req, &reg, &name).await?;
             delete_manifest(&reg, &name, &reference).await
         }
         Endpoint::Blob(name, digest) if read => get_blob(&req, &reg, &name, &digest).await,
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
-            authorize(&req).await?;
+            authorize(&req, &reg, &name).await?;
             if !index::delete_blob(&reg.db, &name, &digest).await? {
                 return Err(OciError::BlobUnknown(digest));
             }
             Ok(respond(StatusCode::ACCEPTED).finish())
         }
         Endpoint::Uploads(name) if method == Method::POST => {
-            authorize(&req).await?;
+            authorize(&req, &reg, &name).await?;
             start_upload(&req, payload, &reg, &name, &query).await
         }
         Endpoint::Upload(name, id) => {
-            authorize(&req).await?;
+            authorize(&req, &reg, &name).await?;
             let _turn = reg.locks.lock(&id).await;
             let upload = index::find_upload(&reg.db, &id)
                 .await?
@@ -136,22 +143,21 @@ fn not_allowed(method: &Method) -> OciError {
     OciError::Unsupported(format!("{method} is not supported on this endpoint"))
 }
 
-/// Writes need the credentials of a `[[users]]` entry.
-async fn authorize(req: &HttpRequest) -> Result<Writer, OciError> {
-    Writer::extract(req).await.map_err(|_| {
-        OciError::Unauthorized("pushes and deletes need the credentials of a [[users]] entry")
-    })
+/// Writes need a `[[users]]` entry: basic credentials or a user's token.
+async fn authorize(req: &HttpRequest, reg: &Registry, name: &Name) -> Result<String, OciError> {
+    let scope = format!("repository:{name}:pull,push");
+    auth::writer(req, &reg.tokens, Some(&scope)).await
 }
 
-/// `/v2/`: 200, or 401 when users are configured and the client sent no valid
-/// credentials. The challenge is how skopeo and podman learn to send
-/// credentials at all (they ask `/v2/` first); reads stay anonymous.
-async fn base(req: &HttpRequest) -> Result<HttpResponse, OciError> {
+/// `/v2/`: 200, or, when users are configured and the client sent nothing,
+/// 401 with the `Bearer` challenge: that is how clients learn to fetch a
+/// token (with their credentials, if they have any) and send it.
+async fn base(req: &HttpRequest, reg: &Registry) -> Result<HttpResponse, OciError> {
     let has_users = req
         .app_data::<web::Data<Users>>()
         .is_some_and(|u| !u.0.is_empty());
     if has_users {
-        authorize(req).await?;
+        auth::version_check(req, &reg.tokens).await?;
     }
     Ok(respond(StatusCode::OK)
         .content_type("application/json")

@@ -33,7 +33,13 @@ fn version_check_names_and_errors() {
         401,
         "users exist: the client must learn to send credentials"
     );
-    assert_eq!(header(&r, "www-authenticate"), "Basic realm=\"airlock\"");
+    assert_eq!(
+        header(&r, "www-authenticate"),
+        format!(
+            "Bearer realm=\"{}/v2/_token\",service=\"airlock\"",
+            airlock.base
+        )
+    );
     assert_eq!(
         header(&r, "docker-distribution-api-version"),
         "registry/2.0"
@@ -52,6 +58,64 @@ fn version_check_names_and_errors() {
         .send()
         .expect("GET /v2/");
     assert_eq!(r.status(), 401);
+
+    // The token handshake: anonymous tokens read, users' tokens write.
+    let token = |r: reqwest::blocking::Response| -> String {
+        assert_eq!(r.status(), 200);
+        let body: serde_json::Value = r.json().expect("token json");
+        assert_eq!(body["token"], body["access_token"]);
+        body["token"].as_str().expect("token").to_owned()
+    };
+    let anonymous = token(
+        reg.anon(
+            Method::GET,
+            "/v2/_token?service=airlock&scope=repository:team/app:pull",
+        )
+        .send()
+        .expect("token"),
+    );
+    let user = token(
+        reg.req(
+            Method::GET,
+            "/v2/_token?service=airlock&scope=repository:team/app:pull,push",
+        )
+        .send()
+        .expect("token"),
+    );
+    let r = reg
+        .anon(Method::GET, "/v2/_token")
+        .basic_auth("ci", Some("wrong"))
+        .send()
+        .expect("token");
+    assert_eq!(r.status(), 401, "docker login must see a wrong password");
+    let r = reg
+        .anon(Method::GET, "/v2/")
+        .bearer_auth(&anonymous)
+        .send()
+        .expect("GET /v2/");
+    assert_eq!(r.status(), 200);
+    let r = reg
+        .anon(Method::POST, "/v2/team/app/blobs/uploads/")
+        .bearer_auth(&anonymous)
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 401);
+    assert_eq!(
+        header(&r, "www-authenticate"),
+        format!("Bearer realm=\"{}/v2/_token\",service=\"airlock\",scope=\"repository:team/app:pull,push\"", airlock.base)
+    );
+    let r = reg
+        .anon(Method::POST, "/v2/team/app/blobs/uploads/")
+        .bearer_auth(&user)
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 202);
+    let r = reg
+        .anon(Method::DELETE, &location(&r))
+        .bearer_auth(format!("{user}x"))
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), 401, "a tampered token");
 
     let long = format!("{}/tags/list", "a".repeat(256));
     for (path, status, code) in [
@@ -78,7 +142,7 @@ fn version_check_names_and_errors() {
     let r = reg.anon(Method::GET, &blob).send().expect("GET blob");
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r), "BLOB_UNKNOWN");
-    // Nothing was created by any of it.
+    // Nothing was created by any of it (the upload session above holds no blob).
     let catalog: serde_json::Value = reg
         .anon(Method::GET, "/v2/_catalog")
         .send()
