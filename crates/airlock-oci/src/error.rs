@@ -64,6 +64,9 @@ pub enum OciError {
         /// The `WWW-Authenticate` challenge.
         challenge: String,
     },
+    /// The user may not do this to this repository.
+    #[error("requested access to the resource is denied: {0}")]
+    Denied(String),
     /// A path that is no registry endpoint, or a method it does not take.
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
@@ -101,6 +104,7 @@ impl OciError {
             OciError::NameInvalid(_) => "NAME_INVALID",
             OciError::NameUnknown(_) => "NAME_UNKNOWN",
             OciError::Unauthorized { .. } => "UNAUTHORIZED",
+            OciError::Denied(_) => "DENIED",
             OciError::Unsupported(_) | OciError::PaginationInvalid(_) => "UNSUPPORTED",
             OciError::Db(_) | OciError::Store(_) => "UNKNOWN",
         }
@@ -146,6 +150,7 @@ impl ResponseError for OciError {
             OciError::ChunkOutOfOrder { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             OciError::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             OciError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            OciError::Denied(_) => StatusCode::FORBIDDEN,
             OciError::Unsupported(_) => StatusCode::NOT_FOUND,
             OciError::Db(_) | OciError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

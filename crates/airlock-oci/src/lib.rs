@@ -44,7 +44,8 @@
 //! | `GET /v2/<name>/referrers/<digest>[?artifactType=]` | an image index |
 //!
 //! Writes need a `[[users]]` entry (HTTP basic, or a bearer token from the
-//! handshake docker and podman follow); reads are anonymous.
+//! handshake docker and podman follow); reads are anonymous. `[[oci.namespaces]]`
+//! rules can restrict both per name prefix ([`auth`]).
 #![warn(missing_docs)]
 
 pub mod auth;
@@ -73,6 +74,36 @@ pub struct OciSettings {
     pub upload_expiry: Duration,
     /// Most entries in one tag list or catalog answer; longer lists are paged with `Link`.
     pub page_size: u32,
+    /// Who may read and write which repositories (`[[oci.namespaces]]`).
+    /// Without a rule, anyone reads and every user writes.
+    pub namespaces: Vec<NamespaceRule>,
+}
+
+/// Access to the repositories under one name prefix. The longest matching
+/// prefix decides.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceRule {
+    /// The repository `prefix` and every repository under `prefix/`; `""`
+    /// covers every repository.
+    pub prefix: String,
+    /// Users who may pull; unset: anyone, anonymous clients included.
+    pub read: Option<Vec<String>>,
+    /// Users who may push and delete; unset: every user.
+    pub write: Option<Vec<String>>,
+}
+
+impl OciSettings {
+    /// Checks the settings.
+    pub fn check(&self) -> Result<(), String> {
+        for rule in &self.namespaces {
+            if !rule.prefix.is_empty() {
+                path::Name::parse(&rule.prefix)
+                    .map_err(|e| format!("namespace prefix {:?}: {e}", rule.prefix))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl Default for OciSettings {
@@ -81,6 +112,7 @@ impl Default for OciSettings {
             max_manifest_size: 4 << 20,
             upload_expiry: Duration::from_secs(24 * 3600),
             page_size: 1000,
+            namespaces: Vec::new(),
         }
     }
 }

@@ -20,8 +20,8 @@ pub struct Registry {
     pub locks: Inflight,
     /// The `[oci]` settings.
     pub settings: OciSettings,
-    /// Bearer tokens of this process.
-    pub tokens: crate::auth::Tokens,
+    /// Credentials, tokens and namespace rules.
+    pub auth: crate::auth::Auth,
 }
 
 impl Registry {

@@ -1,10 +1,11 @@
 //! HTTP routes under `/v2`: one resource that parses its path into an
 //! [`Endpoint`] and dispatches on it and the method.
 
+use crate::auth::Access;
 use crate::error::OciError;
 use crate::path::{self, parse_digest, Endpoint, Name, Reference};
 use crate::registry::Registry;
-use crate::{auth, index, manifest};
+use crate::{index, manifest};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use airlock_core::auth::Users;
@@ -77,15 +78,19 @@ async fn handle(
     match endpoint {
         Endpoint::Base if read => base(&req, &reg).await,
         Endpoint::Token if method == Method::GET => {
-            let body = auth::token(&req, &reg.tokens).await?;
+            let body = reg.auth.token(&req).await?;
             Ok(respond(StatusCode::OK)
                 .content_type("application/json")
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .body(body.to_string()))
         }
-        Endpoint::Catalog if method == Method::GET => catalog(&reg, &query).await,
-        Endpoint::Tags(name) if method == Method::GET => tags(&reg, &name, &query).await,
+        Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
+        Endpoint::Tags(name) if method == Method::GET => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            tags(&reg, &name, &query).await
+        }
         Endpoint::Manifest(name, reference) if read => {
+            reg.auth.check(&req, &name, Access::Read).await?;
             get_manifest(&req, &reg, &name, &reference).await
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
@@ -96,7 +101,10 @@ async fn handle(
             authorize(&req, &reg, &name).await?;
             delete_manifest(&reg, &name, &reference).await
         }
-        Endpoint::Blob(name, digest) if read => get_blob(&req, &reg, &name, &digest).await,
+        Endpoint::Blob(name, digest) if read => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            get_blob(&req, &reg, &name, &digest).await
+        }
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
             authorize(&req, &reg, &name).await?;
             if !index::delete_blob(&reg.db, &name, &digest).await? {
@@ -105,8 +113,8 @@ async fn handle(
             Ok(respond(StatusCode::ACCEPTED).finish())
         }
         Endpoint::Uploads(name) if method == Method::POST => {
-            authorize(&req, &reg, &name).await?;
-            start_upload(&req, payload, &reg, &name, &query).await
+            let user = authorize(&req, &reg, &name).await?;
+            start_upload(&req, payload, &reg, &name, &query, &user).await
         }
         Endpoint::Upload(name, id) => {
             authorize(&req, &reg, &name).await?;
@@ -133,6 +141,7 @@ async fn handle(
             }
         }
         Endpoint::Referrers(name, digest) if method == Method::GET => {
+            reg.auth.check(&req, &name, Access::Read).await?;
             referrers(&reg, &name, &digest, &query).await
         }
         _ => Err(not_allowed(&method)),
@@ -143,10 +152,11 @@ fn not_allowed(method: &Method) -> OciError {
     OciError::Unsupported(format!("{method} is not supported on this endpoint"))
 }
 
-/// Writes need a `[[users]]` entry: basic credentials or a user's token.
+/// Writes need a user the namespace rules let write `name`.
 async fn authorize(req: &HttpRequest, reg: &Registry, name: &Name) -> Result<String, OciError> {
-    let scope = format!("repository:{name}:pull,push");
-    auth::writer(req, &reg.tokens, Some(&scope)).await
+    let user = reg.auth.check(req, name, Access::Write).await?;
+    // A write check never passes without a user.
+    user.ok_or_else(|| OciError::Denied(format!("anonymous clients may not write to {name}")))
 }
 
 /// `/v2/`: 200, or, when users are configured and the client sent nothing,
@@ -157,7 +167,7 @@ async fn base(req: &HttpRequest, reg: &Registry) -> Result<HttpResponse, OciErro
         .app_data::<web::Data<Users>>()
         .is_some_and(|u| !u.0.is_empty());
     if has_users {
-        auth::version_check(req, &reg.tokens).await?;
+        reg.auth.version_check(req).await?;
     }
     Ok(respond(StatusCode::OK)
         .content_type("application/json")
@@ -176,11 +186,14 @@ fn page_limit(reg: &Registry, n: Option<&str>) -> Result<u32, OciError> {
     }
 }
 
-/// A page of a listing, with a `Link` to the next when there is one.
+/// A page of a listing (`items` holds up to `limit + 1` entries: one more
+/// means there is a next page), with a `Link` to the next when there is one.
+/// `keep` hides entries after the page is cut, so the `Link` still leads on.
 fn page(
     mut items: Vec<String>,
     limit: u32,
     next: impl Fn(&str) -> String,
+    keep: impl Fn(&str) -> bool,
     body: impl FnOnce(&[String]) -> serde_json::Value,
 ) -> HttpResponse {
     let more = items.len() > limit as usize;
@@ -192,6 +205,7 @@ fn page(
             response.insert_header((header::LINK, format!("<{}>; rel=\"next\"", next(last))));
         }
     }
+    items.retain(|item| keep(item));
     response.body(body(&items).to_string())
 }
 
@@ -204,17 +218,28 @@ async fn tags(reg: &Registry, name: &Name, q: &Query) -> Result<HttpResponse, Oc
         found,
         limit,
         |last| format!("/v2/{name}/tags/list?n={limit}&last={last}"),
+        |_| true,
         |tags| serde_json::json!({ "name": name.as_str(), "tags": tags }),
     ))
 }
 
-async fn catalog(reg: &Registry, q: &Query) -> Result<HttpResponse, OciError> {
+/// The repositories this client may read. (With read rules, a page may hold
+/// fewer than `n` names; `Link` still leads on.)
+async fn catalog(req: &HttpRequest, reg: &Registry, q: &Query) -> Result<HttpResponse, OciError> {
     let limit = page_limit(reg, q.n.as_deref())?;
     let found = index::catalog(&reg.db, q.last.as_deref(), limit.saturating_add(1)).await?;
+    let user = match reg.auth.all_public() {
+        true => None,
+        false => reg.auth.user(req, None).await.ok(),
+    };
+    let readable = |name: &str| {
+        Name::parse(name).is_ok_and(|n| reg.auth.allows(user.as_deref(), &n, Access::Read))
+    };
     Ok(page(
         found,
         limit,
         |last| format!("/v2/_catalog?n={limit}&last={last}"),
+        readable,
         |repositories| serde_json::json!({ "repositories": repositories }),
     ))
 }
@@ -371,10 +396,13 @@ async fn start_upload(
     reg: &Registry,
     name: &Name,
     q: &Query,
+    user: &str,
 ) -> Result<HttpResponse, OciError> {
     if let Some(mount) = &q.mount {
         let digest = parse_digest(mount)?;
-        // An unreadable `from` is no source: fall back to an upload, as the spec allows.
+        // A `from` that is invalid or that this user may not read is no
+        // source: fall back to an upload, as the spec allows. Without `from`,
+        // any repository is a source only when every repository is public.
         let from = q
             .from
             .as_deref()
@@ -382,7 +410,11 @@ async fn start_upload(
             .transpose()
             .ok()
             .flatten();
-        let readable = q.from.is_none() || from.is_some();
+        let readable = match (&q.from, &from) {
+            (None, _) => reg.auth.all_public(),
+            (Some(_), Some(from)) => reg.auth.allows(Some(user), from, Access::Read),
+            (Some(_), None) => false,
+        };
         if readable
             && index::mount_blob(&reg.db, name, &digest, from.as_ref())
                 .await?

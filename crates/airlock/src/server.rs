@@ -91,7 +91,7 @@ pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Regis
         uploads: data.uploads()?,
         locks: Inflight::default(),
         settings: settings.oci.clone(),
-        tokens: airlock_oci::auth::Tokens::default(),
+        auth: airlock_oci::auth::Auth::new(settings.oci.namespaces.clone()),
     })
 }
 

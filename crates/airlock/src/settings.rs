@@ -91,6 +91,11 @@ impl Settings {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("invalid [go] section")?;
+        settings
+            .oci
+            .check()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [oci] section")?;
         if overrides.mode.is_some() {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.

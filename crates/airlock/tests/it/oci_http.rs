@@ -832,3 +832,101 @@ fn concurrent_pushes_of_one_blob_and_one_tag() {
         "19 blobs in the index, 19 on disk; 0 errors, 0 warnings",
     );
 }
+
+#[test]
+fn namespace_rules_restrict_reads_and_writes() {
+    use crate::support::ociclient::PASSWORD_HASH;
+    let w = scratch();
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[[users]]\nname = \"admin\"\npassword_hash = \"{PASSWORD_HASH}\"\n\
+         [[oci.namespaces]]\nprefix = \"\"\nwrite = [\"admin\"]\n\
+         [[oci.namespaces]]\nprefix = \"team\"\nwrite = [\"ci\", \"admin\"]\n\
+         [[oci.namespaces]]\nprefix = \"team/secret\"\nread = [\"ci\"]\n"
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let reg = Registry::new(&airlock.base);
+    let as_admin =
+        |method: Method, path: &str| reg.anon(method, path).basic_auth("admin", Some("secret"));
+    let image = Image::new("amd64", &[("s", b"secret\n")]);
+
+    // Writes: ci only under team/, admin everywhere.
+    reg.push_image("team/secret", "v1", &image);
+    let r = reg
+        .req(Method::POST, "/v2/other/blobs/uploads/")
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(r), "DENIED");
+    assert_eq!(
+        as_admin(Method::POST, "/v2/other/blobs/uploads/")
+            .send()
+            .expect("POST")
+            .status(),
+        202
+    );
+
+    // Reads of team/secret: ci only; anonymous clients are asked to log in.
+    let path = "/v2/team/secret/manifests/v1";
+    let r = reg.anon(Method::GET, path).send().expect("GET");
+    assert_eq!(r.status(), 401);
+    assert!(header(&r, "www-authenticate").ends_with("scope=\"repository:team/secret:pull\""));
+    let r = as_admin(Method::GET, path).send().expect("GET");
+    assert_eq!(r.status(), 403);
+    assert_eq!(error_code(r), "DENIED");
+    assert_eq!(
+        reg.req(Method::GET, path).send().expect("GET").status(),
+        200
+    );
+    let user_token: serde_json::Value = reg
+        .req(Method::GET, "/v2/_token")
+        .send()
+        .expect("token")
+        .json()
+        .expect("json");
+    let token = user_token["token"].as_str().expect("token");
+    assert_eq!(
+        reg.anon(Method::GET, path)
+            .bearer_auth(token)
+            .send()
+            .expect("GET")
+            .status(),
+        200
+    );
+
+    // The catalog shows each client what it may read.
+    let catalog = |r: reqwest::blocking::RequestBuilder| -> serde_json::Value {
+        r.send()
+            .expect("catalog")
+            .json::<serde_json::Value>()
+            .expect("json")["repositories"]
+            .clone()
+    };
+    assert_eq!(
+        catalog(reg.anon(Method::GET, "/v2/_catalog")),
+        serde_json::json!([])
+    );
+    assert_eq!(
+        catalog(reg.req(Method::GET, "/v2/_catalog")),
+        serde_json::json!(["team/secret"])
+    );
+
+    // No mounting out of what one may not read.
+    let blob = sha256(&image.layer);
+    let r = as_admin(
+        Method::POST,
+        &format!("/v2/other/blobs/uploads/?mount={blob}&from=team/secret"),
+    )
+    .send()
+    .expect("POST");
+    assert_eq!(r.status(), 202);
+    let r = as_admin(
+        Method::POST,
+        &format!("/v2/other/blobs/uploads/?mount={blob}"),
+    )
+    .send()
+    .expect("POST");
+    assert_eq!(r.status(), 202, "no `from`: not from a private repository");
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

@@ -10,8 +10,8 @@ use std::process::Command;
 /// The writer every registry test configures.
 pub const USER: &str = "ci";
 pub const PASSWORD: &str = "secret";
-/// argon2id of "secret".
-const PASSWORD_HASH: &str =
+/// argon2id of "secret" (every test user has this password).
+pub const PASSWORD_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$QzmutiUlAYnQzikR+1Rl4w$BOaQ/JtWxaGhQpvrtnPwq3WIuf8Xf/tFD2GRAteBOA4";
 
 /// A config with the test writer and `extra` (e.g. an `[oci]` section).
