@@ -218,8 +218,8 @@ pub struct NewManifest<'a> {
     pub size: u64,
     /// What was read from it.
     pub info: &'a ManifestInfo,
-    /// The tag to point at it, if pushed by tag.
-    pub tag: Option<&'a str>,
+    /// The tags to point at it: the one it was pushed by, or those of `?tag=`.
+    pub tags: &'a [String],
 }
 
 static INSERT_MANIFEST: LazyLock<String> = LazyLock::new(|| {
@@ -270,7 +270,7 @@ pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>,
         .execute(&mut *tx)
         .await?;
     }
-    if let Some(tag) = m.tag {
+    for tag in m.tags {
         sqlx::query(
             "INSERT INTO oci_tag (repository, tag, manifest, updated_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (repository, tag) DO UPDATE SET manifest = excluded.manifest, updated_at = excluded.updated_at",

@@ -34,7 +34,7 @@
 //! | `GET/HEAD /v2/` | 200 `{}`; 401 with a `Bearer` challenge when users exist and no credentials are given |
 //! | `GET /v2/_token` | a bearer token ([`auth`]) |
 //! | `GET/HEAD /v2/<name>/manifests/<tag\|digest>` | stored bytes, `Docker-Content-Digest` |
-//! | `PUT /v2/<name>/manifests/<tag\|digest>` | 201 (write) |
+//! | `PUT /v2/<name>/manifests/<tag\|digest>[?tag=…]` | 201 (write) |
 //! | `DELETE /v2/<name>/manifests/<tag\|digest>` | 202 (write) |
 //! | `GET/HEAD /v2/<name>/blobs/<digest>` | the blob, `Range` supported |
 //! | `DELETE /v2/<name>/blobs/<digest>` | 202 (write) |

@@ -308,6 +308,10 @@ async fn put_manifest(
     name: &Name,
     reference: &Reference,
 ) -> Result<HttpResponse, OciError> {
+    let tags = match reference {
+        Reference::Tag(tag) => vec![tag.clone()],
+        Reference::Digest(_) => tag_params(req)?,
+    };
     let max = reg.settings.max_manifest_size;
     if content_length(req).is_some_and(|len| len > max) {
         return Err(OciError::ManifestTooLarge(max));
@@ -342,16 +346,12 @@ async fn put_manifest(
     }
     let size = body.len() as u64;
     reg.store.put_bytes(&reg.staging, body.freeze()).await?;
-    let tag = match reference {
-        Reference::Tag(tag) => Some(tag.as_str()),
-        Reference::Digest(_) => None,
-    };
     let new = index::NewManifest {
         repository: name,
         digest: &digest,
         size,
         info: &info,
-        tag,
+        tags: &tags,
     };
     let missing = index::insert_manifest(&reg.db, new).await?;
     if !missing.is_empty() {
@@ -361,10 +361,37 @@ async fn put_manifest(
     response
         .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{digest}")))
         .insert_header((CONTENT_DIGEST, digest.to_string()));
+    if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
+        response.insert_header(("oci-tag", tags.join(", ")));
+    }
     if let Some(subject) = &info.subject {
         response.insert_header(("oci-subject", subject.to_string()));
     }
     Ok(response.finish())
+}
+
+/// Most `?tag=` parameters on one manifest PUT (the spec asks for at least 10).
+const TAGS_PER_PUT: usize = 32;
+
+/// The `?tag=` parameters of a PUT by digest (distribution-spec main): each
+/// becomes a tag of the manifest, echoed in `OCI-Tag`.
+fn tag_params(req: &HttpRequest) -> Result<Vec<String>, OciError> {
+    let mut tags: Vec<String> = Vec::new();
+    for pair in req.query_string().split('&') {
+        if let Some(value) = pair.strip_prefix("tag=") {
+            let tag = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            path::check_tag(&tag)?;
+            if !tags.iter().any(|t| *t == tag) {
+                tags.push(tag.into_owned());
+            }
+        }
+    }
+    if tags.len() > TAGS_PER_PUT {
+        return Err(OciError::TagInvalid(format!(
+            "at most {TAGS_PER_PUT} tags per manifest PUT"
+        )));
+    }
+    Ok(tags)
 }
 
 async fn delete_manifest(

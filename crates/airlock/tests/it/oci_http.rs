@@ -509,13 +509,45 @@ fn manifests_tags_referrers_and_deletes() {
         assert_eq!(r.status(), 404, "{tag}");
     }
 
-    // An index by digest, its children present.
+    // An index by digest, its children present, tagged with ?tag= on the way.
     let index = index_of(&[("amd64", &image)]);
-    let r = reg.put_manifest(repo, &sha256(&index), OCI_INDEX, &index);
+    let r = reg
+        .req(
+            Method::PUT,
+            &format!("/v2/{repo}/manifests/{}?tag=multi&tag=all", sha256(&index)),
+        )
+        .header("content-type", OCI_INDEX)
+        .body(index.clone())
+        .send()
+        .expect("PUT");
     assert_eq!(r.status(), 201);
     assert_eq!(
         location(&r),
         format!("/v2/{repo}/manifests/{}", sha256(&index))
+    );
+    assert_eq!(header(&r, "oci-tag"), "multi, all");
+    let r = reg
+        .anon(Method::GET, "/v2/team/app/manifests/all")
+        .send()
+        .expect("GET");
+    assert_eq!(header(&r, "content-type"), OCI_INDEX);
+    assert_eq!(r.bytes().expect("body").as_ref(), index.as_slice());
+    reg.req(Method::DELETE, "/v2/team/app/manifests/all")
+        .send()
+        .expect("DELETE");
+    reg.req(Method::DELETE, "/v2/team/app/manifests/multi")
+        .send()
+        .expect("DELETE");
+
+    // A foreign (non-distributable) layer may be absent: clients fetch it from its urls.
+    let mut foreign: serde_json::Value = serde_json::from_slice(&image.manifest).expect("json");
+    foreign["layers"][0]["digest"] = sha256(b"windows base layer").into();
+    foreign["layers"][0]["urls"] = serde_json::json!(["https://example.com/layer"]);
+    let foreign = serde_json::to_vec(&foreign).expect("json");
+    assert_eq!(
+        reg.put_manifest(repo, &sha256(&foreign), OCI_MANIFEST, &foreign)
+            .status(),
+        201
     );
 
     // Referrers: an artifact whose subject is not pushed yet is accepted.
@@ -929,4 +961,35 @@ fn namespace_rules_restrict_reads_and_writes() {
     assert_eq!(r.status(), 202, "no `from`: not from a private repository");
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
+
+#[test]
+fn idle_uploads_expire() {
+    let w = scratch();
+    let data = w.path().join("data");
+    let config = oci_config("[oci]\nupload_expiry = \"1s\"\n");
+    let mut airlock = Airlock::start(&data, &config, &[]);
+    let reg = Registry::new(&airlock.base);
+    let loc = reg.start_upload("team/app");
+    assert_eq!(
+        reg.req(Method::PATCH, &loc)
+            .body("some bytes")
+            .send()
+            .expect("PATCH")
+            .status(),
+        202
+    );
+    airlock.stop();
+    // And an upload file no session knows (a crash between the file and its row).
+    let uploads = data.join("tmp/uploads");
+    std::fs::write(uploads.join("0123abcd-0000"), b"orphan").expect("orphan");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let reg = Registry::new(&airlock.base);
+    crate::support::eventually("the sweep", || {
+        std::fs::read_dir(&uploads).map(|d| d.count()).unwrap_or(1) == 0
+    });
+    let r = reg.req(Method::GET, &loc).send().expect("status");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "BLOB_UPLOAD_UNKNOWN");
 }
