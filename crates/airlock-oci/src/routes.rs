@@ -94,22 +94,25 @@ async fn handle(
             get_manifest(&req, &reg, &name, &reference).await
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
-            authorize(&req, &reg, &name).await?;
-            put_manifest(&req, payload, &reg, &name, &reference).await
+            let user = authorize(&req, &reg, &name).await?;
+            put_manifest(&req, payload, &reg, &name, &reference, &user).await
         }
         Endpoint::Manifest(name, reference) if method == Method::DELETE => {
-            authorize(&req, &reg, &name).await?;
-            delete_manifest(&reg, &name, &reference).await
+            let user = authorize(&req, &reg, &name).await?;
+            delete_manifest(&reg, &name, &reference).await?;
+            tracing::info!(%user, repository = %name, %reference, "oci: deleted manifest or tag");
+            Ok(respond(StatusCode::ACCEPTED).finish())
         }
         Endpoint::Blob(name, digest) if read => {
             reg.auth.check(&req, &name, Access::Read).await?;
             get_blob(&req, &reg, &name, &digest).await
         }
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
-            authorize(&req, &reg, &name).await?;
+            let user = authorize(&req, &reg, &name).await?;
             if !index::delete_blob(&reg.db, &name, &digest).await? {
                 return Err(OciError::BlobUnknown(digest));
             }
+            tracing::info!(%user, repository = %name, %digest, "oci: deleted blob");
             Ok(respond(StatusCode::ACCEPTED).finish())
         }
         Endpoint::Uploads(name) if method == Method::POST => {
@@ -307,6 +310,7 @@ async fn put_manifest(
     reg: &Registry,
     name: &Name,
     reference: &Reference,
+    user: &str,
 ) -> Result<HttpResponse, OciError> {
     let tags = match reference {
         Reference::Tag(tag) => vec![tag.clone()],
@@ -357,6 +361,7 @@ async fn put_manifest(
     if !missing.is_empty() {
         return Err(OciError::ManifestBlobUnknown(missing)); // deleted meanwhile
     }
+    tracing::info!(%user, repository = %name, %digest, tags = %tags.join(","), media_type = %info.media_type, "oci: pushed manifest");
     let mut response = respond(StatusCode::CREATED);
     response
         .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{digest}")))
@@ -398,7 +403,7 @@ async fn delete_manifest(
     reg: &Registry,
     name: &Name,
     reference: &Reference,
-) -> Result<HttpResponse, OciError> {
+) -> Result<(), OciError> {
     let deleted = match reference {
         Reference::Tag(tag) => index::delete_tag(&reg.db, name, tag).await?,
         Reference::Digest(d) => index::delete_manifest(&reg.db, name, d).await?,
@@ -406,7 +411,7 @@ async fn delete_manifest(
     if !deleted {
         return Err(OciError::ManifestUnknown(reference.to_string()));
     }
-    Ok(respond(StatusCode::ACCEPTED).finish())
+    Ok(())
 }
 
 fn blob_created(name: &Name, digest: &Digest) -> HttpResponse {
