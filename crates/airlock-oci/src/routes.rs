@@ -31,6 +31,7 @@ const BY_TAG: &str = "no-cache";
 pub fn configure(registry: Arc<Registry>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(registry))
+            .service(web::resource("").to(handle)) // `/v2` without its slash
             .service(web::resource("{tail:.*}").to(handle));
     }
 }

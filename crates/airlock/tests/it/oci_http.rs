@@ -45,6 +45,8 @@ fn version_check_names_and_errors() {
         "registry/2.0"
     );
     assert_eq!(error_code(r), "UNAUTHORIZED");
+    let r = reg.req(Method::GET, "/v2").send().expect("GET /v2");
+    assert_eq!(r.status(), 200);
     let r = reg.req(Method::GET, "/v2/").send().expect("GET /v2/");
     assert_eq!(r.status(), 200);
     assert_eq!(
