@@ -243,3 +243,98 @@ fn containerd_pulls_and_pushes_through_hosts_toml() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// Moving off registry:2: skopeo copies and syncs images from Debian's
+/// docker-registry into airlock and back, and every manifest keeps its bytes.
+#[test]
+fn images_move_between_docker_registry_and_airlock_unchanged() {
+    let w = scratch();
+    let mut layout = Layout::new(&w.path().join("layout"));
+    let amd64 = Image::new("amd64", &[("arch", b"amd64\n")]);
+    let arm64 = Image::new("arm64", &[("arch", b"arm64\n")]);
+    let index = index_of(&[("amd64", &amd64), ("arm64", &arm64)]);
+    layout.image(&amd64);
+    layout.image(&arm64);
+    layout.blob(&index);
+    layout.tag("multi", OCI_INDEX, &index);
+    layout.tag("single", OCI_MANIFEST, &amd64.manifest);
+
+    let old = crate::support::ociclient::DockerRegistry::start(&w.path().join("registry"));
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &oci_config(""), &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let creds = format!("{USER}:{PASSWORD}");
+    let raw = |reference: &str| {
+        skopeo_ok(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+    };
+    for tag in ["multi", "single"] {
+        skopeo_ok(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &layout.reference(tag),
+            &format!("docker://{}/team/app:{tag}", old.host),
+        ]);
+    }
+    // Registry to registry, one image with all its platforms.
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("docker://{}/team/app:multi", old.host),
+        &format!("docker://{host}/team/app:multi"),
+    ]);
+    assert_eq!(
+        raw(&format!("{host}/team/app:multi")),
+        raw(&format!("{}/team/app:multi", old.host))
+    );
+    // A whole repository, every tag (the migration).
+    skopeo_ok(&[
+        "sync",
+        "--all",
+        "--preserve-digests",
+        "--src",
+        "docker",
+        "--dest",
+        "docker",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &format!("{}/team/app", old.host),
+        &format!("{host}/mirror"),
+    ]);
+    for tag in ["multi", "single"] {
+        assert_eq!(
+            raw(&format!("{host}/mirror/app:{tag}")),
+            raw(&format!("{}/team/app:{tag}", old.host)),
+            "{tag}"
+        );
+    }
+    // And back.
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{host}/mirror/app:multi"),
+        &format!("docker://{}/back/app:multi", old.host),
+    ]);
+    assert_eq!(
+        raw(&format!("{}/back/app:multi", old.host)).as_bytes(),
+        index.as_slice()
+    );
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

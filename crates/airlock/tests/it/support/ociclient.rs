@@ -270,3 +270,54 @@ impl Drop for Containerd {
         let _ = self.daemon.wait();
     }
 }
+
+/// Debian's `docker-registry` (distribution 2.8) on a free loopback port, with
+/// deletes enabled: the registry airlock replaces, for copies between the two.
+/// Killed on drop.
+pub struct DockerRegistry {
+    pub host: String,
+    daemon: std::process::Child,
+}
+
+impl DockerRegistry {
+    pub fn start(dir: &Path) -> DockerRegistry {
+        std::fs::create_dir_all(dir).expect("registry dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+                dir.join("data").display()
+            ),
+        )
+        .expect("config.yml");
+        let log = std::fs::File::create(dir.join("registry.log")).expect("log");
+        let daemon = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("docker-registry is missing ({e}): install it (Debian package docker-registry) as .ci/run does")
+            });
+        let registry = DockerRegistry { host, daemon };
+        let url = format!("http://{}/v2/", registry.host);
+        super::eventually("docker-registry to answer", || {
+            reqwest::blocking::get(&url).is_ok_and(|r| r.status() == 200)
+        });
+        registry
+    }
+}
+
+impl Drop for DockerRegistry {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
