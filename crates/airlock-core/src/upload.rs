@@ -71,10 +71,7 @@ impl UploadArea {
     /// The file of upload `id`; ids are checked so that no id names a path
     /// outside the directory.
     fn path(&self, id: &str) -> io::Result<PathBuf> {
-        let ok = !id.is_empty()
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
-        if !ok {
+        if !id_ok(id) {
             return Err(io::Error::new(io::ErrorKind::NotFound, "no such upload"));
         }
         Ok(self.dir.join(id))
@@ -147,10 +144,11 @@ impl UploadArea {
     }
 
     /// The ids of every upload file present, for sweeping those no row knows.
+    /// Files whose names are not ids (never written here) are left alone.
     pub fn ids(&self) -> io::Result<Vec<String>> {
         let mut ids = Vec::new();
         for entry in std::fs::read_dir(&self.dir)? {
-            if let Some(name) = entry?.file_name().to_str() {
+            if let Some(name) = entry?.file_name().to_str().filter(|n| id_ok(n)) {
                 ids.push(name.to_owned());
             }
         }
@@ -165,6 +163,11 @@ impl UploadArea {
             _ => None,
         }
     }
+}
+
+/// Whether `id` can name an upload: hex digits and dashes, as [`UploadArea::new_id`] makes.
+fn id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
 
 /// Opens an upload file at `offset`: locks it (an abandoned appender holds the
