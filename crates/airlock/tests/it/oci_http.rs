@@ -541,6 +541,33 @@ fn manifests_tags_referrers_and_deletes() {
         .send()
         .expect("DELETE");
 
+    // A Docker schema 2 manifest keeps its own media type.
+    let docker_type = "application/vnd.docker.distribution.manifest.v2+json";
+    let mut docker: serde_json::Value = serde_json::from_slice(&image.manifest).expect("json");
+    docker["mediaType"] = docker_type.into();
+    docker["config"]["mediaType"] = "application/vnd.docker.container.image.v1+json".into();
+    docker["layers"][0]["mediaType"] = "application/vnd.docker.image.rootfs.diff.tar".into();
+    let docker = serde_json::to_vec_pretty(&docker).expect("json");
+    assert_eq!(
+        reg.put_manifest(repo, "docker", docker_type, &docker)
+            .status(),
+        201
+    );
+    let r = reg
+        .anon(Method::GET, "/v2/team/app/manifests/docker")
+        .header("accept", OCI_MANIFEST)
+        .send()
+        .expect("GET");
+    assert_eq!(header(&r, "content-type"), docker_type);
+    assert_eq!(
+        r.bytes().expect("body").as_ref(),
+        docker.as_slice(),
+        "whitespace kept"
+    );
+    reg.req(Method::DELETE, "/v2/team/app/manifests/docker")
+        .send()
+        .expect("DELETE");
+
     // A foreign (non-distributable) layer may be absent: clients fetch it from its urls.
     let mut foreign: serde_json::Value = serde_json::from_slice(&image.manifest).expect("json");
     foreign["layers"][0]["digest"] = sha256(b"windows base layer").into();
