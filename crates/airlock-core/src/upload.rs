@@ -230,19 +230,8 @@ pub struct Appender {
 impl Appender {
     /// Appends a chunk.
     pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
-        let sent = match &self.queue {
-            Some(queue) => queue.send(chunk).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            return Ok(());
-        }
-        self.queue = None;
-        Err(match (&mut self.writing).await {
-            Ok(Err(e)) => e,
-            Ok(Ok(_)) => io::Error::other("upload appender already finished"),
-            Err(e) => io::Error::other(e),
-        })
+        crate::store::queue_chunk(&mut self.queue, &mut self.writing, chunk, "upload appender")
+            .await
     }
 
     /// Writes out what is queued; returns the upload's new size. The bytes are
