@@ -338,3 +338,41 @@ fn images_move_between_docker_registry_and_airlock_unchanged() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// docker (Debian's 20.10 engine) through the bearer-token handshake: an
+/// anonymous pull, a refused and a good login, a push (mounting the layer
+/// from the repository it came from), and an anonymous push refused.
+#[test]
+fn docker_pulls_logs_in_and_pushes() {
+    let w = scratch();
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &oci_config(""), &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let reg = crate::support::ociclient::Registry::new(&airlock.base);
+    let image = Image::new("amd64", &[("hello.txt", b"hello, docker\n")]);
+    reg.push_image("team/app", "v1", &image);
+
+    let docker = crate::support::ociclient::Docker::start(&w.path().join("dk"), &host);
+    let app = format!("{host}/team/app:v1");
+    let (ok, out) = docker.run(&["pull", &app], None);
+    assert!(ok && out.contains(&image.digest()), "docker pull:\n{out}");
+    let (ok, out) = docker.login(&host, USER, "wrong", "wrong");
+    assert!(!ok && out.contains("unauthorized"), "{out}");
+    let (ok, out) = docker.login(&host, USER, PASSWORD, "ci");
+    assert!(ok && out.contains("Login Succeeded"), "{out}");
+    let copy = format!("{host}/team/docker:v1");
+    assert!(docker.run(&["tag", &app, &copy], None).0);
+    let (ok, out) = docker.run(&["push", &copy], Some("ci"));
+    assert!(ok, "docker push:\n{out}");
+    assert!(out.contains("Mounted from team/app"), "{out}");
+    skopeo_ok(&["inspect", "--tls-verify=false", &format!("docker://{copy}")]);
+    let anon = format!("{host}/team/docker:anonymous");
+    assert!(docker.run(&["tag", &app, &anon], None).0);
+    let (ok, out) = docker.run(&["push", &anon], None);
+    assert!(!ok && out.contains("unauthorized"), "{out}");
+    let (ok, _, _) = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{anon}")]);
+    assert!(!ok, "the anonymous push stored a tag");
+    drop(docker);
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

@@ -321,3 +321,109 @@ impl Drop for DockerRegistry {
         let _ = self.daemon.wait();
     }
 }
+
+/// A docker daemon of the test's own (data, sockets and pid file under `dir`;
+/// vfs storage, no networking set-up) that treats `registry` as an insecure
+/// registry, driven with the `docker` CLI. Stopped with SIGTERM on drop, so it
+/// stops the containerd it started.
+pub struct Docker {
+    dir: PathBuf,
+    daemon: std::process::Child,
+}
+
+impl Docker {
+    pub fn start(dir: &Path, registry: &str) -> Docker {
+        std::fs::create_dir_all(dir).expect("docker dir");
+        client("docker");
+        let log = std::fs::File::create(dir.join("dockerd.log")).expect("log");
+        let daemon = Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.join("root"))
+            .arg("--exec-root")
+            .arg(dir.join("exec"))
+            .arg("--pidfile")
+            .arg(dir.join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", dir.join("docker.sock").display()))
+            .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
+            .args(["--storage-driver=vfs", "--insecure-registry", registry])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("dockerd is missing ({e}): install docker.io as .ci/run does")
+            });
+        let docker = Docker {
+            dir: dir.to_owned(),
+            daemon,
+        };
+        super::eventually("dockerd to answer", || docker.run(&["version"], None).0);
+        docker
+    }
+
+    /// Runs the docker CLI with its own config directory (`config`, for
+    /// logins; `None`: a fresh one without credentials); returns (success,
+    /// stdout + stderr).
+    pub fn run(&self, args: &[&str], config: Option<&str>) -> (bool, String) {
+        let config = self.dir.join(config.unwrap_or("anonymous"));
+        let out = Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+            .args(args)
+            .env("DOCKER_CONFIG", config)
+            .output()
+            .expect("run docker");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    /// `docker login` with `password` on stdin.
+    pub fn login(&self, host: &str, user: &str, password: &str, config: &str) -> (bool, String) {
+        use std::io::Write as _;
+        let mut child = Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
+            .args(["login", host, "-u", user, "--password-stdin"])
+            .env("DOCKER_CONFIG", self.dir.join(config))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("docker login");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(password.as_bytes()).expect("password");
+        }
+        let out = child.wait_with_output().expect("docker login");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.daemon.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.daemon.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+    }
+}
