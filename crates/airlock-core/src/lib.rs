@@ -15,6 +15,7 @@ pub mod inflight;
 pub mod metrics;
 pub mod serve;
 pub mod store;
+pub mod upload;
 pub mod upstream;
 pub mod writebehind;
 

@@ -5,4 +5,6 @@ mod go_e2e;
 mod go_faults;
 mod go_http;
 mod go_queries;
+mod oci_e2e;
+mod oci_http;
 mod support;

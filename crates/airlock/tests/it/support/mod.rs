@@ -1,8 +1,10 @@
-//! Test support: fixtures, the airlock process, the real `go` client, and a
-//! fault-injecting upstream.
+//! Test support: fixtures, the airlock process, the real `go`, skopeo and
+//! podman clients, and a fault-injecting upstream.
 pub mod faulty;
 pub mod goclient;
 pub mod gofixture;
+pub mod ociclient;
+pub mod ocifixture;
 pub mod server;
 
 use std::path::PathBuf;
