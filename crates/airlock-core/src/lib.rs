@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod digest;
 pub mod follow;
+pub mod gc;
 pub mod inflight;
 pub mod metrics;
 pub mod serve;

@@ -142,6 +142,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list(&self) -> Result<StoreListing, StoreError>;
     /// Re-hashes a stored blob (fsck `--verify`); serving never does this.
     async fn rehash(&self, digest: &Digest) -> Result<Digest, StoreError>;
+    /// When a blob was last committed (or found already stored by a commit),
+    /// or `None` when it is absent: garbage collection leaves younger blobs alone.
+    async fn modified(&self, digest: &Digest) -> Result<Option<std::time::SystemTime>, StoreError>;
 }
 
 /// What [`BlobStore::list`] found.
@@ -213,6 +216,9 @@ fn commit_blocking(staged: StagedBlob, dest: &Path) -> io::Result<()> {
         StdFile::open(&staged.path)?.sync_all()?;
         std::fs::rename(&staged.path, dest)?;
         staged.disarm();
+        // An upload's file may have been written long ago: the blob's age, for
+        // garbage collection, starts now.
+        touch(dest)?;
     }
     // The rename is durable only once the directory entry is.
     StdFile::open(dir)?.sync_all()
@@ -259,6 +265,7 @@ impl BlobStore for LocalStore {
                 }
                 std::fs::rename(&blob.path, &dest)?;
                 blob.disarm();
+                touch(&dest)?; // its age starts now (garbage collection)
             }
             rustix::fs::syncfs(&fs)?;
             Ok(())
@@ -285,6 +292,14 @@ impl BlobStore for LocalStore {
     async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match tokio::fs::metadata(self.path_of(digest)).await {
             Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn modified(&self, digest: &Digest) -> Result<Option<std::time::SystemTime>, StoreError> {
+        match tokio::fs::metadata(self.path_of(digest)).await {
+            Ok(m) => Ok(Some(m.modified()?)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }

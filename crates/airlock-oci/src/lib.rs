@@ -50,6 +50,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod gc;
 pub mod index;
 pub mod manifest;
 pub mod path;

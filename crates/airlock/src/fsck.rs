@@ -37,11 +37,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         );
     }
 
-    let references: Vec<_> = [
-        airlock_go::index::BLOB_REFERENCES,
-        airlock_oci::index::BLOB_REFERENCES,
-    ]
-    .concat();
+    let references = crate::gc::blob_references();
     let mut referenced: Vec<(usize, String)> = Vec::new();
     for (i, reference) in references.iter().enumerate() {
         for digest in data.db.referenced_digests(*reference).await? {

@@ -1,6 +1,7 @@
 //! `airlock`: the daemon and its command-line tools.
 
 mod fsck;
+mod gc;
 mod page;
 mod server;
 mod settings;
@@ -49,6 +50,12 @@ enum Command {
         /// Re-hash every blob (slow: reads everything).
         #[arg(long)]
         verify: bool,
+    },
+    /// Deletes the blobs that no protocol references any more (see `[gc]`).
+    Gc {
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Reads a password on standard input and prints its argon2 hash for `[[users]]`.
     HashPassword,
@@ -121,6 +128,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Fsck { repair, verify } => {
             init_logging("warn");
             runtime()?.block_on(fsck::run(settings, repair, verify))
+        }
+        Command::Gc { dry_run } => {
+            init_logging("warn");
+            runtime()?.block_on(gc::run(settings, dry_run))
         }
         Command::HashPassword => {
             let mut password = String::new();

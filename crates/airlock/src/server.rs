@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The opened data directory: index, blobs and this process's staging area.
+#[derive(Clone)]
 pub struct DataDir {
     /// The index.
     pub db: Db,
@@ -130,6 +131,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
+    if !settings.gc.interval.is_zero() {
+        let (gc, every) = (settings.gc.clone(), settings.gc.interval);
+        let (data, stop) = (data.clone(), go.stopping.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await; // the first tick is now: wait one interval first
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ticks.tick() => match crate::gc::collect(&data, &gc, false).await {
+                        Ok(collected) => tracing::info!("gc: {collected}"),
+                        Err(e) => tracing::error!(error = %e, "gc failed"),
+                    },
+                }
+            }
+        });
+    }
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;

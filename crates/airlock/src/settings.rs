@@ -33,6 +33,8 @@ pub struct Settings {
     pub go: GoSettings,
     /// The OCI registry, mounted at `/v2`.
     pub oci: OciSettings,
+    /// Garbage collection of blobs that nothing references (`airlock gc`).
+    pub gc: GcSettings,
     /// `AIRLOCK_*` variables that name no key and were ignored (not a setting:
     /// filled by [`Settings::load`] so that the server can log them).
     #[serde(skip)]
@@ -50,7 +52,35 @@ impl Default for Settings {
             users: Vec::new(),
             go: GoSettings::default(),
             oci: OciSettings::default(),
+            gc: GcSettings::default(),
             ignored_env: Vec::new(),
+        }
+    }
+}
+
+/// The `[gc]` section: garbage collection, for every protocol.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcSettings {
+    /// Blobs and rows younger than this are never collected: it covers pushes
+    /// in progress (layers come before their manifest) and any write between
+    /// a blob's commit and its row.
+    #[serde(with = "humantime_serde")]
+    pub grace: std::time::Duration,
+    /// Also delete OCI manifests that no tag reaches (not tagged, not the child
+    /// of a tagged index, not a signature or SBOM of a reached manifest).
+    pub delete_untagged_manifests: bool,
+    /// `airlock serve` collects garbage this often ("0s": never; run `airlock gc`).
+    #[serde(with = "humantime_serde")]
+    pub interval: std::time::Duration,
+}
+
+impl Default for GcSettings {
+    fn default() -> Self {
+        GcSettings {
+            grace: std::time::Duration::from_secs(3600),
+            delete_untagged_manifests: false,
+            interval: std::time::Duration::ZERO,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `airlock` binary on loopback, driven by real clients.
 
 mod cli;
+mod gc;
 mod go_e2e;
 mod go_faults;
 mod go_http;
