@@ -5,6 +5,7 @@ use airlock_core::auth::User;
 use airlock_core::config::UpstreamSettings;
 use airlock_core::Mode;
 use airlock_go::GoSettings;
+use airlock_pypi::PypiSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub users: Vec<User>,
     /// The Go module proxy, mounted at `/go`.
     pub go: GoSettings,
+    /// The Python package index, mounted at `/pypi`.
+    pub pypi: PypiSettings,
     /// `AIRLOCK_*` variables that name no key and were ignored (not a setting:
     /// filled by [`Settings::load`] so that the server can log them).
     #[serde(skip)]
@@ -46,6 +49,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             users: Vec::new(),
             go: GoSettings::default(),
+            pypi: PypiSettings::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -135,13 +139,24 @@ impl Settings {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("invalid [go] section")?;
+        settings
+            .pypi
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [pypi] section")?;
         if overrides.mode.is_some() {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.
             settings.go.mode = None;
+            settings.pypi.mode = None;
         }
         settings.ignored_env = ignored.iter().map(|key| variable_name(key)).collect();
         Ok(settings)
+    }
+
+    /// The mode the Python index runs in.
+    pub fn pypi_mode(&self) -> Mode {
+        self.pypi.mode.unwrap_or(self.mode)
     }
 
     /// The mode the Go proxy runs in.
