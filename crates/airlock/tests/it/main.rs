@@ -5,4 +5,5 @@ mod go_e2e;
 mod go_faults;
 mod go_http;
 mod go_queries;
+mod pypi_e2e;
 mod support;
