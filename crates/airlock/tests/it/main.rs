@@ -6,4 +6,5 @@ mod go_faults;
 mod go_http;
 mod go_queries;
 mod pypi_e2e;
+mod pypi_http;
 mod support;
