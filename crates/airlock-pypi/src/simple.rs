@@ -191,9 +191,9 @@ fn project_html(project: &str, files: &[PageFile]) -> String {
             );
         }
         // Not in PEP 503, but uv reads them from HTML pages too.
-        let _ = write!(
+        let _ = writeln!(
             out,
-            " data-size=\"{}\" data-upload-time=\"{}\">{}</a><br>\n",
+            " data-size=\"{}\" data-upload-time=\"{}\">{}</a><br>",
             file.size,
             upload_time(file.upload_time_us),
             escape(&file.filename)

@@ -278,7 +278,9 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
     let not_zip_sha = hex(&Sha256::digest(&not_zip));
     let mut not_zip_fields = with("sha256_digest", "");
     not_zip_fields.push(("sha256_digest", &not_zip_sha));
-    let cases: Vec<(&str, Option<&str>, (String, Vec<u8>), u16)> = vec![
+    // (what, credentials, (content type, body), expected status)
+    type Case<'a> = (&'a str, Option<&'a str>, (String, Vec<u8>), u16);
+    let cases: Vec<Case> = vec![
         ("no credentials", None, upload_body(&fields, Some((&name, &bytes))), 401),
         (
             "wrong password",
