@@ -258,6 +258,53 @@ pub async fn insert_upload(db: &Db, up: NewUpload<'_>) -> Result<Option<String>,
     Ok(existing)
 }
 
+/// Yanks (`Some(reason)`, `""` for none) or unyanks (`None`) a file. False when
+/// there is no such file.
+pub async fn set_yanked(
+    db: &Db,
+    index: &str,
+    filename: &str,
+    reason: Option<&str>,
+) -> Result<bool, DbError> {
+    let done =
+        sqlx::query("UPDATE pypi_file SET yanked = $1 WHERE index_name = $2 AND filename = $3")
+            .bind(reason)
+            .bind(index)
+            .bind(filename)
+            .execute(&mut *db.writer().await)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes one file's row; its blobs stay until garbage collection. False when
+/// there is no such file.
+pub async fn delete_file(db: &Db, index: &str, filename: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM pypi_file WHERE index_name = $1 AND filename = $2")
+        .bind(index)
+        .bind(filename)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes every file of one version of a project; returns how many.
+pub async fn delete_version(
+    db: &Db,
+    index: &str,
+    project: &str,
+    version: &str,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND version = $3",
+    )
+    .bind(index)
+    .bind(project)
+    .bind(version)
+    .execute(&mut *db.writer().await)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// Projects and files stored, over every index (for the root page).
 pub async fn counts(db: &Db) -> Result<(i64, i64), DbError> {
     let row = sqlx::query(
@@ -331,5 +378,28 @@ mod tests {
                 1
             );
         }
+        let name = "foo-1.0-py3-none-any.whl";
+        assert!(set_yanked(&db, "root/dev", name, Some("broken"))
+            .await
+            .expect("yank"));
+        let files = project_files(&db, "root/dev", "foo").await.expect("files");
+        assert_eq!(files[0].yanked.as_deref(), Some("broken"));
+        assert!(set_yanked(&db, "root/dev", name, None)
+            .await
+            .expect("unyank"));
+        assert!(!set_yanked(&db, "root/dev", "nope-1.0.tar.gz", None)
+            .await
+            .expect("none"));
+        assert_eq!(
+            delete_version(&db, "root/dev", "foo", "1.0")
+                .await
+                .expect("delete"),
+            1
+        );
+        assert!(!delete_file(&db, "root/dev", name).await.expect("gone"));
+        assert!(projects(&db, "root/dev")
+            .await
+            .expect("projects")
+            .is_empty());
     }
 }

@@ -36,6 +36,9 @@
 //! | `GET /<user>/<index>/simple/` | project list |
 //! | `GET /<user>/<index>/simple/<project>/` | project page |
 //! | `GET /<user>/<index>/files/<filename>` | a file; `<filename>.metadata` its core metadata |
+//! | `PUT`/`DELETE /<user>/<index>/yanked/<filename>` | yank (body: the reason) / unyank |
+//! | `DELETE /<user>/<index>/files/<filename>` | delete a file |
+//! | `DELETE /<user>/<index>/versions/<project>/<version>` | delete a version's files |
 #![warn(missing_docs)]
 
 pub mod dist;

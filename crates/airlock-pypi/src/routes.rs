@@ -30,6 +30,8 @@ pub fn configure(pypi: Arc<Pypi>) -> impl FnOnce(&mut web::ServiceConfig) {
                         .to(read),
                 )
                 .route(web::post().to(post))
+                .route(web::put().to(manage))
+                .route(web::delete().to(manage))
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(PypiError::MethodNotAllowed(
                         "pages and files are read with GET; uploads are POSTed to /pypi/<index>/"
@@ -63,6 +65,14 @@ enum Target {
         index: String,
         filename: String,
         metadata: bool,
+    },
+    /// `/<user>/<index>/yanked/<filename>`: PUT yanks, DELETE unyanks.
+    Yanked { index: String, filename: String },
+    /// `/<user>/<index>/versions/<project>/<version>`: DELETE removes its files.
+    Version {
+        index: String,
+        project: String,
+        version: String,
     },
 }
 
@@ -111,6 +121,15 @@ fn parse(tail: &str) -> Option<Target> {
                 metadata: false,
             },
         },
+        [yanked, filename] if yanked == "yanked" => Target::Yanked {
+            index,
+            filename: filename.clone(),
+        },
+        [versions, project, version] if versions == "versions" => Target::Version {
+            index,
+            project: project.clone(),
+            version: version.clone(),
+        },
         _ => return None,
     })
 }
@@ -143,8 +162,92 @@ async fn post(
     }
 }
 
+/// The longest yank reason accepted.
+const YANK_REASON_LIMIT: usize = 1024;
+
+/// PUT and DELETE: yanking, unyanking and deleting, by a configured user.
+async fn manage(
+    req: HttpRequest,
+    pypi: web::Data<Pypi>,
+    writer: Writer,
+    body: web::Bytes,
+) -> Result<HttpResponse, PypiError> {
+    let put = req.method() == Method::PUT;
+    let done = |what: String| {
+        tracing::info!(user = %writer.0, "{what}");
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{what}\n"))
+    };
+    match target(&req)? {
+        Target::Yanked { index, filename } => {
+            known_index(&pypi, &index)?;
+            let reason = if put {
+                let reason = std::str::from_utf8(&body)
+                    .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
+                    .trim();
+                if reason.len() > YANK_REASON_LIMIT || reason.chars().any(char::is_control) {
+                    return Err(PypiError::BadRequest(format!(
+                        "the yank reason must be one line of at most {YANK_REASON_LIMIT} bytes"
+                    )));
+                }
+                Some(reason)
+            } else {
+                None
+            };
+            if !index::set_yanked(&pypi.db, &index, &filename, reason).await? {
+                return Err(PypiError::NotFound(format!(
+                    "no file {filename:?} in index {index:?}"
+                )));
+            }
+            let verb = if put { "yanked" } else { "unyanked" };
+            Ok(done(format!("{verb} {filename} in {index}")))
+        }
+        Target::File {
+            index,
+            filename,
+            metadata: false,
+        } if !put => {
+            known_index(&pypi, &index)?;
+            if !index::delete_file(&pypi.db, &index, &filename).await? {
+                return Err(PypiError::NotFound(format!(
+                    "no file {filename:?} in index {index:?}"
+                )));
+            }
+            Ok(done(format!("deleted {filename} from {index}")))
+        }
+        Target::Version {
+            index,
+            project,
+            version,
+        } if !put => {
+            known_index(&pypi, &index)?;
+            let project = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
+            let version =
+                name::normalize_version(&version).map_err(|e| PypiError::NotFound(e.0))?;
+            let deleted = index::delete_version(&pypi.db, &index, &project, &version).await?;
+            if deleted == 0 {
+                return Err(PypiError::NotFound(format!(
+                    "no files of {project} {version} in index {index:?}"
+                )));
+            }
+            Ok(done(format!(
+                "deleted {deleted} files of {project} {version} from {index}"
+            )))
+        }
+        _ => Err(PypiError::MethodNotAllowed(
+            "PUT/DELETE /pypi/<index>/yanked/<filename>, DELETE /pypi/<index>/files/<filename> \
+             or /pypi/<index>/versions/<project>/<version>"
+                .into(),
+        )),
+    }
+}
+
 async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, PypiError> {
     match target(&req)? {
+        Target::Yanked { .. } | Target::Version { .. } => {
+            Err(PypiError::NotFound("not a page".into()))
+        }
         Target::IndexRoot { index } => {
             known_index(&pypi, &index)?;
             Ok(redirect("simple/"))

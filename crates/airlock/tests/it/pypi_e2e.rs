@@ -5,7 +5,7 @@
 use crate::support::pyclient::{self, command, fresh_venv, output, python, run_ok, tool};
 use crate::support::pyfixture::{dists, sha256_file, Dist};
 use crate::support::scratch;
-use crate::support::server::{assert_fsck, Airlock};
+use crate::support::server::{assert_fsck, http, Airlock};
 
 #[test]
 fn pypi_twine_and_uv_publish_then_pip_and_uv_install() {
@@ -119,6 +119,33 @@ fn pypi_twine_and_uv_publish_then_pip_and_uv_install() {
             .args(["--index-url", &index_url, "Foo.Bar_baz"]),
     );
     assert_eq!(python(&py, check), "1.0+local 1.0");
+
+    // Yanked (PEP 592): pip skips the file unless pinned, and warns with the reason.
+    let yank = http()
+        .put(airlock.url(&format!("/pypi/root/dev/yanked/{}", dep1.wheel_name())))
+        .basic_auth("ci", Some("secret"))
+        .body("broken build")
+        .send()
+        .expect("yank");
+    assert_eq!(yank.status(), 200);
+    let pip_dep = |venv: &str, requirement: &str| {
+        let py = fresh_venv(&work.join(venv));
+        output(command(&tool("pip"), work).arg("--python").arg(&py).args([
+            "install",
+            "--no-cache-dir",
+            "--index-url",
+            &index_url,
+            requirement,
+        ]))
+    };
+    let out = pip_dep("venv-unpinned", "airlock-dep");
+    assert!(!out.status.success(), "only a yanked file fits");
+    let out = pip_dep("venv-pinned", "airlock-dep==1.0");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && text.contains("broken build"),
+        "{text}"
+    );
 
     drop(airlock);
     assert_fsck(&data, &[], "0 errors");

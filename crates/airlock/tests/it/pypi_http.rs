@@ -78,6 +78,16 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
         assert_eq!(status, 200, "{body}");
     }
     let page_url = airlock.url("/pypi/root/dev/simple/foo-bar-baz/");
+    let root = client
+        .get(airlock.url("/"))
+        .send()
+        .expect("root")
+        .text()
+        .expect("text");
+    assert!(
+        root.contains("/pypi/root/dev/simple/") && root.contains("1 projects, 2 files"),
+        "{root}"
+    );
 
     // JSON for pip's and uv's Accept, with every PEP 691/700/714 field.
     let resp = client
@@ -247,6 +257,69 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
         html.contains("<a href=\"foo-bar-baz/\">Foo.Bar_baz</a>"),
         "{html}"
     );
+
+    // Yank, unyank and delete: a configured user only; the page follows at once.
+    let yank_url = airlock.url(&format!("/pypi/root/dev/yanked/{}", foo.wheel_name()));
+    let resp = client.put(&yank_url).body("bad").send().expect("yank");
+    assert_eq!(resp.status(), 401);
+    let resp = client
+        .put(&yank_url)
+        .basic_auth("ci", Some("secret"))
+        .body("CVE-2026-1 <\"quoted\">")
+        .send()
+        .expect("yank");
+    assert_eq!(resp.status(), 200);
+    let json = |client: &Client| -> serde_json::Value {
+        client
+            .get(&page_url)
+            .header(header::ACCEPT, PIP_ACCEPT)
+            .send()
+            .expect("page")
+            .json()
+            .expect("json")
+    };
+    let page = json(&client);
+    let yanked: Vec<_> = page["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f.get("yanked"))
+        .collect();
+    assert_eq!(yanked, [&serde_json::json!("CVE-2026-1 <\"quoted\">")]);
+    let html = client
+        .get(&page_url)
+        .send()
+        .expect("html")
+        .text()
+        .expect("text");
+    assert!(
+        html.contains("data-yanked=\"CVE-2026-1 &lt;&quot;quoted&quot;&gt;\""),
+        "{html}"
+    );
+    let resp = client
+        .delete(&yank_url)
+        .basic_auth("ci", Some("secret"))
+        .send()
+        .expect("unyank");
+    assert_eq!(resp.status(), 200);
+    let page = json(&client);
+    let files = page["files"].as_array().expect("files");
+    assert!(files.iter().all(|f| f.get("yanked").is_none()), "{page}");
+    let resp = client
+        .delete(airlock.url(&format!("/pypi/root/dev/files/{}", foo.wheel_name())))
+        .basic_auth("ci", Some("secret"))
+        .send()
+        .expect("delete file");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(json(&client)["files"].as_array().expect("files").len(), 1);
+    let resp = client
+        .delete(airlock.url("/pypi/root/dev/versions/Foo.Bar_baz/1.0+local"))
+        .basic_auth("ci", Some("secret"))
+        .send()
+        .expect("delete version");
+    assert_eq!(resp.status(), 200);
+    let resp = client.get(&page_url).send().expect("page");
+    assert_eq!(resp.status(), 404, "no files left");
 }
 
 #[test]
