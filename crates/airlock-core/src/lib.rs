@@ -13,6 +13,8 @@ pub mod digest;
 pub mod follow;
 pub mod inflight;
 pub mod metrics;
+pub mod negotiate;
+pub mod rendered;
 pub mod serve;
 pub mod store;
 pub mod upstream;

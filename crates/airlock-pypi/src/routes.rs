@@ -10,13 +10,13 @@
 use crate::error::PypiError;
 use crate::simple::{self, Format};
 use crate::{index, name, upload, Pypi};
-use actix_web::http::{header, Method, StatusCode};
+use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use airlock_core::auth::Writer;
 use airlock_core::metrics::CacheResult;
+use airlock_core::rendered::{self, Rendered};
 use airlock_core::serve::{self, BlobResponse};
 use percent_encoding::percent_decode_str;
-use sha2::{Digest as _, Sha256};
 use std::sync::Arc;
 
 /// Mounts the Python index. Call inside `web::scope("/pypi")`.
@@ -343,38 +343,19 @@ fn format_of(req: &HttpRequest) -> Result<Format, PypiError> {
     simple::negotiate(accept, format_param.as_deref()).ok_or(PypiError::NotAcceptable)
 }
 
-/// A simple page: `Vary: Accept`, `max-age`, an `ETag` of its bytes, 304 on a match.
+/// A simple page: `Vary: Accept`, `max-age`, an `ETag` of its bytes (304 on a
+/// match), gzip when accepted.
 fn page(req: &HttpRequest, pypi: &Pypi, format: Format, body: String) -> HttpResponse {
-    let etag = format!(
-        "\"{}\"",
-        &hex::encode(Sha256::digest(body.as_bytes()))[..32]
-    );
-    let matched = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let status = if matched {
-        StatusCode::NOT_MODIFIED
-    } else {
-        StatusCode::OK
-    };
-    let mut response = HttpResponse::build(status);
-    response
-        .insert_header((header::VARY, "Accept"))
-        .insert_header((header::ETAG, etag))
-        .insert_header((
-            header::CACHE_CONTROL,
-            format!("public, max-age={}", pypi.page_max_age.as_secs()),
-        ))
-        .insert_header((header::CONTENT_TYPE, format.content_type()));
-    if matched {
-        return response.finish();
-    }
-    if req.method() == Method::HEAD {
-        return serve::head_response(response, body.len() as u64);
-    }
-    response.body(body)
+    let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+    rendered::respond(
+        req,
+        body,
+        Rendered {
+            content_type: format.content_type(),
+            cache_control: &cache_control,
+            vary: "Accept",
+        },
+    )
 }
 
 fn redirect(location: &str) -> HttpResponse {

@@ -53,62 +53,17 @@ impl Format {
 }
 
 /// The format to answer with, from the `?format=` parameter (which wins) or the
-/// `Accept` header. No `Accept` means HTML, as on PyPI; `None` means 406.
+/// `Accept` header (`airlock_core::negotiate`: highest q, then the most
+/// specific match, then HTML). No `Accept` means HTML, as on PyPI; `None` means 406.
 pub fn negotiate(accept: Option<&str>, format_param: Option<&str>) -> Option<Format> {
     let accept = match (format_param, accept) {
         (Some(format), _) => format,
-        (None, None) => return Some(Format::Html),
-        (None, Some(accept)) if accept.trim().is_empty() => return Some(Format::Html),
-        (None, Some(accept)) => accept,
+        (None, Some(accept)) if !accept.trim().is_empty() => accept,
+        (None, _) => return Some(Format::Html),
     };
-    let ranges: Vec<(String, f32)> = accept
-        .split(',')
-        .filter_map(|range| {
-            let mut parts = range.split(';');
-            let media = parts.next()?.trim().to_ascii_lowercase();
-            let mut q = 1.0f32;
-            for param in parts {
-                if let Some((key, value)) = param.split_once('=') {
-                    if key.trim().eq_ignore_ascii_case("q") {
-                        q = value.trim().parse().ok()?;
-                    }
-                }
-            }
-            Some((media, q))
-        })
-        .collect();
-    // For each format, the q of the most specific range that matches it; then the
-    // highest q wins, an explicit match beats a wildcard, and HTML wins a tie
-    // (so `*/*` gets HTML).
-    let mut best: Option<(f32, u8, Format)> = None;
-    for format in [Format::Html, Format::HtmlV1, Format::Json] {
-        let mut matched: Option<(u8, f32)> = None;
-        for (media, q) in &ranges {
-            let specificity = if format.names().contains(&media.as_str()) {
-                2
-            } else if media == "*/*" {
-                0
-            } else if media.strip_suffix("/*").is_some_and(|t| {
-                format
-                    .names()
-                    .iter()
-                    .any(|n| n.starts_with(&format!("{t}/")))
-            }) {
-                1
-            } else {
-                continue;
-            };
-            if matched.is_none_or(|(s, _)| specificity > s) {
-                matched = Some((specificity, *q));
-            }
-        }
-        if let Some((specificity, q)) = matched {
-            if q > 0.0 && best.is_none_or(|(bq, bs, _)| q > bq || (q == bq && specificity > bs)) {
-                best = Some((q, specificity, format));
-            }
-        }
-    }
-    best.map(|(_, _, format)| format)
+    const OFFERS: [Format; 3] = [Format::Html, Format::HtmlV1, Format::Json];
+    let names = OFFERS.map(Format::names);
+    airlock_core::negotiate::choose(accept, &names).map(|i| OFFERS[i])
 }
 
 /// Characters percent-encoded in a file URL: everything but the unreserved ones,

@@ -100,7 +100,7 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
         resp.headers()[header::CONTENT_TYPE],
         "application/vnd.pypi.simple.v1+json"
     );
-    assert_eq!(resp.headers()[header::VARY], "Accept");
+    assert_eq!(resp.headers()[header::VARY], "Accept, Accept-Encoding");
     assert!(resp.headers()[header::CACHE_CONTROL]
         .to_str()
         .expect("ascii")
@@ -129,6 +129,27 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
     );
     let url = wheel["url"].as_str().expect("url");
     assert!(url.contains("%2B"), "{url}");
+
+    // gzip when asked (pip and uv ask) and the page is over 1 KiB; never for files.
+    let plain_len = client
+        .get(&page_url)
+        .header(header::ACCEPT, PIP_ACCEPT)
+        .send()
+        .expect("page")
+        .bytes()
+        .expect("bytes")
+        .len();
+    let resp = client
+        .get(&page_url)
+        .header(header::ACCEPT, PIP_ACCEPT)
+        .header(header::ACCEPT_ENCODING, "gzip, deflate, zstd")
+        .send()
+        .expect("gzip page");
+    let gzipped = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|e| e == "gzip");
+    assert_eq!(gzipped, plain_len >= 1024, "{plain_len} bytes");
 
     // 304 on a matching ETag.
     let resp = client
