@@ -354,10 +354,14 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
     let sha = hex(&Sha256::digest(&bytes));
     let name = dep.wheel_name();
     let data = dir.path().join("data");
-    let airlock = Airlock::start(&data, &hosted_config(), &[]);
+    // Small enough for an oversize case, large enough for the fixture wheel.
+    let config = hosted_config().replace("[pypi]\n", "[pypi]\nmax_upload_bytes = 8192\n");
+    let airlock = Airlock::start(&data, &config, &[]);
     let client = http();
     let url = airlock.url("/pypi/root/dev/");
     let auth = basic("ci", "secret");
+    let mut oversize = bytes.clone();
+    oversize.resize(64 << 10, b'x');
     let wrong = basic("ci", "wrong");
     let fields = upload_fields("airlock-dep", "2.0", &sha);
     // The fields with `key` set to `value` ("" drops it).
@@ -431,6 +435,12 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
             400,
         ),
         ("no file", Some(&auth), upload_body(&fields, None), 400),
+        (
+            "a file over max_upload_bytes",
+            Some(&auth),
+            upload_body(&fields, Some((&name, &oversize))),
+            413,
+        ),
         (
             "an egg",
             Some(&auth),
@@ -557,4 +567,50 @@ fn pypi_concurrent_uploads_of_one_filename_have_one_winner() {
     assert_eq!(served.as_ref(), wheels[winners[0]].as_slice());
     drop(airlock);
     assert_fsck(&data, &[], "0 errors");
+}
+
+#[test]
+fn pypi_an_upload_cut_by_kill_9_leaves_nothing() {
+    use std::io::Write as _;
+    let dir = scratch();
+    let dist_dir = dir.path().join("dist");
+    std::fs::create_dir_all(&dist_dir).expect("dist");
+    let dep = dists().remove(2);
+    let bytes = std::fs::read(dep.wheel(&dist_dir)).expect("wheel");
+    let sha = hex(&Sha256::digest(&bytes));
+    let data = dir.path().join("data");
+    let mut airlock = Airlock::start(&data, &hosted_config(), &[]);
+    let (content_type, body) = upload_body(
+        &upload_fields("airlock-dep", "2.0", &sha),
+        Some((&dep.wheel_name(), &bytes)),
+    );
+    // Half of the body, then the server dies mid-upload.
+    let addr = airlock.base.trim_start_matches("http://").to_owned();
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    write!(
+        stream,
+        "POST /pypi/root/dev/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\n\
+         Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+        basic("ci", "secret"),
+        body.len()
+    )
+    .expect("headers");
+    stream.write_all(&body[..body.len() - 200]).expect("half");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    airlock.kill();
+    drop(stream);
+    drop(airlock);
+    // Restarted, it lists nothing, and the partial file is gone.
+    let airlock = Airlock::start(&data, &hosted_config(), &[]);
+    let resp = http()
+        .get(airlock.url("/pypi/root/dev/simple/airlock-dep/"))
+        .send()
+        .expect("page");
+    assert_eq!(resp.status(), 404);
+    drop(airlock);
+    assert_fsck(
+        &data,
+        &[],
+        "0 blobs in the index, 0 on disk; 0 errors, 0 warnings",
+    );
 }
