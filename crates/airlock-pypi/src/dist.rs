@@ -33,7 +33,7 @@ pub struct BadDist(pub String);
 pub fn check(path: &Path, filename: &DistFilename) -> Result<DistInfo, BadDist> {
     let file = File::open(path).map_err(|e| BadDist(format!("cannot read the upload: {e}")))?;
     let metadata = match filename.kind {
-        DistKind::Wheel => wheel_metadata(file)?,
+        DistKind::Wheel => wheel_metadata(file, filename)?,
         DistKind::SdistZip => zip_pkg_info(file)?,
         DistKind::SdistTarGz => tar_pkg_info(file)?,
     };
@@ -84,8 +84,10 @@ fn read_bounded(reader: impl Read, what: &str) -> Result<Vec<u8>, BadDist> {
     Ok(out)
 }
 
-/// The one `*.dist-info/METADATA` at the top of the wheel.
-fn wheel_metadata(file: File) -> Result<Vec<u8>, BadDist> {
+/// The one `*.dist-info/METADATA` at the top of the wheel, whose directory
+/// names the wheel's project and version and also holds `WHEEL` (installers
+/// refuse a wheel otherwise).
+fn wheel_metadata(file: File, filename: &DistFilename) -> Result<Vec<u8>, BadDist> {
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| BadDist(format!("the wheel is not a readable zip: {e}")))?;
     let found: Vec<String> = zip
@@ -107,6 +109,24 @@ fn wheel_metadata(file: File) -> Result<Vec<u8>, BadDist> {
             ))
         }
     };
+    let dir = name.trim_end_matches("/METADATA");
+    let names_this_wheel = dir
+        .trim_end_matches(".dist-info")
+        .rsplit_once('-')
+        .is_some_and(|(project, version)| {
+            normalize(project) == filename.project
+                && normalize_version(version).ok() == normalize_version(&filename.version).ok()
+        });
+    if !names_this_wheel {
+        return Err(BadDist(format!(
+            "the wheel's {dir} is not of {} {}",
+            filename.project, filename.version
+        )));
+    }
+    let wheel_file = format!("{dir}/WHEEL");
+    if zip.index_for_name(&wheel_file).is_none() {
+        return Err(BadDist(format!("the wheel has no {wheel_file}")));
+    }
     let member = zip
         .by_name(&name)
         .map_err(|e| BadDist(format!("cannot read {name} in the wheel: {e}")))?;
@@ -207,7 +227,13 @@ mod tests {
         let name = parse_filename("foo_bar_baz-1.0+local-py3-none-any.whl").expect("name");
         let path = wheel(
             dir.path(),
-            &[("foo_bar_baz-1.0+local.dist-info/METADATA", META)],
+            &[
+                ("foo_bar_baz-1.0+local.dist-info/METADATA", META),
+                (
+                    "foo_bar_baz-1.0+local.dist-info/WHEEL",
+                    "Wheel-Version: 1.0\n",
+                ),
+            ],
         );
         let info = check(&path, &name).expect("ok");
         assert_eq!(info.metadata.as_deref(), Some(META.as_bytes()));
@@ -220,6 +246,20 @@ mod tests {
         let name = parse_filename("other-1.0-py3-none-any.whl").expect("name");
         let path = wheel(dir.path(), &[("x.dist-info/METADATA", META)]);
         assert!(check(&path, &name).is_err(), "name mismatch");
+        let name = parse_filename("foo_bar_baz-1.0+local-py3-none-any.whl").expect("name");
+        let path = wheel(
+            dir.path(),
+            &[("foo_bar_baz-1.0+local.dist-info/METADATA", META)],
+        );
+        assert!(check(&path, &name).is_err(), "no WHEEL file");
+        let path = wheel(
+            dir.path(),
+            &[
+                ("other-1.0.dist-info/METADATA", META),
+                ("other-1.0.dist-info/WHEEL", "Wheel-Version: 1.0\n"),
+            ],
+        );
+        assert!(check(&path, &name).is_err(), "dist-info of another project");
         let name = parse_filename("foo_bar_baz-2.0-py3-none-any.whl").expect("name");
         assert!(check(&path, &name).is_err(), "version mismatch");
         let path = wheel(dir.path(), &[("foo/METADATA", META)]);

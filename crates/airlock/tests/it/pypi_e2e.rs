@@ -71,10 +71,13 @@ fn pypi_twine_and_uv_publish_then_pip_and_uv_install() {
 
     // pip, from a fresh venv, with no cache: the name is normalized by pip, the
     // dependency resolved, and airlock-dep 2.0 (Requires-Python >=3.99) skipped.
+    // `--uploaded-prior-to` is a hard error on a file without an upload time.
     let py = fresh_venv(&work.join("venv-pip"));
     run_ok(command(&tool("pip"), work).arg("--python").arg(&py).args([
         "install",
         "--no-cache-dir",
+        "--uploaded-prior-to",
+        "2999-01-01T00:00:00Z",
         "--index-url",
         &index_url,
         "Foo.Bar_baz",
@@ -119,6 +122,21 @@ fn pypi_twine_and_uv_publish_then_pip_and_uv_install() {
             .args(["--index-url", &index_url, "Foo.Bar_baz"]),
     );
     assert_eq!(python(&py, check), "1.0+local 1.0");
+
+    // uv's --exclude-newer reads upload-time: nothing was uploaded before 2001.
+    let py = fresh_venv(&work.join("venv-uv-old"));
+    let out = output(
+        command(&tool("uv"), work)
+            .args(["pip", "install", "--no-cache", "--python"])
+            .arg(&py)
+            .args(["--exclude-newer", "2001-01-01T00:00:00Z"])
+            .args(["--index-url", &index_url, "airlock-dep"]),
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("airlock-dep` was filtered by `exclude-newer`"),
+        "{text}"
+    );
 
     // Yanked (PEP 592): pip skips the file unless pinned, and warns with the reason.
     let yank = http()
