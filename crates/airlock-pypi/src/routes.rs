@@ -174,7 +174,7 @@ async fn manage(
 ) -> Result<HttpResponse, PypiError> {
     let put = req.method() == Method::PUT;
     let done = |what: String| {
-        tracing::info!(user = %writer.0, "{what}");
+        tracing::info!(user = %writer.0, change = %what, "pypi index changed");
         HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
             .body(format!("{what}\n"))
