@@ -54,6 +54,7 @@ CREATE TABLE pypi_file (
     PRIMARY KEY (index_name, filename),
     FOREIGN KEY (index_name, project) REFERENCES pypi_project (index_name, name)
 );
-CREATE INDEX pypi_file_project ON pypi_file (index_name, project);
+-- A project page reads this index in order: no sort, no table scan.
+CREATE INDEX pypi_file_project ON pypi_file (index_name, project, filename);
 CREATE INDEX pypi_file_blob ON pypi_file (blob_digest);
 CREATE INDEX pypi_file_metadata ON pypi_file (metadata_digest);

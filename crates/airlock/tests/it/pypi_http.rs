@@ -72,10 +72,17 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
     let sdist = foo.sdist(&dist_dir);
     let airlock = Airlock::start(&dir.path().join("data"), &hosted_config(), &[]);
     let client = http();
-    let upload_url = airlock.url("/pypi/root/dev/");
-    for path in [&whl, &sdist] {
-        let (status, body) = upload(&client, &upload_url, "Foo.Bar_baz", "1.0+local", path);
-        assert_eq!(status, 200, "{body}");
+    // With and without the trailing slash: the upload URL never redirects.
+    let no_redirect = no_redirects();
+    for (path, url) in [(&whl, "/pypi/root/dev/"), (&sdist, "/pypi/root/dev")] {
+        let (status, body) = upload(
+            &no_redirect,
+            &airlock.url(url),
+            "Foo.Bar_baz",
+            "1.0+local",
+            path,
+        );
+        assert_eq!(status, 200, "{url}: {body}");
     }
     let page_url = airlock.url("/pypi/root/dev/simple/foo-bar-baz/");
     let root = client
