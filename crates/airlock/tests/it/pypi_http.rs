@@ -214,6 +214,23 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
             std::fs::read(&whl).expect("whl")
         );
     }
+    // HEAD: the headers of a GET, with its length, and no body.
+    let head = client.head(&raw_plus).send().expect("head file");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()[header::CONTENT_LENGTH],
+        std::fs::metadata(&whl)
+            .expect("size")
+            .len()
+            .to_string()
+            .as_str()
+    );
+    let head = client.head(&page_url).send().expect("head page");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
     let resp = client
         .get(&raw_plus)
         .header(header::RANGE, "bytes=0-3")
