@@ -685,6 +685,30 @@ fn hash_and_write(
     Ok(Digest::from_sha256_bytes(&hasher.finalize()))
 }
 
+/// Queues `chunk` for a writing thread; when the thread has stopped, returns
+/// why (its error) and closes the queue. Shared by [`BlobWriter`] and
+/// [`crate::upload::Appender`].
+pub(crate) async fn queue_chunk<T>(
+    queue: &mut Option<tokio::sync::mpsc::Sender<Bytes>>,
+    thread: &mut tokio::task::JoinHandle<io::Result<T>>,
+    chunk: Bytes,
+    what: &str,
+) -> io::Result<()> {
+    let sent = match queue.as_ref() {
+        Some(queue) => queue.send(chunk).await.is_ok(),
+        None => false,
+    };
+    if sent {
+        return Ok(());
+    }
+    *queue = None;
+    Err(match thread.await {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => io::Error::other(format!("{what} already finished")),
+        Err(e) => io::Error::other(e),
+    })
+}
+
 /// A blob being written: bytes go to a temp file and into the hash, both on a
 /// blocking thread of their own, so that receiving the next bytes (from the
 /// network, from a file) overlaps with hashing and writing the last ones.
@@ -706,19 +730,7 @@ impl BlobWriter {
                 return Err(StoreError::TooLarge { limit });
             }
         }
-        let sent = match &self.queue {
-            Some(queue) => queue.send(chunk).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            return Ok(());
-        }
-        self.queue = None;
-        Err(match (&mut self.hashing).await {
-            Ok(Err(e)) => e.into(),
-            Ok(Ok(_)) => io::Error::other("blob writer already finished").into(),
-            Err(e) => io::Error::other(e).into(),
-        })
+        Ok(queue_chunk(&mut self.queue, &mut self.hashing, chunk, "blob writer").await?)
     }
 
     /// Bytes written so far.
@@ -795,6 +807,19 @@ impl StagedBlob {
 
     fn disarm(mut self) {
         self.guard.path = None;
+    }
+
+    /// Takes over a complete file whose sha256 and size the caller computed
+    /// (a finished [`crate::upload`]); it is deleted on drop unless committed.
+    pub(crate) fn adopt(path: PathBuf, digest: Digest, size: u64) -> StagedBlob {
+        StagedBlob {
+            guard: StagedPath {
+                path: Some(path.clone()),
+            },
+            path,
+            digest,
+            size,
+        }
     }
 }
 

@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
 
     let references: Vec<_> = [
         airlock_go::index::BLOB_REFERENCES,
+        airlock_oci::index::BLOB_REFERENCES,
         airlock_pypi::index::BLOB_REFERENCES,
     ]
     .concat();

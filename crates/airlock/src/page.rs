@@ -35,6 +35,10 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
         escape(&format!("{}://{}", conn.scheme(), conn.host()))
     };
     let (modules, versions) = airlock_go::index::counts(&info.db).await.unwrap_or((0, 0));
+    let (repositories, manifests, tags) = airlock_oci::index::counts(&info.db)
+        .await
+        .unwrap_or((0, 0, 0));
+    let registry = escape(req.connection_info().host());
     let mode = match info.go_mode {
         Mode::Online => "online: misses are fetched from the upstream proxies and stored",
         Mode::Offline => "offline: only stored modules are served; no connection leaves this host",
@@ -70,7 +74,14 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
 <pre>export GOPROXY={base}/go
 {gosumdb}
 export GOTOOLCHAIN=local</pre>
-{pypi}<h2>Operations</h2>
+{pypi}<h2>OCI registry — <code>{registry}/v2/</code></h2>
+<p>Hosted repositories: {repositories} repositories, {manifests} manifests, {tags} tags
+(<a href="/v2/_catalog">catalog</a>). Pushes and deletes need a <code>[[users]]</code> entry;
+pulls are anonymous. Over plain HTTP, mark the registry insecure (see docs/oci.md).</p>
+<pre>skopeo copy --dest-creds USER:PASSWORD --dest-tls-verify=false \
+  oci:./image:latest docker://{registry}/team/app:latest
+podman pull --tls-verify=false {registry}/team/app:latest</pre>
+<h2>Operations</h2>
 <ul><li><a href="/healthz">/healthz</a> — the process is up</li>
 <li><a href="/readyz">/readyz</a> — the index and the data directory are usable</li>
 <li><a href="/metrics">/metrics</a> — Prometheus metrics</li></ul>

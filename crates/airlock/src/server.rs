@@ -14,6 +14,7 @@ use airlock_core::upstream::Upstream;
 use airlock_core::writebehind::WriteBehind;
 use airlock_core::{Db, LocalStore, Staging};
 use airlock_go::GoProxy;
+use airlock_oci::Registry;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use std::path::Path;
@@ -28,6 +29,8 @@ pub struct DataDir {
     pub store: Arc<LocalStore>,
     /// Temp files of this process.
     pub staging: Arc<Staging>,
+    /// The directory itself.
+    pub dir: std::path::PathBuf,
 }
 
 impl DataDir {
@@ -40,7 +43,19 @@ impl DataDir {
         let db = Db::open(&dir.join("airlock.db"))
             .await
             .context("opening the index")?;
-        Ok(DataDir { db, store, staging })
+        Ok(DataDir {
+            db,
+            store,
+            staging,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The area of resumable uploads, `<data>/tmp/uploads` (beside staging, on
+    /// the blobs' filesystem: a finished upload is renamed into the store).
+    pub fn uploads(&self) -> anyhow::Result<airlock_core::upload::UploadArea> {
+        airlock_core::upload::UploadArea::open(self.dir.join("tmp").join("uploads"))
+            .context("opening the upload area")
     }
 }
 
@@ -80,6 +95,22 @@ pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
     }
 }
 
+/// Builds the OCI registry over an opened data directory.
+pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Registry> {
+    Ok(Registry {
+        db: data.db.clone(),
+        store: data.store.clone(),
+        staging: data.staging.clone(),
+        uploads: data.uploads()?,
+        locks: Inflight::default(),
+        settings: settings.oci.clone(),
+        auth: airlock_oci::auth::Auth::new(settings.oci.namespaces.clone()),
+    })
+}
+
+/// How often idle upload sessions are looked for.
+const UPLOAD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Runs the server until it is stopped (SIGINT/SIGTERM).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
@@ -98,6 +129,22 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
                 Ok(files) => tracing::info!(files, duration_ms = started.elapsed().as_secs_f64() * 1e3, "go index keys loaded"),
                 Err(e) => tracing::error!(error = %e, "could not load the go index keys; every miss asks the index"),
             },
+        }
+    });
+    let oci = Arc::new(oci_registry(&settings, &data)?);
+    let sweeping = Arc::clone(&oci);
+    let stop_sweeping = go.stopping.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = stop_sweeping.cancelled() => break,
+                _ = ticks.tick() => match sweeping.sweep_uploads().await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "oci: idle upload sessions removed"),
+                    Err(e) => tracing::error!(error = %e, "oci: sweeping upload sessions failed"),
+                },
+            }
         }
     });
     let listener = std::net::TcpListener::bind(&settings.listen)
@@ -131,6 +178,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .route("/metrics", web::get().to(page::metrics))
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
+            .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).
@@ -160,6 +208,7 @@ fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
         Some("go") => "go",
         Some("pypi") => "pypi",
+        Some("v2") => "oci",
         _ => "server",
     }
 }

@@ -5,6 +5,7 @@ use airlock_core::auth::User;
 use airlock_core::config::UpstreamSettings;
 use airlock_core::Mode;
 use airlock_go::GoSettings;
+use airlock_oci::OciSettings;
 use airlock_pypi::PypiSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -33,6 +34,8 @@ pub struct Settings {
     pub go: GoSettings,
     /// The Python package index, mounted at `/pypi`.
     pub pypi: PypiSettings,
+    /// The OCI registry, mounted at `/v2`.
+    pub oci: OciSettings,
     /// `AIRLOCK_*` variables that name no key and were ignored (not a setting:
     /// filled by [`Settings::load`] so that the server can log them).
     #[serde(skip)]
@@ -50,6 +53,7 @@ impl Default for Settings {
             users: Vec::new(),
             go: GoSettings::default(),
             pypi: PypiSettings::default(),
+            oci: OciSettings::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -144,6 +148,11 @@ impl Settings {
             .validate()
             .map_err(anyhow::Error::msg)
             .context("invalid [pypi] section")?;
+        settings
+            .oci
+            .check()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [oci] section")?;
         if overrides.mode.is_some() {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.

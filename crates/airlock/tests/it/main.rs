@@ -5,6 +5,8 @@ mod go_e2e;
 mod go_faults;
 mod go_http;
 mod go_queries;
+mod oci_e2e;
+mod oci_http;
 mod pypi_e2e;
 mod pypi_http;
 mod support;
