@@ -61,7 +61,8 @@ use std::time::Duration;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PypiSettings {
-    /// Overrides the global mode for the Python index.
+    /// Overrides the global mode for the Python index. Hosted indexes never
+    /// fetch, so it matters once mirror indexes exist.
     pub mode: Option<Mode>,
     /// `Cache-Control: max-age` of simple pages. Clients revalidate with the
     /// page's `ETag` after it (a cheap 304); a new upload shows within it.
@@ -177,8 +178,6 @@ impl PypiSettings {
 
 /// The Python index: what its routes share.
 pub struct Pypi {
-    /// The mode (offline matters once mirrors exist).
-    pub mode: Mode,
     /// The indexes served.
     pub indexes: Vec<IndexSettings>,
     /// The metadata index.

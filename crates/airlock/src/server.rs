@@ -85,7 +85,6 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
 /// Builds the Python index over an opened data directory.
 pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
     airlock_pypi::Pypi {
-        mode: settings.pypi_mode(),
         indexes: settings.pypi.index.clone(),
         db: data.db.clone(),
         store: data.store.clone(),

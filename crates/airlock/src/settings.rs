@@ -163,11 +163,6 @@ impl Settings {
         Ok(settings)
     }
 
-    /// The mode the Python index runs in.
-    pub fn pypi_mode(&self) -> Mode {
-        self.pypi.mode.unwrap_or(self.mode)
-    }
-
     /// The mode the Go proxy runs in.
     pub fn go_mode(&self) -> Mode {
         self.go.mode.unwrap_or(self.mode)
