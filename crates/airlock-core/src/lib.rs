@@ -14,6 +14,8 @@ pub mod follow;
 pub mod gc;
 pub mod inflight;
 pub mod metrics;
+pub mod negotiate;
+pub mod rendered;
 pub mod serve;
 pub mod store;
 pub mod upload;

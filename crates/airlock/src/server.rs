@@ -83,6 +83,18 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
     })
 }
 
+/// Builds the Python index over an opened data directory.
+pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
+    airlock_pypi::Pypi {
+        indexes: settings.pypi.index.clone(),
+        db: data.db.clone(),
+        store: data.store.clone(),
+        staging: data.staging.clone(),
+        page_max_age: settings.pypi.page_max_age,
+        max_upload: settings.pypi.max_upload_bytes,
+    }
+}
+
 /// Builds the OCI registry over an opened data directory.
 pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Registry> {
     Ok(Registry {
@@ -104,6 +116,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
+    let pypi = Arc::new(pypi_index(&settings, &data));
+    pypi.register_indexes()
+        .await
+        .context("recording the [pypi] indexes")?;
     let loading = Arc::clone(&go);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -156,6 +172,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
+        pypi_indexes: settings.pypi.index.iter().map(|i| i.name.clone()).collect(),
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
@@ -177,6 +194,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .route("/readyz", web::get().to(page::ready))
             .route("/metrics", web::get().to(page::metrics))
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
+            .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
@@ -206,6 +224,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
         Some("go") => "go",
+        Some("pypi") => "pypi",
         Some("v2") => "oci",
         _ => "server",
     }

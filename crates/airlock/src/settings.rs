@@ -6,6 +6,7 @@ use airlock_core::config::UpstreamSettings;
 use airlock_core::Mode;
 use airlock_go::GoSettings;
 use airlock_oci::OciSettings;
+use airlock_pypi::PypiSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -31,6 +32,8 @@ pub struct Settings {
     pub users: Vec<User>,
     /// The Go module proxy, mounted at `/go`.
     pub go: GoSettings,
+    /// The Python package index, mounted at `/pypi`.
+    pub pypi: PypiSettings,
     /// The OCI registry, mounted at `/v2`.
     pub oci: OciSettings,
     /// Garbage collection of blobs that nothing references (`airlock gc`).
@@ -51,6 +54,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             users: Vec::new(),
             go: GoSettings::default(),
+            pypi: PypiSettings::default(),
             oci: OciSettings::default(),
             gc: GcSettings::default(),
             ignored_env: Vec::new(),
@@ -170,6 +174,11 @@ impl Settings {
             .map_err(anyhow::Error::msg)
             .context("invalid [go] section")?;
         settings
+            .pypi
+            .validate()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [pypi] section")?;
+        settings
             .oci
             .check()
             .map_err(anyhow::Error::msg)
@@ -178,6 +187,7 @@ impl Settings {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.
             settings.go.mode = None;
+            settings.pypi.mode = None;
         }
         settings.ignored_env = ignored.iter().map(|key| variable_name(key)).collect();
         Ok(settings)

@@ -8,4 +8,6 @@ mod go_http;
 mod go_queries;
 mod oci_e2e;
 mod oci_http;
+mod pypi_e2e;
+mod pypi_http;
 mod support;
