@@ -98,6 +98,8 @@ pub struct UpstreamBody {
     source: BodySource,
     /// The declared length, when the upstream sent one.
     pub content_length: Option<u64>,
+    /// The HTTP status (200 for a file; 304 answers a conditional request).
+    pub status: u16,
     received: u64,
     deadline: Instant,
     timeout: Duration,
@@ -163,13 +165,25 @@ impl Upstream {
     /// failures, 429 and 5xx before the body starts; the whole fetch, body included,
     /// must finish within the fetch timeout.
     pub async fn get(&self, url: &str) -> Result<UpstreamBody, UpstreamError> {
+        self.get_with(url, &[]).await
+    }
+
+    /// [`Upstream::get`] with extra request headers (`Accept`, `If-None-Match`).
+    /// A 304 answer to a conditional request is `Ok`, with `status` 304 and an
+    /// empty body.
+    pub async fn get_with(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<UpstreamBody, UpstreamError> {
         let mut url = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
         let shown = redact(&url);
         let deadline = Instant::now() + self.settings.fetch_timeout;
-        let body = |source, content_length| UpstreamBody {
+        let body = |source, content_length, status| UpstreamBody {
             url: shown.clone(),
             source,
             content_length,
+            status,
             received: 0,
             deadline,
             timeout: self.settings.fetch_timeout,
@@ -188,7 +202,7 @@ impl Upstream {
                                 status: 404,
                             });
                         }
-                        Ok(body(BodySource::File(file), Some(meta.len())))
+                        Ok(body(BodySource::File(file), Some(meta.len()), 200))
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Err(UpstreamError::NotFound {
                         url: shown,
@@ -206,6 +220,9 @@ impl Upstream {
                 let mut attempt = 0;
                 loop {
                     let mut request = http.get(url.clone());
+                    for (name, value) in headers {
+                        request = request.header(*name, *value);
+                    }
                     if !user.is_empty() {
                         request = request.basic_auth(&user, password.as_deref());
                     }
@@ -219,9 +236,13 @@ impl Upstream {
                         }
                         Ok(Ok(response)) => {
                             let status = response.status();
+                            if status == StatusCode::NOT_MODIFIED {
+                                return Ok(body(BodySource::Http(response), Some(0), 304));
+                            }
                             if status.is_success() {
                                 let len = response.content_length();
-                                return Ok(body(BodySource::Http(response), len));
+                                let code = status.as_u16();
+                                return Ok(body(BodySource::Http(response), len, code));
                             }
                             if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
                                 return Err(UpstreamError::NotFound {
@@ -348,6 +369,14 @@ impl UpstreamBody {
             out.extend_from_slice(&chunk);
         }
         Ok(out)
+    }
+
+    /// A response header as text, if present and printable (`None` for a file).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        match &self.source {
+            BodySource::Http(response) => response.headers().get(name)?.to_str().ok(),
+            BodySource::File(_) => None,
+        }
     }
 
     /// The URL this body comes from, without credentials.

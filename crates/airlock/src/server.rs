@@ -84,15 +84,19 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
 }
 
 /// Builds the Python index over an opened data directory.
-pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
-    airlock_pypi::Pypi {
+pub fn pypi_index(settings: &Settings, data: &DataDir) -> anyhow::Result<airlock_pypi::Pypi> {
+    Ok(airlock_pypi::Pypi {
         indexes: settings.pypi.index.clone(),
         db: data.db.clone(),
         store: data.store.clone(),
         staging: data.staging.clone(),
         page_max_age: settings.pypi.page_max_age,
         max_upload: settings.pypi.max_upload_bytes,
-    }
+        mode: settings.pypi.mode.unwrap_or(settings.mode),
+        upstream: Upstream::new(&settings.upstream).context("building the HTTP client")?,
+        inflight: Inflight::default(),
+        mirror_ttl: settings.pypi.mirror_page_ttl,
+    })
 }
 
 /// Builds the OCI registry over an opened data directory.
@@ -116,7 +120,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
-    let pypi = Arc::new(pypi_index(&settings, &data));
+    let pypi = Arc::new(pypi_index(&settings, &data)?);
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
@@ -196,6 +200,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
+            // Last: devpi's URL shapes (`/<user>/<index>/+simple/…`, `/+f/…`),
+            // redirected under /pypi. Matches only paths of that shape.
+            .configure(airlock_pypi::configure_devpi)
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).

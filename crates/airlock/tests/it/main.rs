@@ -10,4 +10,5 @@ mod oci_e2e;
 mod oci_http;
 mod pypi_e2e;
 mod pypi_http;
+mod pypi_mirror;
 mod support;
