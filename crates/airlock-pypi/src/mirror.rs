@@ -25,6 +25,10 @@ use std::sync::Arc;
 /// Bytes of a followed file held back until its sha256 is checked.
 const HELD_BACK: u64 = 64 << 10;
 
+/// How long a page fetch may take when a stored page can answer instead: a
+/// slow upstream must not hold every client for the whole fetch deadline.
+const STALE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The largest upstream project page read.
 const PAGE_LIMIT: u64 = 64 << 20;
 
@@ -70,8 +74,18 @@ pub async fn refresh(pypi: &Pypi, index: &IndexSettings, project: &str) -> Resul
         let new_etag = body.header("etag").map(str::to_owned);
         let bytes = body.bytes(PAGE_LIMIT).await?;
         Ok::<_, airlock_core::upstream::UpstreamError>(Some((content_type, new_etag, bytes)))
-    }
-    .await;
+    };
+    let fetched = if state.is_some() {
+        match tokio::time::timeout(STALE_PATIENCE, fetched).await {
+            Ok(fetched) => fetched,
+            Err(_) => Err(airlock_core::upstream::UpstreamError::Timeout {
+                url: shown.clone(),
+                secs: STALE_PATIENCE.as_secs(),
+            }),
+        }
+    } else {
+        fetched.await
+    };
     match fetched {
         Ok(None) => {
             index::touch_mirror_page(&pypi.db, &index.name, project).await?;
