@@ -47,6 +47,7 @@ pub mod mirror;
 pub mod name;
 mod routes;
 pub mod simple;
+pub mod sync;
 pub mod upload;
 pub mod upstream_page;
 

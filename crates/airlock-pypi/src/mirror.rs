@@ -174,10 +174,7 @@ pub async fn fetch_file(
     {
         return Ok(None);
     }
-    let guard = pypi
-        .inflight
-        .lock(&format!("pypi-file:{}/{filename}", index.name))
-        .await;
+    let guard = lock_file(pypi, index, filename).await;
     // Re-read: the fetch we may have waited for stored it (or it failed).
     let Some(remote) = index::remote_file(&pypi.db, &index.name, filename).await? else {
         return Ok(None);
@@ -247,6 +244,18 @@ pub async fn fetch_file(
         }
     });
     Ok(Some(served))
+}
+
+/// The single-flight lock of a mirror's file: its fetch holds it until the
+/// file is recorded (or has failed).
+pub async fn lock_file(
+    pypi: &Pypi,
+    index: &IndexSettings,
+    filename: &str,
+) -> tokio::sync::OwnedMutexGuard<()> {
+    pypi.inflight
+        .lock(&format!("pypi-file:{}/{filename}", index.name))
+        .await
 }
 
 /// Extracts a wheel's METADATA (a file that does not read as its kind is kept

@@ -5,6 +5,7 @@ mod gc;
 mod page;
 mod server;
 mod settings;
+mod sync;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -57,6 +58,12 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Fills a mirror index with what a list of requirements needs (online), to
+    /// carry the data directory across and serve it offline.
+    Sync {
+        #[command(subcommand)]
+        what: SyncCommand,
+    },
     /// Reads a password on standard input and prints its argon2 hash for `[[users]]`.
     HashPassword,
     /// Prints the effective configuration (defaults, file, environment and flags merged).
@@ -69,6 +76,28 @@ enum ImportCommand {
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SyncCommand {
+    /// Python: the dependency closure of a requirements file, into a mirror index.
+    Pypi {
+        /// The mirror index, e.g. root/pypi.
+        #[arg(long)]
+        index: String,
+        /// A requirements file (PEP 508 lines; options and hashes are ignored).
+        #[arg(short = 'r', long = "requirement")]
+        requirements: PathBuf,
+        /// Wheel platform tags accepted besides `any` (repeatable); default: all.
+        #[arg(long)]
+        platform: Vec<String>,
+        /// The target Python (e.g. 3.11): wheel tags, Requires-Python and markers.
+        #[arg(long)]
+        python_version: Option<String>,
+        /// Projects taken as wheels only, comma-separated; `:all:` for every one.
+        #[arg(long, value_delimiter = ',')]
+        only_binary: Vec<String>,
     },
 }
 
@@ -132,6 +161,24 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Gc { dry_run } => {
             init_logging("warn");
             runtime()?.block_on(gc::run(settings, dry_run))
+        }
+        Command::Sync {
+            what:
+                SyncCommand::Pypi {
+                    index,
+                    requirements,
+                    platform,
+                    python_version,
+                    only_binary,
+                },
+        } => {
+            init_logging("warn");
+            let options = airlock_pypi::sync::SyncOptions {
+                python_version,
+                platforms: platform,
+                only_binary,
+            };
+            runtime()?.block_on(sync::pypi(settings, &index, &requirements, options))
         }
         Command::HashPassword => {
             let mut password = String::new();

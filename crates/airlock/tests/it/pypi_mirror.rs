@@ -255,3 +255,73 @@ fn pypi_mirror_refuses_truncated_and_wrong_files() {
     drop(mirror);
     assert_fsck(&data, &[], "0 errors");
 }
+
+#[test]
+fn pypi_sync_fills_a_mirror_for_offline_installs() {
+    let dir = scratch();
+    let work = dir.path();
+    let dist_dir = work.join("dist");
+    std::fs::create_dir_all(&dist_dir).expect("dist dir");
+    let fixtures = dists();
+    let mut upstream = Airlock::start(&work.join("up"), &pyclient::hosted_config(), &[]);
+    for dist in &fixtures {
+        upload(
+            &upstream.url("/pypi/root/dev/"),
+            dist,
+            &dist.wheel(&dist_dir),
+        );
+    }
+
+    // The bastion: `airlock sync pypi` with no server running.
+    let data = work.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let config = mirror_config(&upstream.url("/pypi/root/dev/simple/"));
+    let config_path = crate::support::server::write_config(&data, &config);
+    let requirements = work.join("requirements.txt");
+    std::fs::write(&requirements, "# the app\nFoo.Bar_baz>=1.0\n").expect("requirements");
+    let data_arg = data.to_str().expect("utf-8");
+    let config_arg = config_path.to_str().expect("utf-8");
+    let requirements_arg = requirements.to_str().expect("utf-8");
+    let out = crate::support::server::run(&[
+        "sync",
+        "pypi",
+        "-c",
+        config_arg,
+        "--data-dir",
+        data_arg,
+        "--index",
+        "root/pypi",
+        "-r",
+        requirements_arg,
+        "--python-version",
+        "3.11",
+        "--only-binary",
+        ":all:",
+    ]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "sync:\n{text}");
+    // The closure: Foo.Bar_baz and airlock-dep 1.0 (2.0 needs Python >= 3.99).
+    assert!(text.contains("synced 2 projects, 2 files"), "{text}");
+    assert!(text.contains(&fixtures[1].wheel_name()), "{text}");
+    upstream.stop();
+
+    // Across the gap: offline, pip installs the whole set.
+    let mirror = Airlock::start(&data, &config, &["--mode", "offline"]);
+    let (ok, text) = pip_install(
+        work,
+        "venv-synced",
+        &mirror.url("/pypi/root/pypi/simple/"),
+        &["Foo.Bar_baz"],
+    );
+    assert!(
+        ok,
+        "pip offline after sync:\n{text}\nlog:\n{}",
+        mirror.log()
+    );
+    drop(mirror);
+    assert_fsck(&data, &[], "0 errors");
+}
