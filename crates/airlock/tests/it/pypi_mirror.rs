@@ -145,6 +145,30 @@ fn pypi_mirror_online_stale_offline_and_inheritance() {
         .expect("page");
     assert_eq!(leaf.status(), 200);
 
+    // A project uploaded to root/prod hides the mirror's files of that name.
+    let shadow = Dist {
+        name: "airlock-dep",
+        version: "9.0",
+        build: None,
+        requires: &[],
+        requires_python: None,
+    };
+    let shadow_dir = work.join("shadow");
+    std::fs::create_dir_all(&shadow_dir).expect("shadow dir");
+    upload(
+        &mirror.url("/pypi/root/prod/"),
+        &shadow,
+        &shadow.wheel(&shadow_dir),
+    );
+    let page = http()
+        .get(mirror.url("/pypi/root/prod/simple/airlock-dep/"))
+        .send()
+        .expect("page")
+        .text()
+        .expect("body");
+    assert!(page.contains(&shadow.wheel_name()), "{page}");
+    assert!(!page.contains(&dep1.wheel_name()), "{page}");
+
     // devpi's URL shapes answer too.
     let devpi = http()
         .get(mirror.url("/root/pypi/+simple/airlock-dep/"))
