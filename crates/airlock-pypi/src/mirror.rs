@@ -305,3 +305,32 @@ async fn store_fetched(
     tracing::info!(index = %index.name, filename, size = blob.size, "pypi mirrored file stored");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_go_only_to_the_upstreams_host() {
+        let index = IndexSettings {
+            name: "root/pypi".into(),
+            kind: crate::IndexKind::Mirror,
+            upstream: Some("https://u:p%40ss@pkgs.example.com/simple".into()),
+            bases: vec![],
+            mirror_whitelist: vec![],
+        };
+        assert_eq!(
+            with_credentials(&index, "https://pkgs.example.com/files/a.whl").expect("url"),
+            "https://u:p%40ss@pkgs.example.com/files/a.whl"
+        );
+        assert_eq!(
+            with_credentials(&index, "https://files.example.net/a.whl").expect("url"),
+            "https://files.example.net/a.whl"
+        );
+        assert_eq!(
+            upstream_url(&index).expect("url").path(),
+            "/simple/",
+            "a slash is added so project pages join under it"
+        );
+    }
+}

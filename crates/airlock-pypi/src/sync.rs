@@ -315,16 +315,13 @@ impl Target {
         if file.yanked.is_some() {
             return false;
         }
-        if let (Some((major, minor, version)), Some(requires)) =
-            (&self.python, &file.requires_python)
-        {
+        if let (Some((_, _, version)), Some(requires)) = (&self.python, &file.requires_python) {
             let fits = VersionSpecifiers::from_str(requires)
                 .map(|s| s.contains(version))
                 .unwrap_or(true);
             if !fits {
                 return false;
             }
-            let _ = (major, minor);
         }
         let Some(tags) = wheel_tags(&file.filename) else {
             let binary_only = self
