@@ -258,12 +258,27 @@ fn pypi_mirror_refuses_truncated_and_wrong_files() {
     );
     // A wrong sha256: the same.
     assert!(get(&format!("/pypi/root/pypi/files/{}", bad.wheel_name())).is_err());
-    // Fixed upstream: fetched again (nothing was kept), whole and right.
-    upstream.clear(&good_path);
-    let (status, bytes) = get(&file_url).expect("file");
-    assert_eq!(status, 200);
-    assert_eq!(bytes, std::fs::read(&good_whl).expect("wheel"));
-    assert_eq!(upstream.hits(&good_path), 2);
+    // Fixed (and slow) upstream: fetched again (nothing was kept), once for four
+    // clients at a time, whole and right for each.
+    upstream.set(
+        &good_path,
+        Fault::Slow(std::time::Duration::from_millis(300)),
+    );
+    let expected = std::fs::read(&good_whl).expect("wheel");
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..4).map(|_| scope.spawn(|| get(&file_url))).collect();
+        for client in clients {
+            let (status, bytes) = client.join().expect("client").expect("file");
+            assert_eq!(status, 200);
+            assert_eq!(bytes, expected);
+        }
+    });
+    assert_eq!(
+        upstream.hits(&good_path),
+        2,
+        "one fetch for concurrent clients"
+    );
+    let bytes = expected;
     // Stored: no third fetch.
     assert_eq!(get(&file_url).expect("file").1.len(), bytes.len());
     assert_eq!(upstream.hits(&good_path), 2);
