@@ -29,10 +29,7 @@ pub async fn project_files(
     index: &IndexSettings,
     project: &str,
 ) -> Result<Vec<PageFile>, PypiError> {
-    let whitelisted = index
-        .mirror_whitelist
-        .iter()
-        .any(|w| w == "*" || crate::name::normalize(w) == project);
+    let whitelisted = is_whitelisted(index, project);
     let mut merged: BTreeMap<String, PageFile> = BTreeMap::new();
     let mut hosted_has_it = false;
     for member in chain(pypi, index) {
@@ -64,13 +61,25 @@ pub async fn project_files(
 }
 
 /// The first index of `index`'s chain that lists `filename`, as a page of
-/// `index` would link it.
+/// `index` would link it (a mirror hidden for the file's project is skipped).
 pub async fn holder<'a>(
     pypi: &'a Pypi,
     index: &'a IndexSettings,
     filename: &str,
 ) -> Result<Option<&'a IndexSettings>, PypiError> {
+    let project = crate::name::parse_filename(filename)
+        .map(|f| f.project)
+        .map_err(|e| PypiError::NotFound(e.0))?;
+    let whitelisted = is_whitelisted(index, &project);
+    let mut hosted_has_it = false;
     for member in chain(pypi, index) {
+        if member.kind == IndexKind::Hosted {
+            hosted_has_it |= !index::project_files(&pypi.db, &member.name, &project, false)
+                .await?
+                .is_empty();
+        } else if hosted_has_it && !whitelisted {
+            continue;
+        }
         if index::file_sha256(&pypi.db, &member.name, filename)
             .await?
             .is_some()
@@ -79,4 +88,12 @@ pub async fn holder<'a>(
         }
     }
     Ok(None)
+}
+
+/// Whether `index`'s `mirror_whitelist` names `project` (normalized).
+fn is_whitelisted(index: &IndexSettings, project: &str) -> bool {
+    index
+        .mirror_whitelist
+        .iter()
+        .any(|w| w == "*" || crate::name::normalize(w) == project)
 }

@@ -168,6 +168,15 @@ fn pypi_mirror_online_stale_offline_and_inheritance() {
         .expect("body");
     assert!(page.contains(&shadow.wheel_name()), "{page}");
     assert!(!page.contains(&dep1.wheel_name()), "{page}");
+    let hidden = http()
+        .get(mirror.url(&format!("/pypi/root/prod/files/{}", dep1.wheel_name())))
+        .send()
+        .expect("file");
+    assert_eq!(
+        hidden.status(),
+        404,
+        "a hidden mirror file is not served either"
+    );
 
     // devpi's URL shapes answer too.
     let devpi = http()
