@@ -14,6 +14,7 @@ pub mod follow;
 pub mod inflight;
 pub mod metrics;
 pub mod serve;
+pub mod smallblobs;
 pub mod store;
 pub mod upstream;
 pub mod writebehind;
