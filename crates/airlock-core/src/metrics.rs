@@ -200,3 +200,55 @@ impl Metrics {
         String::from_utf8_lossy(&out).into_owned()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_appear_once_counted_and_count_through_handles() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render().contains("airlock_http_requests_total"));
+        metrics.request("go", 200, 10);
+        metrics.request("go", 200, 5);
+        metrics.request("go", 404, 0);
+        metrics.request("server", 200, 3);
+        metrics.request("go", 42, 0); // outside the resolved range
+        metrics.cache("go", CacheResult::Hit);
+        metrics.cache("go", CacheResult::Hit);
+        let text = metrics.render();
+        for line in [
+            "airlock_http_requests_total{protocol=\"go\",status=\"200\"} 2",
+            "airlock_http_requests_total{protocol=\"go\",status=\"404\"} 1",
+            "airlock_http_requests_total{protocol=\"go\",status=\"42\"} 1",
+            "airlock_http_requests_total{protocol=\"server\",status=\"200\"} 1",
+            "airlock_http_response_bytes_total{protocol=\"go\"} 15",
+            "airlock_http_response_bytes_total{protocol=\"server\"} 3",
+            "airlock_cache_lookups_total{protocol=\"go\",result=\"hit\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("status=\"304\""), "never counted: not shown");
+        assert!(
+            !text.contains("result=\"miss\""),
+            "never counted: not shown"
+        );
+    }
+
+    #[test]
+    fn more_protocols_than_slots_are_still_counted() {
+        let metrics = Metrics::default();
+        for n in 0..HANDLE_SLOTS + 3 {
+            metrics.request(&format!("p{n}"), 200, 1);
+            metrics.cache(&format!("p{n}"), CacheResult::Miss);
+        }
+        let text = metrics.render();
+        let last = HANDLE_SLOTS + 2;
+        assert!(text.contains(&format!(
+            "airlock_http_requests_total{{protocol=\"p{last}\",status=\"200\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "airlock_cache_lookups_total{{protocol=\"p{last}\",result=\"miss\"}} 1"
+        )));
+    }
+}

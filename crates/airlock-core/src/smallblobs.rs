@@ -91,3 +91,42 @@ pub fn slice(bytes: &Bytes, range: Option<ByteRange>) -> Bytes {
     let end = r.end.saturating_add(1).clamp(start, len);
     bytes.slice(start as usize..end as usize)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest::from_sha256_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn kept_sliced_and_forgotten() {
+        let cache = SmallBlobs::default();
+        let d = digest(1);
+        assert!(cache.get(&d, None).is_none());
+        cache.insert(&d, Bytes::from_static(b"0123456789"));
+        assert_eq!(cache.get(&d, None).as_deref(), Some(&b"0123456789"[..]));
+        let range = |start, end| Some(ByteRange { start, end });
+        assert_eq!(cache.get(&d, range(2, 4)).as_deref(), Some(&b"234"[..]));
+        assert_eq!(cache.get(&d, range(8, 99)).as_deref(), Some(&b"89"[..]));
+        assert_eq!(cache.get(&d, range(12, 20)).as_deref(), Some(&b""[..]));
+        cache.remove(&d);
+        assert!(cache.get(&d, None).is_none());
+    }
+
+    #[test]
+    fn large_blobs_are_not_kept_and_the_total_is_bounded() {
+        let cache = SmallBlobs::with_capacity(1 << 20);
+        cache.insert(
+            &digest(0),
+            Bytes::from(vec![0; SMALL_BLOB_MAX as usize + 1]),
+        );
+        assert!(cache.get(&digest(0), None).is_none());
+        for n in 1..=100 {
+            cache.insert(&digest(n), Bytes::from(vec![n; 32 << 10]));
+        }
+        assert!(cache.cache.weight() <= 1 << 20);
+        assert!(cache.cache.len() < 100);
+    }
+}

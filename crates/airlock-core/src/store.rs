@@ -898,6 +898,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_small_blob_read_once_is_served_without_opening_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let store = LocalStore::open(dir.path().join("blobs")).expect("store");
+        let digest = put(&staging, &store, b"hello").await;
+        let read = |range| store.open(&digest, range);
+        assert_eq!(read(None).await.expect("open").len(), 5);
+        // Gone from disk (behind the store's back): still served, ranges too.
+        std::fs::remove_file(store.path_of(&digest)).expect("rm");
+        let whole = read(None).await.expect("from memory");
+        assert_eq!(whole.into_bytes().await.expect("bytes").as_ref(), b"hello");
+        let part = read(Some(ByteRange { start: 1, end: 2 }))
+            .await
+            .expect("range");
+        assert_eq!(part.into_bytes().await.expect("bytes").as_ref(), b"el");
+        // Removing it through the store forgets it.
+        store.remove(&digest).await.expect("remove");
+        assert!(matches!(read(None).await, Err(StoreError::NotFound(_))));
+    }
+
+    #[tokio::test]
     async fn large_blobs_stream_in_chunks_with_ranges() {
         let dir = tempfile::tempdir().expect("tempdir");
         let staging = Staging::open(dir.path().join("tmp")).expect("staging");

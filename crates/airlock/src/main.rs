@@ -1,6 +1,7 @@
 //! `airlock`: the daemon and its command-line tools.
 
 mod fsck;
+mod logging;
 mod page;
 mod server;
 mod settings;
@@ -78,7 +79,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: {e:#}");
+            eprintln!("airlock: {}", logging::Chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }
@@ -102,18 +103,18 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     match cli.command {
         Command::Serve { .. } => {
-            init_logging(&settings.log);
+            let _log = logging::init(&settings.log);
             actix_web::rt::System::new().block_on(server::serve(settings))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Import {
             what: ImportCommand::Gomodcache { dir },
         } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
         }
         Command::Fsck { repair, verify } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(fsck::run(settings, repair, verify))
         }
         Command::HashPassword => {
@@ -136,15 +137,4 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

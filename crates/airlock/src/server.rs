@@ -78,7 +78,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::select! {
             _ = loading.stopping.cancelled() => {}
             loaded = loading.load_stored_keys() => match loaded {
-                Ok(files) => tracing::info!(files, duration_ms = started.elapsed().as_secs_f64() * 1e3, "go index keys loaded"),
+                Ok(files) => tracing::info!(files, duration_ms = %Millis(started.elapsed()), "go index keys loaded"),
                 Err(e) => tracing::error!(error = %e, "could not load the go index keys; every miss asks the index"),
             },
         }
@@ -136,6 +136,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration in milliseconds rounded to the microsecond (`0.338`), for log fields.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = (self.0.as_nanos() + 500) / 1000;
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
+}
+
 /// Which protocol a path belongs to, for metrics and logs.
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
@@ -166,8 +176,7 @@ async fn log_request(
         .headers()
         .get(CACHE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+        .unwrap_or("-");
     let protocol = protocol_of(&path);
     if let Some(metrics) = metrics {
         metrics.request(protocol, status, bytes);
@@ -177,7 +186,7 @@ async fn log_request(
         %path,
         status,
         bytes,
-        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = %Millis(start.elapsed()),
         cache = %cache,
         "request"
     );
