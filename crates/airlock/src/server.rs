@@ -286,3 +286,19 @@ pub async fn import_gomodcache(
         std::process::ExitCode::FAILURE
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_milliseconds_rounded_to_the_microsecond() {
+        let ms = |nanos| Millis(Duration::from_nanos(nanos)).to_string();
+        assert_eq!(ms(337_859), "0.338");
+        assert_eq!(ms(0), "0.000");
+        assert_eq!(ms(499), "0.000");
+        assert_eq!(ms(812_437_600), "812.438");
+        assert_eq!(ms(12_000_000_000), "12000.000");
+    }
+}
