@@ -2,6 +2,7 @@
 
 mod fsck;
 mod gc;
+mod logging;
 mod page;
 mod server;
 mod settings;
@@ -85,7 +86,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: {e:#}");
+            eprintln!("airlock: {}", logging::Chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }
@@ -109,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     match cli.command {
         Command::Serve { .. } => {
-            init_logging(&settings.log);
+            let _log = logging::init(&settings.log);
             if !settings.ignored_env.is_empty() {
                 tracing::warn!(
                     variables = %settings.ignored_env.join(","),
@@ -122,15 +123,15 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import {
             what: ImportCommand::Gomodcache { dir },
         } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
         }
         Command::Fsck { repair, verify } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(fsck::run(settings, repair, verify))
         }
         Command::Gc { dry_run } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(gc::run(settings, dry_run))
         }
         Command::HashPassword => {
@@ -153,15 +154,4 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -126,7 +126,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::select! {
             _ = loading.stopping.cancelled() => {}
             loaded = loading.load_stored_keys() => match loaded {
-                Ok(files) => tracing::info!(files, duration_ms = started.elapsed().as_secs_f64() * 1e3, "go index keys loaded"),
+                Ok(files) => tracing::info!(files, duration_ms = %Millis(started.elapsed()), "go index keys loaded"),
                 Err(e) => tracing::error!(error = %e, "could not load the go index keys; every miss asks the index"),
             },
         }
@@ -220,6 +220,16 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration in milliseconds rounded to the microsecond (`0.338`), for log fields.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = (self.0.as_nanos() + 500) / 1000;
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
+}
+
 /// Which protocol a path belongs to, for metrics and logs.
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
@@ -252,8 +262,7 @@ async fn log_request(
         .headers()
         .get(CACHE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+        .unwrap_or("-");
     let protocol = protocol_of(&path);
     if let Some(metrics) = metrics {
         metrics.request(protocol, status, bytes);
@@ -263,7 +272,7 @@ async fn log_request(
         %path,
         status,
         bytes,
-        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = %Millis(start.elapsed()),
         cache = %cache,
         "request"
     );
@@ -367,4 +376,20 @@ pub async fn import_gomodcache(
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_milliseconds_rounded_to_the_microsecond() {
+        let ms = |nanos| Millis(Duration::from_nanos(nanos)).to_string();
+        assert_eq!(ms(337_859), "0.338");
+        assert_eq!(ms(0), "0.000");
+        assert_eq!(ms(499), "0.000");
+        assert_eq!(ms(812_437_600), "812.438");
+        assert_eq!(ms(12_000_000_000), "12000.000");
+    }
 }
