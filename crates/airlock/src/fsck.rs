@@ -37,7 +37,11 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         );
     }
 
-    let references = airlock_go::index::BLOB_REFERENCES;
+    let references: Vec<_> = [
+        airlock_go::index::BLOB_REFERENCES,
+        airlock_yum::index::BLOB_REFERENCES,
+    ]
+    .concat();
     let mut referenced: Vec<(usize, String)> = Vec::new();
     for (i, reference) in references.iter().enumerate() {
         for digest in data.db.referenced_digests(*reference).await? {
@@ -138,7 +142,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
 
     if repair {
         for digest in &broken {
-            for reference in references {
+            for reference in &references {
                 data.db.delete_references(*reference, digest).await?;
             }
             data.db.delete_blob_row(digest).await?;

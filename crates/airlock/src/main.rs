@@ -4,6 +4,7 @@ mod fsck;
 mod page;
 mod server;
 mod settings;
+mod yum;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// YUM repositories.
+    Yum {
+        #[command(subcommand)]
+        what: YumCommand,
+    },
     /// Checks the index and the blob store against each other.
     Fsck {
         /// Fix what is found: drop rows whose blobs are gone or corrupt, and delete
@@ -62,6 +68,19 @@ enum ImportCommand {
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum YumCommand {
+    /// Adds RPM files to a hosted repository (each stored under its file name)
+    /// and publishes the repository.
+    Add {
+        /// The repository's name, as in `[[yum.repositories]]`.
+        repo: String,
+        /// The .rpm files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -117,6 +136,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             init_logging("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
+        }
+        Command::Yum {
+            what: YumCommand::Add { repo, files },
+        } => {
+            init_logging("warn");
+            runtime()?.block_on(yum::add(settings, &repo, &files))
         }
         Command::Fsck { repair, verify } => {
             init_logging("warn");

@@ -54,6 +54,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
             )
         })
         .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());
+    let yum = yum_section(&info.db, &base).await;
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>airlock</title>
@@ -67,7 +68,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
 <pre>export GOPROXY={base}/go
 {gosumdb}
 export GOTOOLCHAIN=local</pre>
-<h2>Operations</h2>
+{yum}<h2>Operations</h2>
 <ul><li><a href="/healthz">/healthz</a> — the process is up</li>
 <li><a href="/readyz">/readyz</a> — the index and the data directory are usable</li>
 <li><a href="/metrics">/metrics</a> — Prometheus metrics</li></ul>
@@ -78,6 +79,24 @@ export GOTOOLCHAIN=local</pre>
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .body(body)
+}
+
+/// The YUM repositories with a `.repo` line each (nothing when none is configured).
+async fn yum_section(db: &Db, base: &str) -> String {
+    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+    if repos.is_empty() {
+        return String::new();
+    }
+    let mut section = format!("<h2>YUM repositories — <code>{base}/yum/</code></h2>\n<ul>\n");
+    for (name, kind, packages) in repos {
+        let name = escape(&name);
+        section.push_str(&format!(
+            "<li><a href=\"/yum/{name}/\">{name}</a> ({kind}, {packages} packages): \
+             <code>baseurl={base}/yum/{name}/</code></li>\n"
+        ));
+    }
+    section.push_str("</ul>\n");
+    section
 }
 
 /// `GET /readyz`: 200 when the index answers and the data directory is writable.

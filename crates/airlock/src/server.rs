@@ -72,6 +72,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
+    let yum = Arc::new(crate::yum::open(&settings, &data).await?);
     let loading = Arc::clone(&go);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -112,6 +113,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .route("/readyz", web::get().to(page::ready))
             .route("/metrics", web::get().to(page::metrics))
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
+            .service(web::scope("/yum").configure(airlock_yum::configure(yum.clone())))
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).
@@ -140,6 +142,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
         Some("go") => "go",
+        Some("yum") => "yum",
         _ => "server",
     }
 }

@@ -5,6 +5,7 @@ use airlock_core::auth::User;
 use airlock_core::config::UpstreamSettings;
 use airlock_core::Mode;
 use airlock_go::GoSettings;
+use airlock_yum::YumSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -30,6 +31,8 @@ pub struct Settings {
     pub users: Vec<User>,
     /// The Go module proxy, mounted at `/go`.
     pub go: GoSettings,
+    /// YUM repositories, mounted at `/yum`.
+    pub yum: YumSettings,
     /// `AIRLOCK_*` variables that name no key and were ignored (not a setting:
     /// filled by [`Settings::load`] so that the server can log them).
     #[serde(skip)]
@@ -46,6 +49,7 @@ impl Default for Settings {
             upstream: UpstreamSettings::default(),
             users: Vec::new(),
             go: GoSettings::default(),
+            yum: YumSettings::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -135,6 +139,11 @@ impl Settings {
             .resolve()
             .map_err(anyhow::Error::msg)
             .context("invalid [go] section")?;
+        settings
+            .yum
+            .check()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [yum] section")?;
         if overrides.mode.is_some() {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.
