@@ -6,3 +6,4 @@ mod go_faults;
 mod go_http;
 mod go_queries;
 mod support;
+mod yum_e2e;

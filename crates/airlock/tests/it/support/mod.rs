@@ -4,6 +4,8 @@ pub mod faulty;
 pub mod goclient;
 pub mod gofixture;
 pub mod server;
+pub mod yumclient;
+pub mod yumfixture;
 
 use std::path::PathBuf;
 
