@@ -403,3 +403,130 @@ pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
     .fetch_all(&mut *db.reader().await?)
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: u8) -> Digest {
+        Digest::from_sha256_bytes(&[byte; 32])
+    }
+
+    fn file(path: &str, byte: u8) -> NewFile {
+        NewFile {
+            path: path.into(),
+            digest: digest(byte),
+            size: 10,
+        }
+    }
+
+    async fn found(db: &Db, path: &str, since: i64) -> Option<Digest> {
+        find_file(db, "r", path, since)
+            .await
+            .expect("find")
+            .map(|f| f.digest)
+    }
+
+    #[tokio::test]
+    async fn snapshots_switch_whole_and_old_files_live_through_the_grace_period() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Hosted)
+            .await
+            .expect("repo");
+        assert_eq!(found(&db, "repodata/repomd.xml", i64::MAX).await, None);
+
+        let first = [
+            file("repodata/repomd.xml", 1),
+            file("repodata/a-primary.xml.gz", 2),
+        ];
+        assert!(publish_snapshot(&db, "r", 0, &first, 0)
+            .await
+            .expect("publish"));
+        // The same generation again (another process got there first): no change.
+        assert!(
+            !publish_snapshot(&db, "r", 0, &[file("repodata/repomd.xml", 9)], 0)
+                .await
+                .expect("publish")
+        );
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(1))
+        );
+
+        let entry = PackageEntry {
+            name: "p".into(),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            primary: "<package/>".into(),
+            filelists: "<package/>".into(),
+            other: "<package/>".into(),
+        };
+        insert_packages(
+            &db,
+            &[NewPackage {
+                repo: "r",
+                href: "Packages/p-1-1.noarch.rpm",
+                digest: &digest(3),
+                size: 10,
+                entry: &entry,
+                added_at: 5,
+            }],
+        )
+        .await
+        .expect("insert");
+        assert_eq!(generation(&db, "r").await.expect("generation"), (1, false));
+        let second = [
+            file("repodata/repomd.xml", 4),
+            file("repodata/b-primary.xml.gz", 5),
+        ];
+        assert!(publish_snapshot(&db, "r", 1, &second, 0)
+            .await
+            .expect("publish"));
+        assert_eq!(generation(&db, "r").await.expect("generation"), (1, true));
+
+        let now = airlock_core::unix_now();
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(4))
+        );
+        assert_eq!(
+            found(&db, "repodata/a-primary.xml.gz", now - 60).await,
+            Some(digest(2)),
+            "superseded within the grace period"
+        );
+        assert_eq!(
+            found(&db, "repodata/a-primary.xml.gz", now + 60).await,
+            None
+        );
+        let listed: Vec<String> = list_files(&db, "r", "")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "Packages/p-1-1.noarch.rpm",
+                "repodata/b-primary.xml.gz",
+                "repodata/repomd.xml"
+            ]
+        );
+        let packages = list_files(&db, "r", "Packages/").await.expect("list");
+        assert_eq!(packages.len(), 1);
+
+        // A publish after the grace period drops the superseded snapshots.
+        assert!(delete_package(&db, "r", "Packages/p-1-1.noarch.rpm")
+            .await
+            .expect("delete"));
+        let third = [file("repodata/repomd.xml", 6)];
+        assert!(publish_snapshot(&db, "r", 2, &third, now + 60)
+            .await
+            .expect("publish"));
+        assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
+        assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
+        assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
+    }
+}

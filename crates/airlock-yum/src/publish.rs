@@ -18,15 +18,24 @@ use quick_xml::Writer;
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
 
-/// Compressed bytes handed to the blob writer at a time.
-const CHUNK: usize = 256 << 10;
+/// Uncompressed XML gathered before it is compressed (on the blocking pool:
+/// gzip of a large repository's metadata takes seconds of CPU, which must not
+/// hold up an HTTP worker).
+const BATCH: usize = 1 << 20;
+
+/// The compressor and the uncompressed bytes' hash, moved to the blocking
+/// pool and back for each batch.
+struct Compressor {
+    gzip: GzEncoder<Vec<u8>>,
+    open_hash: Sha256,
+}
 
 /// One metadata file being written: XML in, gzip out into a blob writer, with
 /// the uncompressed bytes' sha256 and size for repomd's `open-*` fields.
 struct MetadataFile {
     kind: &'static str,
-    gzip: GzEncoder<Vec<u8>>,
-    open_hash: Sha256,
+    compressor: Option<Compressor>,
+    pending: Vec<u8>,
     open_size: u64,
     writer: BlobWriter,
 }
@@ -35,8 +44,11 @@ impl MetadataFile {
     async fn start(yum: &Yum, kind: &'static str, head: String) -> Result<Self, YumError> {
         let mut file = MetadataFile {
             kind,
-            gzip: GzEncoder::new(Vec::with_capacity(CHUNK * 2), Compression::default()),
-            open_hash: Sha256::new(),
+            compressor: Some(Compressor {
+                gzip: GzEncoder::new(Vec::new(), Compression::default()),
+                open_hash: Sha256::new(),
+            }),
+            pending: Vec::with_capacity(BATCH),
             open_size: 0,
             writer: yum.staging.writer(None).await?,
         };
@@ -45,28 +57,62 @@ impl MetadataFile {
     }
 
     async fn push(&mut self, xml: &str) -> Result<(), YumError> {
-        self.open_hash.update(xml.as_bytes());
         self.open_size += xml.len() as u64;
-        self.gzip.write_all(xml.as_bytes())?;
-        if self.gzip.get_ref().len() >= CHUNK {
-            let chunk = std::mem::replace(self.gzip.get_mut(), Vec::with_capacity(CHUNK * 2));
-            self.writer.write(Bytes::from(chunk)).await?;
+        self.pending.extend_from_slice(xml.as_bytes());
+        if self.pending.len() >= BATCH {
+            self.compress_pending().await?;
         }
+        Ok(())
+    }
+
+    fn take_compressor(&mut self) -> Result<Compressor, YumError> {
+        self.compressor
+            .take()
+            .ok_or_else(|| YumError::Internal("a metadata compression failed before".into()))
+    }
+
+    /// Compresses the pending XML on the blocking pool and hands the
+    /// compressed bytes to the blob writer.
+    async fn compress_pending(&mut self) -> Result<(), YumError> {
+        let mut compressor = self.take_compressor()?;
+        let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(BATCH));
+        let (compressor, out) = blocking(move || {
+            compressor.open_hash.update(&batch);
+            compressor.gzip.write_all(&batch)?;
+            let out = std::mem::take(compressor.gzip.get_mut());
+            Ok((compressor, out))
+        })
+        .await?;
+        self.compressor = Some(compressor);
+        self.writer.write(Bytes::from(out)).await?;
         Ok(())
     }
 
     async fn finish(mut self, tail: &str) -> Result<Written, YumError> {
         self.push(tail).await?;
-        let rest = self.gzip.finish()?;
-        self.writer.write(Bytes::from(rest)).await?;
+        self.compress_pending().await?;
+        let compressor = self.take_compressor()?;
+        let (open_hash, out) =
+            blocking(move || Ok((compressor.open_hash, compressor.gzip.finish()?))).await?;
+        self.writer.write(Bytes::from(out)).await?;
         let staged = self.writer.finish(None).await?;
         Ok(Written {
             kind: self.kind,
-            open_digest: Digest::from_sha256_bytes(&self.open_hash.finalize()),
+            open_digest: Digest::from_sha256_bytes(&open_hash.finalize()),
             open_size: self.open_size,
             staged,
         })
     }
+}
+
+/// Runs CPU-bound work on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, YumError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| YumError::Internal(format!("metadata compression failed: {e}")))?
+        .map_err(YumError::io)
 }
 
 /// A finished metadata file, staged.
