@@ -9,8 +9,9 @@ use std::process::Command;
 /// `hello-airlock` needs `airlock-lib >= 2.0` and `/bin/sh` (its `%pre` and
 /// its script's shebang), provides `airlock-hello`, has files in `/usr/bin`,
 /// `/etc` (a `%config`), a doc, a directory, a ghost and a two-entry
-/// changelog. `airlock-lib` has an epoch. `fake-sh` provides `/bin/sh`, which
-/// an empty installroot otherwise lacks.
+/// changelog. `airlock-lib` has an epoch. `airlock-true` is a binary
+/// package. `fake-sh` provides `/bin/sh`, which an empty installroot otherwise
+/// lacks.
 const SPECS: &[(&str, &str)] = &[
     (
         "hello-airlock",
@@ -77,6 +78,27 @@ echo data > %{buildroot}/usr/share/airlock-lib/data.txt
 /usr/share/airlock-lib
 "#,
     ),
+    // A binary package: the host's `true` brings automatic `libc.so.6(GLIBC_…)`
+    // requires, of which createrepo_c keeps only the newest.
+    (
+        "airlock-true",
+        r#"Name:           airlock-true
+Version:        0.1
+Release:        1
+Summary:        A binary for the dependency generator
+License:        MIT
+
+%description
+The host's true(1).
+
+%install
+mkdir -p %{buildroot}/usr/bin
+cp /usr/bin/true %{buildroot}/usr/bin/airlock-true
+
+%files
+/usr/bin/airlock-true
+"#,
+    ),
     (
         "fake-sh",
         r#"Name:           fake-sh
@@ -111,6 +133,8 @@ pub fn build_rpms(dir: &Path) -> Vec<PathBuf> {
                 "dist .el10",
                 "--define",
                 "_build_id_links none",
+                "--define",
+                "debug_package %{nil}",
                 "-bb",
             ])
             .arg(&path)
@@ -125,11 +149,12 @@ pub fn build_rpms(dir: &Path) -> Vec<PathBuf> {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    let mut rpms: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS").join("noarch"))
-        .expect("RPMS/noarch")
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
+        .expect("RPMS")
+        .flat_map(|arch| std::fs::read_dir(arch.expect("arch dir").path()).expect("RPMS/<arch>"))
         .map(|e| e.expect("entry").path())
         .collect();
-    rpms.sort();
+    rpms.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     rpms
 }
 
