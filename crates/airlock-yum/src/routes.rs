@@ -27,6 +27,11 @@ pub fn configure(yum: Arc<Yum>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(yum))
             .service(
+                web::resource("")
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(|req: HttpRequest| async move { redirect_to_directory(&req) }),
+            )
+            .service(
                 web::resource("/{tail:.*}")
                     .guard(guard::Any(guard::Get()).or(guard::Head()))
                     .to(get),

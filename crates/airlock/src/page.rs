@@ -114,11 +114,31 @@ pub async fn ready(info: web::Data<ServerInfo>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+pub async fn metrics(metrics: web::Data<Metrics>, info: web::Data<ServerInfo>) -> HttpResponse {
+    let mut body = metrics.render();
+    body.push_str(&yum_metrics(&info.db).await);
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         ))
-        .body(metrics.render())
+        .body(body)
+}
+
+/// `airlock_yum_packages`, one sample per YUM repository (names are plain
+/// path characters: nothing to escape in a label).
+async fn yum_metrics(db: &Db) -> String {
+    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+    if repos.is_empty() {
+        return String::new();
+    }
+    let mut text = "# HELP airlock_yum_packages Packages in each YUM repository.\n\
+                    # TYPE airlock_yum_packages gauge\n"
+        .to_owned();
+    for (name, kind, packages) in repos {
+        text.push_str(&format!(
+            "airlock_yum_packages{{repository=\"{name}\",kind=\"{kind}\"}} {packages}\n"
+        ));
+    }
+    text
 }

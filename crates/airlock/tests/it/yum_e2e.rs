@@ -471,6 +471,7 @@ fn files_are_served_like_a_static_tree() {
         listing.contains(&format!("<a href=\"{0}\">{0}</a>", file_name(hello))),
         "{listing}"
     );
+    assert_eq!(header(&get(&airlock, "/yum"), "location"), "/yum/");
     assert!(get(&airlock, "/yum/")
         .text()
         .expect("root")
@@ -498,6 +499,14 @@ fn files_are_served_like_a_static_tree() {
             "{missing}"
         );
     }
+
+    let metrics = get(&airlock, "/metrics").text().expect("metrics");
+    assert!(
+        metrics.contains("airlock_yum_packages{repository=\"internal/tools\",kind=\"hosted\"} 4"),
+        "{metrics}"
+    );
+    let root = get(&airlock, "/").text().expect("root page");
+    assert!(root.contains("/yum/internal/tools/"), "{root}");
 
     // A republish switches repomd.xml; the files the old one lists stay servable.
     let old_repomd = repomd(&airlock);
