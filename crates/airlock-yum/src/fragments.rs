@@ -34,6 +34,16 @@ pub struct PackageEntry {
     pub other: String,
 }
 
+impl PackageEntry {
+    /// `name-epoch:version-release.arch`.
+    pub fn nevra(&self) -> String {
+        format!(
+            "{}-{}:{}-{}.{}",
+            self.name, self.epoch, self.version, self.release, self.arch
+        )
+    }
+}
+
 /// Where and when the package file is, as primary.xml records it.
 pub struct FileFacts<'a> {
     /// sha256 of the whole file, hex: the `pkgid`.

@@ -152,6 +152,40 @@ pub struct Yum {
     publishing: tokio::sync::Mutex<()>,
 }
 
+/// A checked package, staged and ready to store.
+pub struct PreparedPackage {
+    repo: String,
+    href: String,
+    staged: StagedBlob,
+    entry: PackageEntry,
+    added_at: i64,
+}
+
+impl PreparedPackage {
+    /// Its path in the repository.
+    pub fn href(&self) -> &str {
+        &self.href
+    }
+
+    /// Its name-epoch:version-release.arch.
+    pub fn nevra(&self) -> String {
+        self.entry.nevra()
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.staged.size
+    }
+}
+
+/// What checking a package found.
+pub enum Prepared {
+    /// A new package.
+    New(Box<PreparedPackage>),
+    /// The same bytes are already stored at that path.
+    Unchanged,
+}
+
 /// What adding a package did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Added {
@@ -218,6 +252,23 @@ impl Yum {
         href: &str,
         staged: StagedBlob,
     ) -> Result<Added, YumError> {
+        match self.prepare_package(repo, href, staged).await? {
+            Prepared::New(package) => {
+                self.store_packages(vec![*package]).await?;
+                Ok(Added::New)
+            }
+            Prepared::Unchanged => Ok(Added::Unchanged),
+        }
+    }
+
+    /// The checks of [`Yum::add_package`], without storing anything: the
+    /// package's path, its header and file, and conflicts with stored packages.
+    pub async fn prepare_package(
+        &self,
+        repo: &str,
+        href: &str,
+        staged: StagedBlob,
+    ) -> Result<Prepared, YumError> {
         let repo = self.repo(repo)?;
         if repo.kind != RepoKind::Hosted {
             return Err(YumError::NotHosted(format!(
@@ -228,7 +279,7 @@ impl Yum {
         check_upload_path(href)?;
         if let Some(stored) = index::package_at(&self.db, &repo.name, href).await? {
             return if stored.digest == staged.digest.to_string() {
-                Ok(Added::Unchanged)
+                Ok(Prepared::Unchanged)
             } else {
                 Err(YumError::Conflict(format!(
                     "{href} is already stored with other content; delete it first"
@@ -255,29 +306,59 @@ impl Yum {
         };
         if let Some(other) = index::package_with_nevra(&self.db, &repo.name, &entry).await? {
             return Err(YumError::Conflict(format!(
-                "{}-{}:{}-{}.{} is already stored as {}",
-                entry.name, entry.epoch, entry.version, entry.release, entry.arch, other.href
+                "{} is already stored as {}",
+                entry.nevra(),
+                other.href
             )));
         }
-        let (digest, size) = (staged.digest.clone(), staged.size);
-        self.store.commit(staged).await?;
-        let inserted = index::insert_packages(
-            &self.db,
-            &[index::NewPackage {
-                repo: &repo.name,
-                href,
-                digest: &digest,
-                size,
-                entry: &entry,
-                added_at,
-            }],
-        )
-        .await;
-        match inserted {
-            Ok(()) => Ok(Added::New),
-            Err(e) if is_unique_violation(&e) => Err(YumError::Conflict(format!(
-                "{href} (or its NEVRA) was stored by a concurrent upload"
-            ))),
+        Ok(Prepared::New(Box::new(PreparedPackage {
+            repo: repo.name.clone(),
+            href: href.to_owned(),
+            staged,
+            entry,
+            added_at,
+        })))
+    }
+
+    /// Makes prepared packages durable together (one sync of the store) and
+    /// records them in one transaction. Fails whole when one of them collides
+    /// with a package stored meanwhile (or with another of the batch).
+    pub async fn store_packages(&self, packages: Vec<PreparedPackage>) -> Result<(), YumError> {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(packages.len());
+        let mut staged = Vec::with_capacity(packages.len());
+        for p in packages {
+            rows.push((
+                p.repo,
+                p.href,
+                p.staged.digest.clone(),
+                p.staged.size,
+                p.entry,
+                p.added_at,
+            ));
+            staged.push(p.staged);
+        }
+        self.store.commit_batch(staged).await?;
+        let new: Vec<index::NewPackage<'_>> = rows
+            .iter()
+            .map(
+                |(repo, href, digest, size, entry, added_at)| index::NewPackage {
+                    repo,
+                    href,
+                    digest,
+                    size: *size,
+                    entry,
+                    added_at: *added_at,
+                },
+            )
+            .collect();
+        match index::insert_packages(&self.db, &new).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(YumError::Conflict(
+                "a package at the same path or with the same NEVRA was stored meanwhile".into(),
+            )),
             Err(e) => Err(e.into()),
         }
     }
