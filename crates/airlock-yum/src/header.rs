@@ -117,7 +117,54 @@ fn header_range(file: &mut File, size: u64) -> Result<(u64, u64), YumError> {
             "the RPM is truncated: its header ends at byte {end}, the file has {size}"
         )));
     }
+    check_index(file, LEAD_SIZE, sig_entries, sig_data, "signature")?;
+    check_index(file, start, entries, data, "main")?;
     Ok((start, end))
+}
+
+/// Every index entry of the header at `at` must point into its data section,
+/// with room for its values when they have a fixed size (rpm's `hdrchkRange`
+/// and `hdrchkData`): the `rpm` crate trusts the offsets and would panic.
+fn check_index(
+    file: &mut File,
+    at: u64,
+    entries: u64,
+    data: u64,
+    which: &str,
+) -> Result<(), YumError> {
+    let mut index = vec![0u8; (16 * entries) as usize];
+    file.seek(SeekFrom::Start(at + PREAMBLE_SIZE))
+        .map_err(YumError::io)?;
+    file.read_exact(&mut index).map_err(YumError::io)?;
+    for entry in index.chunks_exact(16) {
+        let word = |i: usize| {
+            u64::from(u32::from_be_bytes([
+                entry[i],
+                entry[i + 1],
+                entry[i + 2],
+                entry[i + 3],
+            ]))
+        };
+        let (kind, offset, count) = (word(4), word(8), word(12));
+        let item_size = match kind {
+            1 | 2 | 7 => 1, // char, int8, bin
+            3 => 2,
+            4 => 4,
+            5 => 8,
+            _ => 0, // null and strings: at least a NUL, checked by the parser
+        };
+        let needed = if kind == 0 {
+            0
+        } else {
+            count.max(1) * item_size.max(1)
+        };
+        if kind > 9 || offset + needed > data {
+            return Err(YumError::BadRpm(format!(
+                "the RPM {which} header is corrupt: an entry lies outside its data"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Entry count and data size of the header at `at`.
@@ -147,4 +194,83 @@ fn read_at(file: &mut File, at: u64, buf: &mut [u8], size: u64) -> Result<(), Yu
     }
     file.seek(SeekFrom::Start(at)).map_err(YumError::io)?;
     file.read_exact(buf).map_err(YumError::io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A small package written by the `rpm` crate's builder.
+    fn package_bytes() -> Vec<u8> {
+        let package = rpm::PackageBuilder::new("t", "1.0", "MIT", "noarch", "a test package")
+            .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None))
+            .with_file_contents(vec![b'x'; 3000], rpm::FileOptions::new("/usr/share/t/data"))
+            .expect("file")
+            .build()
+            .expect("package");
+        let mut bytes = Vec::new();
+        package.write(&mut bytes).expect("write");
+        bytes
+    }
+
+    fn check(bytes: &[u8]) -> Result<CheckedRpm, YumError> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.rpm");
+        std::fs::write(&path, bytes).expect("write");
+        read_rpm(&path, bytes.len() as u64)
+    }
+
+    #[test]
+    fn a_whole_package_reads_and_every_truncation_is_refused() {
+        let bytes = package_bytes();
+        let rpm = check(&bytes).expect("whole package");
+        assert_eq!(rpm.metadata.get_name().expect("name"), "t");
+        assert!(rpm.header_start < rpm.header_end && rpm.header_end < bytes.len() as u64);
+        for len in 0..bytes.len() {
+            match check(&bytes[..len]) {
+                Err(YumError::BadRpm(_)) => {}
+                other => panic!("{len} of {} bytes: {:?}", bytes.len(), other.err()),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_changed_payload_byte_is_refused(at in 0usize..3000, flip in 1u8..=255) {
+            let mut bytes = package_bytes();
+            let start = check(&bytes).expect("whole").header_end as usize;
+            let i = start + at % (bytes.len() - start);
+            bytes[i] ^= flip;
+            prop_assert!(matches!(check(&bytes), Err(YumError::BadRpm(_))));
+        }
+
+        #[test]
+        fn changed_header_bytes_never_panic(
+            flips in proptest::collection::vec((0usize..4096, 1u8..=255), 1..8),
+        ) {
+            let mut bytes = package_bytes();
+            for (at, flip) in flips {
+                let i = at % bytes.len();
+                bytes[i] ^= flip;
+            }
+            // Refused or read: never a panic. What reads must also give metadata.
+            if let Ok(rpm) = check(&bytes) {
+                let facts = crate::fragments::FileFacts {
+                    pkgid: "00",
+                    size: bytes.len() as u64,
+                    href: "p.rpm",
+                    time_file: 0,
+                };
+                let _ = crate::fragments::package_entry(&rpm, &facts);
+            }
+        }
+
+        #[test]
+        fn garbage_is_refused(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            prop_assert!(check(&bytes).is_err());
+        }
+    }
 }

@@ -292,14 +292,20 @@ impl Yum {
             let (size, pkgid, href) =
                 (staged.size, staged.digest.hex().to_owned(), href.to_owned());
             tokio::task::spawn_blocking(move || -> Result<PackageEntry, YumError> {
-                let rpm = header::read_rpm(&path, size)?;
-                let facts = FileFacts {
-                    pkgid: &pkgid,
-                    size,
-                    href: &href,
-                    time_file: added_at,
-                };
-                Ok(fragments::package_entry(&rpm, &facts)?)
+                // `header::read_rpm` checks what the `rpm` crate trusts; should
+                // a malformed header still make it panic, the upload is refused
+                // like any other bad RPM.
+                std::panic::catch_unwind(|| {
+                    let rpm = header::read_rpm(&path, size)?;
+                    let facts = FileFacts {
+                        pkgid: &pkgid,
+                        size,
+                        href: &href,
+                        time_file: added_at,
+                    };
+                    Ok(fragments::package_entry(&rpm, &facts)?)
+                })
+                .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
             })
             .await
             .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
