@@ -452,6 +452,26 @@ fn files_are_served_like_a_static_tree() {
     );
     assert_eq!(ranged.bytes().expect("body").as_ref(), &hello_bytes[100..]);
 
+    // A package larger than one read chunk, whole and from inside.
+    let lib = rpm_named(&rpms, "airlock-lib");
+    let lib_bytes = std::fs::read(lib).expect("rpm");
+    assert!(lib_bytes.len() > 2 << 20);
+    let lib_url = airlock.url(&format!("/yum/{REPO}/{}", file_name(lib)));
+    let whole = client()
+        .get(&lib_url)
+        .send()
+        .expect("GET")
+        .bytes()
+        .expect("body");
+    assert!(whole.as_ref() == lib_bytes.as_slice());
+    let middle = client()
+        .get(&lib_url)
+        .header("range", "bytes=500000-1600000")
+        .send()
+        .expect("range GET");
+    assert_eq!(middle.status(), StatusCode::PARTIAL_CONTENT);
+    assert!(middle.bytes().expect("body").as_ref() == &lib_bytes[500_000..=1_600_000]);
+
     // Directories, as nginx autoindex shows them.
     let repo_dir = get(&airlock, &format!("/yum/{REPO}"));
     assert_eq!(repo_dir.status(), StatusCode::MOVED_PERMANENTLY);
@@ -535,4 +555,10 @@ fn files_are_served_like_a_static_tree() {
         .send()
         .expect("DELETE");
     assert_eq!(again.status(), StatusCode::NOT_FOUND);
+
+    // A restart publishes nothing new: repomd.xml stays byte-identical, so
+    // clients' metadata caches stay valid.
+    drop(airlock);
+    let airlock = Airlock::start(&data, &yum_config(), &[]);
+    assert_eq!(repomd(&airlock), new_repomd);
 }

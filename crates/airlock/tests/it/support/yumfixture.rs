@@ -9,7 +9,7 @@ use std::process::Command;
 /// `hello-airlock` needs `airlock-lib >= 2.0` and `/bin/sh` (its `%pre` and
 /// its script's shebang), provides `airlock-hello`, has files in `/usr/bin`,
 /// `/etc` (a `%config`), a doc, a directory, a ghost and a two-entry
-/// changelog. `airlock-lib` has an epoch. `airlock-true` is a binary
+/// changelog. `airlock-lib` has an epoch and is over 2 MiB. `airlock-true` is a binary
 /// package. `fake-sh` provides `/bin/sh`, which an empty installroot otherwise
 /// lacks.
 const SPECS: &[(&str, &str)] = &[
@@ -70,9 +70,13 @@ BuildArch:      noarch
 %description
 The library.
 
+# 2 MiB that do not compress, so the package is served in several chunks.
+%define _binary_payload w1.gzdio
+
 %install
 mkdir -p %{buildroot}/usr/share/airlock-lib
 echo data > %{buildroot}/usr/share/airlock-lib/data.txt
+head -c 2097152 /dev/urandom > %{buildroot}/usr/share/airlock-lib/noise.bin
 
 %files
 /usr/share/airlock-lib
