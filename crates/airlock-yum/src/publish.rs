@@ -136,6 +136,7 @@ struct Record {
 /// Publishes `repo` if its package set changed since the last publish. Returns
 /// whether a new snapshot became current. Callers hold `Yum::publishing`.
 pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
+    let started = std::time::Instant::now();
     let (generation, published) = index::generation(&yum.db, repo).await?;
     if published {
         return Ok(false);
@@ -223,6 +224,7 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
             repo,
             packages = count,
             generation,
+            duration_ms = started.elapsed().as_secs_f64() * 1e3,
             "yum repository published"
         );
     }
