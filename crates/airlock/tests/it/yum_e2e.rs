@@ -192,10 +192,16 @@ fn repodata_matches_createrepo_c_field_by_field() {
     let rpms = build_rpms(dir.path());
     let data = dir.path().join("data");
     let airlock = Airlock::start(&data, &yum_config(), &[]);
-    for rpm in &rpms {
-        let response = upload(&airlock, file_name(rpm), std::fs::read(rpm).expect("rpm"));
-        assert_eq!(response.status(), StatusCode::CREATED);
-    }
+    // All at once: concurrent publishes must end with every package listed.
+    std::thread::scope(|threads| {
+        for rpm in &rpms {
+            let airlock = &airlock;
+            threads.spawn(move || {
+                let response = upload(airlock, file_name(rpm), std::fs::read(rpm).expect("rpm"));
+                assert_eq!(response.status(), StatusCode::CREATED);
+            });
+        }
+    });
     let reference = createrepo(dir.path(), &rpms);
     let reference_repomd =
         std::fs::read_to_string(reference.join("repodata/repomd.xml")).expect("repomd");
