@@ -140,6 +140,24 @@ fn dnf_installs_from_a_hosted_repository_after_uploads() {
         std::fs::read(hello).expect("fixture")
     );
 
+    // reposync checks every package against primary's checksum and size.
+    let mirror = dir.path().join("reposync");
+    dnf.ok(&[
+        "reposync",
+        "--download-metadata",
+        &format!("--download-path={}", mirror.display()),
+    ]);
+    for prefix in ["hello-airlock", "airlock-lib", "fake-sh"] {
+        let rpm = rpm_named(&rpms, prefix);
+        assert_eq!(
+            std::fs::read(mirror.join("air").join(file_name(rpm))).expect("synced package"),
+            std::fs::read(rpm).expect("fixture"),
+            "{}",
+            rpm.display()
+        );
+    }
+    assert!(mirror.join("air/repodata/repomd.xml").is_file());
+
     // An empty installroot has no shell: scriptlets cannot run there.
     dnf.ok(&["--setopt=tsflags=noscripts", "install", "hello-airlock"]);
     let installed = std::process::Command::new("rpm")
