@@ -377,6 +377,37 @@ fn bad_uploads_are_refused_and_change_nothing() {
             .expect("listing"),
         listing_before
     );
+
+    // `airlock yum add` refuses a bad file, names it, and still adds the good ones.
+    let bad = dir.path().join("broken-1-1.noarch.rpm");
+    std::fs::write(&bad, &lib[..lib.len() / 2]).expect("bad file");
+    let config = write_config(&data, &yum_config());
+    let good = rpm_named(&rpms, "fake-sh");
+    let out = run(&[
+        "yum",
+        "add",
+        "-c",
+        config.to_str().expect("utf-8"),
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        REPO,
+        bad.to_str().expect("utf-8"),
+        good.to_str().expect("utf-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("broken-1-1.noarch.rpm"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("truncated"), "{stderr}");
+    assert_eq!(
+        get(&airlock, &format!("/yum/{REPO}/{}", file_name(good))).status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&airlock, &format!("/yum/{REPO}/broken-1-1.noarch.rpm")).status(),
+        StatusCode::NOT_FOUND
+    );
     drop(airlock);
     let (ok, report) = crate::support::server::fsck(&data, &[]);
     assert!(ok && report.contains("0 errors, 0 warnings"), "{report}");
