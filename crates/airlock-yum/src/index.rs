@@ -119,6 +119,13 @@ pub struct StoredPackage {
     pub digest: String,
 }
 
+fn stored_package(row: sqlx::sqlite::SqliteRow) -> Result<StoredPackage, DbError> {
+    Ok(StoredPackage {
+        href: row.try_get("href")?,
+        digest: row.try_get("blob_digest")?,
+    })
+}
+
 /// The package at `href`, if any.
 pub async fn package_at(db: &Db, repo: &str, href: &str) -> Result<Option<StoredPackage>, DbError> {
     let row =
@@ -127,13 +134,7 @@ pub async fn package_at(db: &Db, repo: &str, href: &str) -> Result<Option<Stored
             .bind(href)
             .fetch_optional(&mut *db.reader().await?)
             .await?;
-    row.map(|r| {
-        Ok(StoredPackage {
-            href: r.try_get("href")?,
-            digest: r.try_get("blob_digest")?,
-        })
-    })
-    .transpose()
+    row.map(stored_package).transpose()
 }
 
 /// The package with this NEVRA, if any.
@@ -154,13 +155,7 @@ pub async fn package_with_nevra(
     .bind(&entry.arch)
     .fetch_optional(&mut *db.reader().await?)
     .await?;
-    row.map(|r| {
-        Ok(StoredPackage {
-            href: r.try_get("href")?,
-            digest: r.try_get("blob_digest")?,
-        })
-    })
-    .transpose()
+    row.map(stored_package).transpose()
 }
 
 /// A package to record: its blob is durable.

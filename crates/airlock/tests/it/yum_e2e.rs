@@ -70,6 +70,22 @@ fn upload(airlock: &Airlock, name: &str, body: Vec<u8>) -> Response {
         .expect("PUT")
 }
 
+/// `airlock yum add REPO FILES…` on the data directory (a server may be running on it).
+fn yum_add(data: &Path, files: &[&Path]) -> std::process::Output {
+    let config = write_config(data, &yum_config());
+    let mut args = vec![
+        "yum",
+        "add",
+        "-c",
+        config.to_str().expect("utf-8"),
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        REPO,
+    ];
+    args.extend(files.iter().map(|f| f.to_str().expect("utf-8")));
+    run(&args)
+}
+
 fn get(airlock: &Airlock, path: &str) -> Response {
     client().get(airlock.url(path)).send().expect("GET")
 }
@@ -95,17 +111,7 @@ fn dnf_installs_from_a_hosted_repository_after_uploads() {
         assert_eq!(response.status(), StatusCode::CREATED, "{prefix}");
     }
     let fake_sh = rpm_named(&rpms, "fake-sh");
-    let config = write_config(&data, &yum_config());
-    let out = run(&[
-        "yum",
-        "add",
-        "-c",
-        config.to_str().expect("utf-8"),
-        "--data-dir",
-        data.to_str().expect("utf-8"),
-        REPO,
-        fake_sh.to_str().expect("utf-8"),
-    ]);
+    let out = yum_add(&data, &[fake_sh]);
     assert!(
         out.status.success(),
         "airlock yum add: {}",
@@ -381,19 +387,8 @@ fn bad_uploads_are_refused_and_change_nothing() {
     // `airlock yum add` refuses a bad file, names it, and still adds the good ones.
     let bad = dir.path().join("broken-1-1.noarch.rpm");
     std::fs::write(&bad, &lib[..lib.len() / 2]).expect("bad file");
-    let config = write_config(&data, &yum_config());
     let good = rpm_named(&rpms, "fake-sh");
-    let out = run(&[
-        "yum",
-        "add",
-        "-c",
-        config.to_str().expect("utf-8"),
-        "--data-dir",
-        data.to_str().expect("utf-8"),
-        REPO,
-        bad.to_str().expect("utf-8"),
-        good.to_str().expect("utf-8"),
-    ]);
+    let out = yum_add(&data, &[&bad, good]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("broken-1-1.noarch.rpm"),
