@@ -6,6 +6,7 @@ mod logging;
 mod page;
 mod server;
 mod settings;
+mod yum;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -42,6 +43,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// YUM repositories.
+    Yum {
+        #[command(subcommand)]
+        what: YumCommand,
+    },
     /// Checks the index and the blob store against each other.
     Fsck {
         /// Fix what is found: drop rows whose blobs are gone or corrupt, and delete
@@ -70,6 +76,19 @@ enum ImportCommand {
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum YumCommand {
+    /// Adds RPM files to a hosted repository (each stored under its file name)
+    /// and publishes the repository.
+    Add {
+        /// The repository's name, as in `[[yum.repositories]]`.
+        repo: String,
+        /// The .rpm files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -125,6 +144,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let _log = logging::init("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
+        }
+        Command::Yum {
+            what: YumCommand::Add { repo, files },
+        } => {
+            let _log = logging::init("warn");
+            runtime()?.block_on(yum::add(settings, &repo, &files))
         }
         Command::Fsck { repair, verify } => {
             let _log = logging::init("warn");

@@ -120,6 +120,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
+    let yum = Arc::new(crate::yum::open(&settings, &data).await?);
     let loading = Arc::clone(&go);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -196,6 +197,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
+            .service(web::scope("/yum").configure(airlock_yum::configure(yum.clone())))
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).
@@ -236,6 +238,7 @@ fn protocol_of(path: &str) -> &'static str {
         Some("go") => "go",
         Some("pypi") => "pypi",
         Some("v2") => "oci",
+        Some("yum") => "yum",
         _ => "server",
     }
 }

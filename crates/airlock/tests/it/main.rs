@@ -11,3 +11,4 @@ mod oci_http;
 mod pypi_e2e;
 mod pypi_http;
 mod support;
+mod yum_e2e;
