@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod rendered;
 pub mod serve;
+pub mod smallblobs;
 pub mod store;
 pub mod upload;
 pub mod upstream;

@@ -1,6 +1,13 @@
 //! Prometheus metrics, labelled by protocol.
+//!
+//! The counters counted on every request (requests, response bytes, cache
+//! lookups) are resolved to their labelled series once, on first use, and kept
+//! in [`Handles`]: counting is then one atomic add instead of hashing the label
+//! values, a map lookup and formatting the status code. A series still appears
+//! in `/metrics` only once it was counted, as with `with_label_values`.
 
-use prometheus::{Encoder, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use std::sync::{Arc, OnceLock};
 
 /// The counters every protocol reports into.
 #[derive(Clone, Debug)]
@@ -11,6 +18,56 @@ pub struct Metrics {
     cache: IntCounterVec,
     upstream_fetches: IntCounterVec,
     upstream_bytes: IntCounterVec,
+    handles: Arc<Handles>,
+}
+
+/// Protocols whose per-request series are kept resolved; more than any server
+/// mounts (any further ones are counted by label lookup).
+const HANDLE_SLOTS: usize = 16;
+
+/// HTTP status codes 100..=599 have a resolved series each.
+const STATUSES: std::ops::RangeInclusive<u16> = 100..=599;
+
+/// Resolved series, one slot per protocol, claimed by the first request counted
+/// for it. Lookups compare a handful of short names: no lock, no allocation.
+#[derive(Debug)]
+struct Handles {
+    slots: [OnceLock<ProtocolHandles>; HANDLE_SLOTS],
+}
+
+/// One protocol's resolved series, each filled on first use.
+#[derive(Debug)]
+struct ProtocolHandles {
+    protocol: String,
+    by_status: Box<[OnceLock<IntCounter>]>,
+    response_bytes: OnceLock<IntCounter>,
+    cache_hit: OnceLock<IntCounter>,
+    cache_miss: OnceLock<IntCounter>,
+}
+
+impl Handles {
+    fn new() -> Self {
+        Handles {
+            slots: std::array::from_fn(|_| OnceLock::new()),
+        }
+    }
+
+    /// The slot of `protocol`, claiming a free one the first time.
+    fn of(&self, protocol: &str) -> Option<&ProtocolHandles> {
+        for slot in &self.slots {
+            let handles = slot.get_or_init(|| ProtocolHandles {
+                protocol: protocol.to_owned(),
+                by_status: STATUSES.map(|_| OnceLock::new()).collect(),
+                response_bytes: OnceLock::new(),
+                cache_hit: OnceLock::new(),
+                cache_miss: OnceLock::new(),
+            });
+            if handles.protocol == protocol {
+                return Some(handles);
+            }
+        }
+        None
+    }
 }
 
 /// Outcome of a cache lookup.
@@ -76,6 +133,7 @@ impl Default for Metrics {
                 &["protocol"],
             ),
             registry,
+            handles: Arc::new(Handles::new()),
         }
     }
 }
@@ -83,11 +141,27 @@ impl Default for Metrics {
 impl Metrics {
     /// Counts one served request.
     pub fn request(&self, protocol: &str, status: u16, bytes: u64) {
-        self.requests
-            .with_label_values(&[protocol, &status.to_string()])
-            .inc();
-        self.response_bytes
-            .with_label_values(&[protocol])
+        let by_label = || {
+            self.requests
+                .with_label_values(&[protocol, &status.to_string()])
+        };
+        let Some(handles) = self.handles.of(protocol) else {
+            by_label().inc();
+            self.response_bytes
+                .with_label_values(&[protocol])
+                .inc_by(bytes);
+            return;
+        };
+        match handles
+            .by_status
+            .get(usize::from(status.wrapping_sub(*STATUSES.start())))
+        {
+            Some(slot) => slot.get_or_init(by_label).inc(),
+            None => by_label().inc(),
+        }
+        handles
+            .response_bytes
+            .get_or_init(|| self.response_bytes.with_label_values(&[protocol]))
             .inc_by(bytes);
     }
 
@@ -97,7 +171,15 @@ impl Metrics {
             CacheResult::Hit => "hit",
             CacheResult::Miss => "miss",
         };
-        self.cache.with_label_values(&[protocol, label]).inc();
+        let by_label = || self.cache.with_label_values(&[protocol, label]);
+        let Some(handles) = self.handles.of(protocol) else {
+            return by_label().inc();
+        };
+        let slot = match result {
+            CacheResult::Hit => &handles.cache_hit,
+            CacheResult::Miss => &handles.cache_miss,
+        };
+        slot.get_or_init(by_label).inc();
     }
 
     /// Counts one upstream fetch: `outcome` is `ok`, `not_found` or `error`.
@@ -116,5 +198,57 @@ impl Metrics {
         // Encoding to a Vec cannot fail for the text format.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_appear_once_counted_and_count_through_handles() {
+        let metrics = Metrics::default();
+        assert!(!metrics.render().contains("airlock_http_requests_total"));
+        metrics.request("go", 200, 10);
+        metrics.request("go", 200, 5);
+        metrics.request("go", 404, 0);
+        metrics.request("server", 200, 3);
+        metrics.request("go", 42, 0); // outside the resolved range
+        metrics.cache("go", CacheResult::Hit);
+        metrics.cache("go", CacheResult::Hit);
+        let text = metrics.render();
+        for line in [
+            "airlock_http_requests_total{protocol=\"go\",status=\"200\"} 2",
+            "airlock_http_requests_total{protocol=\"go\",status=\"404\"} 1",
+            "airlock_http_requests_total{protocol=\"go\",status=\"42\"} 1",
+            "airlock_http_requests_total{protocol=\"server\",status=\"200\"} 1",
+            "airlock_http_response_bytes_total{protocol=\"go\"} 15",
+            "airlock_http_response_bytes_total{protocol=\"server\"} 3",
+            "airlock_cache_lookups_total{protocol=\"go\",result=\"hit\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("status=\"304\""), "never counted: not shown");
+        assert!(
+            !text.contains("result=\"miss\""),
+            "never counted: not shown"
+        );
+    }
+
+    #[test]
+    fn more_protocols_than_slots_are_still_counted() {
+        let metrics = Metrics::default();
+        for n in 0..HANDLE_SLOTS + 3 {
+            metrics.request(&format!("p{n}"), 200, 1);
+            metrics.cache(&format!("p{n}"), CacheResult::Miss);
+        }
+        let text = metrics.render();
+        let last = HANDLE_SLOTS + 2;
+        assert!(text.contains(&format!(
+            "airlock_http_requests_total{{protocol=\"p{last}\",status=\"200\"}} 1"
+        )));
+        assert!(text.contains(&format!(
+            "airlock_cache_lookups_total{{protocol=\"p{last}\",result=\"miss\"}} 1"
+        )));
     }
 }

@@ -12,6 +12,7 @@
 //! under a digest name.
 
 use crate::digest::Digest;
+use crate::smallblobs::{self, SmallBlobs, SMALL_BLOB_MAX};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::stream::{BoxStream, StreamExt as _};
@@ -166,6 +167,8 @@ pub struct StoreListing {
 #[derive(Debug)]
 pub struct LocalStore {
     root: PathBuf,
+    /// Small blobs already read, so that serving them again opens no file.
+    small: SmallBlobs,
 }
 
 impl LocalStore {
@@ -186,7 +189,10 @@ impl LocalStore {
             StdFile::open(&base)?.sync_all()?;
             StdFile::open(&root)?.sync_all()?;
         }
-        Ok(LocalStore { root })
+        Ok(LocalStore {
+            root,
+            small: SmallBlobs::default(),
+        })
     }
 
     /// The file that holds `digest`.
@@ -280,13 +286,24 @@ impl BlobStore for LocalStore {
         digest: &Digest,
         range: Option<ByteRange>,
     ) -> Result<BlobBody, StoreError> {
-        match StdFile::open(self.path_of(digest)) {
-            Ok(file) => Ok(file_body(file, range)?),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(StoreError::NotFound(digest.clone()))
-            }
-            Err(e) => Err(e.into()),
+        if let Some(bytes) = self.small.get(digest, range) {
+            return Ok(BlobBody::Bytes(bytes));
         }
+        let file = match StdFile::open(self.path_of(digest)) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotFound(digest.clone()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let size = file.metadata()?.len();
+        if size <= SMALL_BLOB_MAX {
+            // Read whole (even for a range) and kept for the next request.
+            let bytes = read_whole(&file, size)?;
+            self.small.insert(digest, bytes.clone());
+            return Ok(BlobBody::Bytes(smallblobs::slice(&bytes, range)));
+        }
+        Ok(sized_file_body(file, size, range)?)
     }
 
     async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
@@ -306,6 +323,7 @@ impl BlobStore for LocalStore {
     }
 
     async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
+        self.small.remove(digest);
         match tokio::fs::remove_file(self.path_of(digest)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -358,6 +376,11 @@ fn touch(path: &Path) -> io::Result<()> {
 /// small ones read at once, large ones streamed.
 fn file_body(file: StdFile, range: Option<ByteRange>) -> io::Result<BlobBody> {
     let size = file.metadata()?.len();
+    sized_file_body(file, size, range)
+}
+
+/// [`file_body`] of a file whose size is known.
+fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Result<BlobBody> {
     let (start, len) = match range {
         Some(r) => (
             r.start,
@@ -374,6 +397,13 @@ fn file_body(file: StdFile, range: Option<ByteRange>) -> io::Result<BlobBody> {
         len,
         stream: read_ahead(file, start, len),
     })
+}
+
+/// All `size` bytes of a small file.
+fn read_whole(file: &StdFile, size: u64) -> io::Result<Bytes> {
+    let mut buf = vec![0u8; size as usize];
+    file.read_exact_at(&mut buf, 0)?;
+    Ok(Bytes::from(buf))
 }
 
 /// Streams `len` bytes of `file` from `start`: a blocking-pool thread reads one
@@ -905,6 +935,27 @@ mod tests {
         assert_eq!(store.rehash(&a).await.expect("rehash"), a);
         // Staging holds nothing once committed.
         assert_eq!(std::fs::read_dir(&staging.dir).expect("dir").count(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_small_blob_read_once_is_served_without_opening_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let store = LocalStore::open(dir.path().join("blobs")).expect("store");
+        let digest = put(&staging, &store, b"hello").await;
+        let read = |range| store.open(&digest, range);
+        assert_eq!(read(None).await.expect("open").len(), 5);
+        // Gone from disk (behind the store's back): still served, ranges too.
+        std::fs::remove_file(store.path_of(&digest)).expect("rm");
+        let whole = read(None).await.expect("from memory");
+        assert_eq!(whole.into_bytes().await.expect("bytes").as_ref(), b"hello");
+        let part = read(Some(ByteRange { start: 1, end: 2 }))
+            .await
+            .expect("range");
+        assert_eq!(part.into_bytes().await.expect("bytes").as_ref(), b"el");
+        // Removing it through the store forgets it.
+        store.remove(&digest).await.expect("remove");
+        assert!(matches!(read(None).await, Err(StoreError::NotFound(_))));
     }
 
     #[tokio::test]

@@ -74,6 +74,11 @@ pub fn check(path: &str, version: &str) -> Result<(), InvalidInput> {
     // be canonical (as `zip.CheckZip` requires), and `+incompatible` is only allowed for major
     // versions v2 and up on paths without a major suffix (as `modfetch`'s code repos require).
     check_path(path)?;
+    check_version_of(path, version)
+}
+
+/// [`check`] for a `path` already known to be valid: only the version's rules.
+pub fn check_version_of(path: &str, version: &str) -> Result<(), InvalidInput> {
     let invalid = |why: String| InvalidInput(format!("{path}@{version}: invalid version: {why}"));
     if !semver::is_valid(version) {
         return Err(invalid("not a semantic version".into()));
@@ -226,9 +231,11 @@ fn check_elem(elem: &str, kind: Kind) -> Result<(), String> {
     // with Unicode case folding; no non-ASCII rune folds onto a letter of these names, so an
     // ASCII case-insensitive comparison is equivalent.
     let short = elem.split('.').next().unwrap_or_default();
-    if WINDOWS_RESERVED
-        .iter()
-        .any(|r| r.eq_ignore_ascii_case(short))
+    // Every reserved name has 3 or 4 ASCII letters and digits: other lengths need no comparison.
+    if matches!(short.len(), 3 | 4)
+        && WINDOWS_RESERVED
+            .iter()
+            .any(|r| r.eq_ignore_ascii_case(short))
     {
         return Err(format!(
             "{short:?} disallowed as path element component on Windows"

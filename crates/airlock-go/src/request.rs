@@ -130,7 +130,8 @@ pub fn parse(tail: &str) -> Result<GoRequest, BadPath> {
         .ok_or_else(|| BadPath(format!("{file:?}: expected list, .info, .mod or .zip")))?;
     let version = module::unescape_version(escaped_version).map_err(|e| BadPath(e.to_string()))?;
     if module::is_canonical_version(&version) {
-        match module::check(&module, &version) {
+        // The path was checked as it was unescaped.
+        match module::check_version_of(&module, &version) {
             Ok(()) => {
                 return Ok(GoRequest::File {
                     module,
@@ -163,10 +164,9 @@ pub fn parse(tail: &str) -> Result<GoRequest, BadPath> {
     })
 }
 
+/// Unescapes a module path, which checks it.
 fn module_path(escaped: &str) -> Result<String, BadPath> {
-    let path = module::unescape_path(escaped).map_err(|e| BadPath(e.to_string()))?;
-    module::check_path(&path).map_err(|e| BadPath(e.to_string()))?;
-    Ok(path)
+    module::unescape_path(escaped).map_err(|e| BadPath(e.to_string()))
 }
 
 fn parse_sumdb(rest: &str) -> Result<GoRequest, BadPath> {

@@ -16,6 +16,7 @@ pub fn blob_references() -> Vec<BlobReference> {
         airlock_go::index::BLOB_REFERENCES,
         airlock_oci::index::BLOB_REFERENCES,
         airlock_pypi::index::BLOB_REFERENCES,
+        airlock_yum::index::BLOB_REFERENCES,
     ]
     .concat()
 }

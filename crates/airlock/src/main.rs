@@ -2,10 +2,12 @@
 
 mod fsck;
 mod gc;
+mod logging;
 mod page;
 mod server;
 mod settings;
 mod sync;
+mod yum;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -41,6 +43,11 @@ enum Command {
     Import {
         #[command(subcommand)]
         what: ImportCommand,
+    },
+    /// YUM repositories.
+    Yum {
+        #[command(subcommand)]
+        what: YumCommand,
     },
     /// Checks the index and the blob store against each other.
     Fsck {
@@ -101,6 +108,19 @@ enum SyncCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum YumCommand {
+    /// Adds RPM files to a hosted repository (each stored under its file name)
+    /// and publishes the repository.
+    Add {
+        /// The repository's name, as in `[[yum.repositories]]`.
+        repo: String,
+        /// The .rpm files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
 fn parse_mode(s: &str) -> Result<airlock_core::Mode, String> {
     match s {
         "online" => Ok(airlock_core::Mode::Online),
@@ -114,7 +134,7 @@ fn main() -> std::process::ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: {e:#}");
+            eprintln!("airlock: {}", logging::Chain(e.as_ref()));
             std::process::ExitCode::FAILURE
         }
     }
@@ -138,7 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     };
     match cli.command {
         Command::Serve { .. } => {
-            init_logging(&settings.log);
+            let _log = logging::init(&settings.log);
             if !settings.ignored_env.is_empty() {
                 tracing::warn!(
                     variables = %settings.ignored_env.join(","),
@@ -151,15 +171,21 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Import {
             what: ImportCommand::Gomodcache { dir },
         } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
         }
+        Command::Yum {
+            what: YumCommand::Add { repo, files },
+        } => {
+            let _log = logging::init("warn");
+            runtime()?.block_on(yum::add(settings, &repo, &files))
+        }
         Command::Fsck { repair, verify } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(fsck::run(settings, repair, verify))
         }
         Command::Gc { dry_run } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             runtime()?.block_on(gc::run(settings, dry_run))
         }
         Command::Sync {
@@ -172,7 +198,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     only_binary,
                 },
         } => {
-            init_logging("warn");
+            let _log = logging::init("warn");
             let options = airlock_pypi::sync::SyncOptions {
                 python_version,
                 platforms: platform,
@@ -200,15 +226,4 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
     }
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .init();
 }

@@ -61,6 +61,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
         })
         .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());
     let pypi = pypi_section(&info, &base).await;
+    let yum = yum_section(&info.db, &base).await;
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>airlock</title>
@@ -81,7 +82,7 @@ pulls are anonymous. Over plain HTTP, mark the registry insecure (see docs/oci.m
 <pre>skopeo copy --dest-creds USER:PASSWORD --dest-tls-verify=false \
   oci:./image:latest docker://{registry}/team/app:latest
 podman pull --tls-verify=false {registry}/team/app:latest</pre>
-<h2>Operations</h2>
+{yum}<h2>Operations</h2>
 <ul><li><a href="/healthz">/healthz</a> — the process is up</li>
 <li><a href="/readyz">/readyz</a> — the index and the data directory are usable</li>
 <li><a href="/metrics">/metrics</a> — Prometheus metrics</li></ul>
@@ -92,6 +93,24 @@ podman pull --tls-verify=false {registry}/team/app:latest</pre>
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .body(body)
+}
+
+/// The YUM repositories with a `.repo` line each (nothing when none is configured).
+async fn yum_section(db: &Db, base: &str) -> String {
+    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+    if repos.is_empty() {
+        return String::new();
+    }
+    let mut section = format!("<h2>YUM repositories — <code>{base}/yum/</code></h2>\n<ul>\n");
+    for (name, kind, packages) in repos {
+        let name = escape(&name);
+        section.push_str(&format!(
+            "<li><a href=\"/yum/{name}/\">{name}</a> ({kind}, {packages} packages): \
+             <code>baseurl={base}/yum/{name}/</code></li>\n"
+        ));
+    }
+    section.push_str("</ul>\n");
+    section
 }
 
 /// `GET /readyz`: 200 when the index answers and the data directory is writable.
@@ -109,13 +128,33 @@ pub async fn ready(info: web::Data<ServerInfo>) -> HttpResponse {
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+pub async fn metrics(metrics: web::Data<Metrics>, info: web::Data<ServerInfo>) -> HttpResponse {
+    let mut body = metrics.render();
+    body.push_str(&yum_metrics(&info.db).await);
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         ))
-        .body(metrics.render())
+        .body(body)
+}
+
+/// `airlock_yum_packages`, one sample per YUM repository (names are plain
+/// path characters: nothing to escape in a label).
+async fn yum_metrics(db: &Db) -> String {
+    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+    if repos.is_empty() {
+        return String::new();
+    }
+    let mut text = "# HELP airlock_yum_packages Packages in each YUM repository.\n\
+                    # TYPE airlock_yum_packages gauge\n"
+        .to_owned();
+    for (name, kind, packages) in repos {
+        text.push_str(&format!(
+            "airlock_yum_packages{{repository=\"{name}\",kind=\"{kind}\"}} {packages}\n"
+        ));
+    }
+    text
 }
 
 /// The root page's Python section: each index with copy-paste client settings.

@@ -124,13 +124,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
+    let yum = Arc::new(crate::yum::open(&settings, &data).await?);
     let loading = Arc::clone(&go);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         tokio::select! {
             _ = loading.stopping.cancelled() => {}
             loaded = loading.load_stored_keys() => match loaded {
-                Ok(files) => tracing::info!(files, duration_ms = started.elapsed().as_secs_f64() * 1e3, "go index keys loaded"),
+                Ok(files) => tracing::info!(files, duration_ms = %Millis(started.elapsed()), "go index keys loaded"),
                 Err(e) => tracing::error!(error = %e, "could not load the go index keys; every miss asks the index"),
             },
         }
@@ -200,6 +201,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
+            .service(web::scope("/yum").configure(airlock_yum::configure(yum.clone())))
             // Last: devpi's URL shapes (`/<user>/<index>/+simple/…`, `/+f/…`),
             // redirected under /pypi. Matches only paths of that shape.
             .configure(airlock_pypi::configure_devpi)
@@ -227,12 +229,23 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A duration in milliseconds rounded to the microsecond (`0.338`), for log fields.
+struct Millis(std::time::Duration);
+
+impl std::fmt::Display for Millis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let micros = (self.0.as_nanos() + 500) / 1000;
+        write!(f, "{}.{:03}", micros / 1000, micros % 1000)
+    }
+}
+
 /// Which protocol a path belongs to, for metrics and logs.
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
         Some("go") => "go",
         Some("pypi") => "pypi",
         Some("v2") => "oci",
+        Some("yum") => "yum",
         _ => "server",
     }
 }
@@ -259,8 +272,7 @@ async fn log_request(
         .headers()
         .get(CACHE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+        .unwrap_or("-");
     let protocol = protocol_of(&path);
     if let Some(metrics) = metrics {
         metrics.request(protocol, status, bytes);
@@ -270,7 +282,7 @@ async fn log_request(
         %path,
         status,
         bytes,
-        duration_ms = start.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = %Millis(start.elapsed()),
         cache = %cache,
         "request"
     );
@@ -374,4 +386,20 @@ pub async fn import_gomodcache(
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_are_milliseconds_rounded_to_the_microsecond() {
+        let ms = |nanos| Millis(Duration::from_nanos(nanos)).to_string();
+        assert_eq!(ms(337_859), "0.338");
+        assert_eq!(ms(0), "0.000");
+        assert_eq!(ms(499), "0.000");
+        assert_eq!(ms(812_437_600), "812.438");
+        assert_eq!(ms(12_000_000_000), "12000.000");
+    }
 }

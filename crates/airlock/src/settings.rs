@@ -7,6 +7,7 @@ use airlock_core::Mode;
 use airlock_go::GoSettings;
 use airlock_oci::OciSettings;
 use airlock_pypi::PypiSettings;
+use airlock_yum::YumSettings;
 use anyhow::Context as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -38,6 +39,8 @@ pub struct Settings {
     pub oci: OciSettings,
     /// Garbage collection of blobs that nothing references (`airlock gc`).
     pub gc: GcSettings,
+    /// YUM repositories, mounted at `/yum`.
+    pub yum: YumSettings,
     /// `AIRLOCK_*` variables that name no key and were ignored (not a setting:
     /// filled by [`Settings::load`] so that the server can log them).
     #[serde(skip)]
@@ -57,6 +60,7 @@ impl Default for Settings {
             pypi: PypiSettings::default(),
             oci: OciSettings::default(),
             gc: GcSettings::default(),
+            yum: YumSettings::default(),
             ignored_env: Vec::new(),
         }
     }
@@ -183,6 +187,11 @@ impl Settings {
             .check()
             .map_err(anyhow::Error::msg)
             .context("invalid [oci] section")?;
+        settings
+            .yum
+            .check()
+            .map_err(anyhow::Error::msg)
+            .context("invalid [yum] section")?;
         if overrides.mode.is_some() {
             // `--mode offline` on the command line is the air-gap switch: it wins
             // over every protocol's own mode.

@@ -12,3 +12,4 @@ mod pypi_e2e;
 mod pypi_http;
 mod pypi_mirror;
 mod support;
+mod yum_e2e;

@@ -8,6 +8,8 @@ pub mod ocifixture;
 pub mod pyclient;
 pub mod pyfixture;
 pub mod server;
+pub mod yumclient;
+pub mod yumfixture;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,527 @@
+//! The YUM tables in the index (`yum_repository`, `yum_package`,
+//! `yum_snapshot`, `yum_snapshot_file`; see `migrations/0006_yum.sql`). All
+//! YUM SQL lives here.
+
+use crate::fragments::PackageEntry;
+use crate::RepoKind;
+use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
+use airlock_core::{Db, Digest};
+use futures_util::{Stream, TryStreamExt as _};
+use sqlx::{Connection as _, Row, SqliteConnection};
+use std::sync::LazyLock;
+
+/// The columns through which YUM metadata references blobs.
+pub const BLOB_REFERENCES: &[BlobReference] = &[
+    BlobReference {
+        table: "yum_package",
+        column: "blob_digest",
+    },
+    BlobReference {
+        table: "yum_snapshot_file",
+        column: "blob_digest",
+    },
+];
+
+/// A file of a published snapshot.
+#[derive(Clone, Debug)]
+pub struct StoredFile {
+    /// Path relative to the repository.
+    pub path: String,
+    /// The blob holding the bytes.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Last-Modified, unix seconds.
+    pub modified_at: i64,
+}
+
+fn stored_file(row: sqlx::sqlite::SqliteRow) -> Result<StoredFile, DbError> {
+    let digest: String = row.try_get("blob_digest")?;
+    Ok(StoredFile {
+        path: row.try_get("path")?,
+        digest: digest
+            .parse()
+            .map_err(|e: airlock_core::digest::InvalidDigest| DbError::Decode(Box::new(e)))?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        modified_at: row.try_get("modified_at")?,
+    })
+}
+
+/// Records a configured repository (its kind follows the configuration).
+pub async fn ensure_repository(db: &Db, name: &str, kind: RepoKind) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO yum_repository (name, kind, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET kind = excluded.kind",
+    )
+    .bind(name)
+    .bind(kind.as_str())
+    .bind(airlock_core::unix_now())
+    .execute(&mut *db.writer().await)
+    .await
+    .map(|_| ())
+}
+
+/// `path` of `repo` as clients see it: from the current snapshot, else from a
+/// snapshot superseded at or after `superseded_since` (the grace period).
+pub async fn find_file(
+    db: &Db,
+    repo: &str,
+    path: &str,
+    superseded_since: i64,
+) -> Result<Option<StoredFile>, DbError> {
+    sqlx::query(
+        "SELECT f.path, f.blob_digest, f.size, f.modified_at \
+         FROM yum_repository r \
+         JOIN yum_snapshot s ON s.repo = r.name \
+         JOIN yum_snapshot_file f ON f.snapshot_id = s.id AND f.path = $2 \
+         WHERE r.name = $1 \
+           AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
+         ORDER BY CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END, s.id DESC \
+         LIMIT 1",
+    )
+    .bind(repo)
+    .bind(path)
+    .bind(superseded_since)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?
+    .map(stored_file)
+    .transpose()
+}
+
+/// The files of `repo`'s current snapshot whose paths start with `prefix`
+/// (a directory, ending in `/`, or empty for all), in path order.
+pub async fn list_files(db: &Db, repo: &str, prefix: &str) -> Result<Vec<StoredFile>, DbError> {
+    // `prefix` ends in '/': the paths under it sort before the ones under
+    // `prefix` with '/' replaced by '0', the next character.
+    let upper = match prefix.strip_suffix('/') {
+        Some(dir) => format!("{dir}0"),
+        None => "\u{10ffff}".to_owned(),
+    };
+    let rows = sqlx::query(
+        "SELECT f.path, f.blob_digest, f.size, f.modified_at \
+         FROM yum_repository r JOIN yum_snapshot_file f ON f.snapshot_id = r.current_snapshot \
+         WHERE r.name = $1 AND f.path >= $2 AND f.path < $3 ORDER BY f.path",
+    )
+    .bind(repo)
+    .bind(prefix)
+    .bind(upper)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.into_iter().map(stored_file).collect()
+}
+
+/// A stored package's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredPackage {
+    /// Its path in the repository.
+    pub href: String,
+    /// The .rpm blob.
+    pub digest: String,
+}
+
+fn stored_package(row: sqlx::sqlite::SqliteRow) -> Result<StoredPackage, DbError> {
+    Ok(StoredPackage {
+        href: row.try_get("href")?,
+        digest: row.try_get("blob_digest")?,
+    })
+}
+
+/// The package at `href`, if any.
+pub async fn package_at(db: &Db, repo: &str, href: &str) -> Result<Option<StoredPackage>, DbError> {
+    let row =
+        sqlx::query("SELECT href, blob_digest FROM yum_package WHERE repo = $1 AND href = $2")
+            .bind(repo)
+            .bind(href)
+            .fetch_optional(&mut *db.reader().await?)
+            .await?;
+    row.map(stored_package).transpose()
+}
+
+/// The package with this NEVRA, if any.
+pub async fn package_with_nevra(
+    db: &Db,
+    repo: &str,
+    entry: &PackageEntry,
+) -> Result<Option<StoredPackage>, DbError> {
+    let row = sqlx::query(
+        "SELECT href, blob_digest FROM yum_package WHERE repo = $1 AND name = $2 AND epoch = $3 \
+         AND version = $4 AND release = $5 AND arch = $6",
+    )
+    .bind(repo)
+    .bind(&entry.name)
+    .bind(i64::from(entry.epoch))
+    .bind(&entry.version)
+    .bind(&entry.release)
+    .bind(&entry.arch)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(stored_package).transpose()
+}
+
+/// A package to record: its blob is durable.
+pub struct NewPackage<'a> {
+    /// Repository name.
+    pub repo: &'a str,
+    /// Path in the repository.
+    pub href: &'a str,
+    /// The .rpm blob.
+    pub digest: &'a Digest,
+    /// Its size.
+    pub size: u64,
+    /// Header-derived metadata.
+    pub entry: &'a PackageEntry,
+    /// `<time file>`.
+    pub added_at: i64,
+}
+
+static INSERT_PACKAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, \
+         epoch, version, release, arch, primary_xml, filelists_xml, other_xml, added_at) \
+         VALUES ($4, $5, $6, $1, $2, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    )
+});
+
+/// Records packages (in one transaction) and bumps the repository's generation.
+pub async fn insert_packages(db: &Db, packages: &[NewPackage<'_>]) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    for p in packages {
+        let file_name = p.href.rsplit('/').next().unwrap_or(p.href);
+        blob_query(&INSERT_PACKAGE, p.digest, p.size)
+            .bind(p.repo)
+            .bind(p.href)
+            .bind(file_name)
+            .bind(&p.entry.name)
+            .bind(i64::from(p.entry.epoch))
+            .bind(&p.entry.version)
+            .bind(&p.entry.release)
+            .bind(&p.entry.arch)
+            .bind(&p.entry.primary)
+            .bind(&p.entry.filelists)
+            .bind(&p.entry.other)
+            .bind(p.added_at)
+            .execute(&mut *tx)
+            .await?;
+        bump_generation(&mut tx, p.repo).await?;
+    }
+    tx.commit().await
+}
+
+/// Removes the package at `href`; false when there was none.
+pub async fn delete_package(db: &Db, repo: &str, href: &str) -> Result<bool, DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let deleted = sqlx::query("DELETE FROM yum_package WHERE repo = $1 AND href = $2")
+        .bind(repo)
+        .bind(href)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if deleted > 0 {
+        bump_generation(&mut tx, repo).await?;
+    }
+    tx.commit().await?;
+    Ok(deleted > 0)
+}
+
+async fn bump_generation(conn: &mut SqliteConnection, repo: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE yum_repository SET generation = generation + 1 WHERE name = $1")
+        .bind(repo)
+        .execute(conn)
+        .await
+        .map(|_| ())
+}
+
+/// The repository's package-set generation, and whether a snapshot of it is
+/// already published.
+pub async fn generation(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
+    let row =
+        sqlx::query("SELECT generation, published_generation FROM yum_repository WHERE name = $1")
+            .bind(repo)
+            .fetch_one(&mut *db.reader().await?)
+            .await?;
+    let generation: i64 = row.try_get("generation")?;
+    let published: i64 = row.try_get("published_generation")?;
+    Ok((generation, published >= generation))
+}
+
+/// One package's metadata fragments, in repodata order.
+pub struct PackageXml {
+    /// `<package>` of primary.xml.
+    pub primary: String,
+    /// `<package>` of filelists.xml.
+    pub filelists: String,
+    /// `<package>` of other.xml.
+    pub other: String,
+}
+
+/// The repository's package count.
+pub async fn package_count(db: &Db, repo: &str) -> Result<u64, DbError> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM yum_package WHERE repo = $1")
+        .bind(repo)
+        .fetch_one(&mut *db.reader().await?)
+        .await?;
+    Ok(row.try_get::<i64, _>("n")? as u64)
+}
+
+/// The repository's packages' fragments, sorted as createrepo_c sorts them
+/// (file name, then path), read as they are consumed.
+pub fn package_xml<'c>(
+    conn: &'c mut SqliteConnection,
+    repo: &'c str,
+) -> impl Stream<Item = Result<PackageXml, DbError>> + 'c {
+    sqlx::query(
+        "SELECT primary_xml, filelists_xml, other_xml FROM yum_package WHERE repo = $1 \
+         ORDER BY file_name, href",
+    )
+    .bind(repo)
+    .fetch(conn)
+    .and_then(|row| async move {
+        Ok(PackageXml {
+            primary: row.try_get("primary_xml")?,
+            filelists: row.try_get("filelists_xml")?,
+            other: row.try_get("other_xml")?,
+        })
+    })
+}
+
+/// A metadata file of a new snapshot; its blob is durable.
+pub struct NewFile {
+    /// Path relative to the repository (`repodata/…`).
+    pub path: String,
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+}
+
+static INSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
+         VALUES ($4, $5, $1, $2, $3)"
+    )
+});
+
+/// Publishes a snapshot of `repo` built from package generation `generation`:
+/// `files` (the metadata) plus every package, in one transaction whose last
+/// step switches `current_snapshot`. Snapshots superseded before `expired_before`
+/// are dropped. Returns false (and changes nothing) when a snapshot of the same
+/// or a newer generation is already published.
+pub async fn publish_snapshot(
+    db: &Db,
+    repo: &str,
+    generation: i64,
+    files: &[NewFile],
+    expired_before: i64,
+) -> Result<bool, DbError> {
+    let now = airlock_core::unix_now();
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let row = sqlx::query(
+        "SELECT current_snapshot, published_generation FROM yum_repository WHERE name = $1",
+    )
+    .bind(repo)
+    .fetch_one(&mut *tx)
+    .await?;
+    let previous: Option<i64> = row.try_get("current_snapshot")?;
+    let published: i64 = row.try_get("published_generation")?;
+    if published >= generation {
+        return Ok(false);
+    }
+    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+    sqlx::query(
+        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(repo)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for file in files {
+        blob_query(&INSERT_SNAPSHOT_FILE, &file.digest, file.size)
+            .bind(id)
+            .bind(&file.path)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
+         SELECT $1, href, blob_digest, size, added_at FROM yum_package WHERE repo = $2",
+    )
+    .bind(id)
+    .bind(repo)
+    .execute(&mut *tx)
+    .await?;
+    if let Some(previous) = previous {
+        sqlx::query("UPDATE yum_snapshot SET superseded_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+    }
+    // The switch: from here on clients see the new snapshot.
+    sqlx::query(
+        "UPDATE yum_repository SET current_snapshot = $1, published_generation = $2 WHERE name = $3",
+    )
+    .bind(id)
+    .bind(generation)
+    .bind(repo)
+    .execute(&mut *tx)
+    .await?;
+    let expired = "SELECT id FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2";
+    sqlx::query(&format!(
+        "DELETE FROM yum_snapshot_file WHERE snapshot_id IN ({expired})"
+    ))
+    .bind(repo)
+    .bind(expired_before)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2")
+        .bind(repo)
+        .bind(expired_before)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Per repository: name, kind and package count, for the root page.
+pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
+    sqlx::query_as(
+        "SELECT r.name, r.kind, COUNT(p.href) FROM yum_repository r \
+         LEFT JOIN yum_package p ON p.repo = r.name GROUP BY r.name, r.kind ORDER BY r.name",
+    )
+    .fetch_all(&mut *db.reader().await?)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn digest(byte: u8) -> Digest {
+        Digest::from_sha256_bytes(&[byte; 32])
+    }
+
+    fn file(path: &str, byte: u8) -> NewFile {
+        NewFile {
+            path: path.into(),
+            digest: digest(byte),
+            size: 10,
+        }
+    }
+
+    async fn found(db: &Db, path: &str, since: i64) -> Option<Digest> {
+        find_file(db, "r", path, since)
+            .await
+            .expect("find")
+            .map(|f| f.digest)
+    }
+
+    #[tokio::test]
+    async fn snapshots_switch_whole_and_old_files_live_through_the_grace_period() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Hosted)
+            .await
+            .expect("repo");
+        assert_eq!(found(&db, "repodata/repomd.xml", i64::MAX).await, None);
+
+        let first = [
+            file("repodata/repomd.xml", 1),
+            file("repodata/a-primary.xml.gz", 2),
+        ];
+        assert!(publish_snapshot(&db, "r", 0, &first, 0)
+            .await
+            .expect("publish"));
+        // The same generation again (another process got there first): no change.
+        assert!(
+            !publish_snapshot(&db, "r", 0, &[file("repodata/repomd.xml", 9)], 0)
+                .await
+                .expect("publish")
+        );
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(1))
+        );
+
+        let entry = PackageEntry {
+            name: "p".into(),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            primary: "<package/>".into(),
+            filelists: "<package/>".into(),
+            other: "<package/>".into(),
+        };
+        insert_packages(
+            &db,
+            &[NewPackage {
+                repo: "r",
+                href: "Packages/p-1-1.noarch.rpm",
+                digest: &digest(3),
+                size: 10,
+                entry: &entry,
+                added_at: 5,
+            }],
+        )
+        .await
+        .expect("insert");
+        assert_eq!(generation(&db, "r").await.expect("generation"), (1, false));
+        let second = [
+            file("repodata/repomd.xml", 4),
+            file("repodata/b-primary.xml.gz", 5),
+        ];
+        assert!(publish_snapshot(&db, "r", 1, &second, 0)
+            .await
+            .expect("publish"));
+        assert_eq!(generation(&db, "r").await.expect("generation"), (1, true));
+
+        let now = airlock_core::unix_now();
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(4))
+        );
+        assert_eq!(
+            found(&db, "repodata/a-primary.xml.gz", now - 60).await,
+            Some(digest(2)),
+            "superseded within the grace period"
+        );
+        assert_eq!(
+            found(&db, "repodata/a-primary.xml.gz", now + 60).await,
+            None
+        );
+        let listed: Vec<String> = list_files(&db, "r", "")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "Packages/p-1-1.noarch.rpm",
+                "repodata/b-primary.xml.gz",
+                "repodata/repomd.xml"
+            ]
+        );
+        let packages = list_files(&db, "r", "Packages/").await.expect("list");
+        assert_eq!(packages.len(), 1);
+
+        // A publish after the grace period drops the superseded snapshots.
+        assert!(delete_package(&db, "r", "Packages/p-1-1.noarch.rpm")
+            .await
+            .expect("delete"));
+        let third = [file("repodata/repomd.xml", 6)];
+        assert!(publish_snapshot(&db, "r", 2, &third, now + 60)
+            .await
+            .expect("publish"));
+        assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
+        assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
+        assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
+    }
+}

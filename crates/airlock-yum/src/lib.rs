@@ -1,0 +1,488 @@
+//! airlock's YUM repositories at `/yum`: what nginx + createrepo_c give an
+//! RPM shop, from one content-addressed store.
+//!
+//! # Design
+//!
+//! - A **repository** is a named path from the `[yum]` configuration
+//!   (`internal/tools`, `rocky/10/baseos`), served at `/yum/<name>/`. It is
+//!   **hosted** (takes uploads; airlock writes its `repodata/`) or, later,
+//!   **mirror** (copied from an upstream by a sync). Names never nest, so a
+//!   request path names at most one repository.
+//! - A hosted repository's **packages** (`yum_package`) hold the `.rpm` blob,
+//!   its NEVRA and the three XML fragments derived from its header
+//!   ([`fragments`]) when it was added. Publishing concatenates the stored
+//!   fragments: unchanged packages are never read again ([`publish`]).
+//! - Clients see one **snapshot** at a time (`yum_snapshot`,
+//!   `yum_snapshot_file`): `repodata/repomd.xml`, the metadata files it lists
+//!   and the packages, each a path → blob. A snapshot's metadata blobs are
+//!   durable before the transaction that records it, whose last step
+//!   switches `yum_repository.current_snapshot`; until then clients see the
+//!   previous complete snapshot. A superseded snapshot's files stay servable
+//!   for `grace_period`, so a `dnf` run that read the old `repomd.xml` finds
+//!   the files it lists. A mirror sync will fill an unpublished snapshot the
+//!   same way (resuming a half-done one) and switch it when it is complete.
+//! - Every request path is resolved through the index ([`routes`]); nothing
+//!   is ever joined onto a directory.
+//!
+//! See `docs/yum.md` for client setup.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod fragments;
+pub mod header;
+pub mod index;
+pub mod publish;
+pub mod routes;
+
+pub use error::YumError;
+pub use routes::configure;
+
+use airlock_core::{BlobStore, Db, StagedBlob, Staging};
+use fragments::{FileFacts, PackageEntry};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `[yum]` configuration section.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct YumSettings {
+    /// How long the files of a superseded snapshot stay servable.
+    #[serde(with = "humantime_serde")]
+    pub grace_period: Duration,
+    /// The largest RPM an upload may be, in bytes.
+    pub max_upload: u64,
+    /// The repositories served at `/yum/<name>/`.
+    pub repositories: Vec<RepoSettings>,
+}
+
+impl Default for YumSettings {
+    fn default() -> Self {
+        YumSettings {
+            grace_period: Duration::from_secs(6 * 3600),
+            max_upload: 4 << 30,
+            repositories: Vec::new(),
+        }
+    }
+}
+
+/// One `[[yum.repositories]]` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepoSettings {
+    /// The path under `/yum/`, e.g. `internal/tools`.
+    pub name: String,
+    /// `hosted` (takes uploads).
+    pub kind: RepoKind,
+}
+
+/// What fills a repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepoKind {
+    /// Uploads; airlock writes the repodata.
+    Hosted,
+    /// Copied from an upstream repository by a sync.
+    Mirror,
+}
+
+impl RepoKind {
+    /// The name used in the configuration and the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RepoKind::Hosted => "hosted",
+            RepoKind::Mirror => "mirror",
+        }
+    }
+}
+
+impl YumSettings {
+    /// Checks repository names: path segments of letters, digits, `.`, `_`,
+    /// `-`; no `.`/`..`; unique, and none inside another.
+    pub fn check(&self) -> Result<(), String> {
+        for (i, repo) in self.repositories.iter().enumerate() {
+            let name = &repo.name;
+            let segment_ok = |s: &str| {
+                !s.is_empty()
+                    && s != "."
+                    && s != ".."
+                    && s != "repodata"
+                    && s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            };
+            if !name.split('/').all(segment_ok) {
+                return Err(format!(
+                    "invalid yum repository name {name:?}: use path segments of letters, digits, '.', '_' and '-'"
+                ));
+            }
+            if repo.kind == RepoKind::Mirror {
+                return Err(format!(
+                    "yum repository {name:?}: mirror repositories are not supported yet; use kind = \"hosted\""
+                ));
+            }
+            for other in &self.repositories[..i] {
+                let nested = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
+                if nested(name, &other.name) || nested(&other.name, name) {
+                    return Err(format!(
+                        "yum repositories {:?} and {name:?} overlap: one path holds the other",
+                        other.name
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The YUM side of the server and of `airlock yum`.
+pub struct Yum {
+    /// The configured repositories.
+    pub repos: Vec<RepoSettings>,
+    /// The index.
+    pub db: Db,
+    /// The blobs.
+    pub store: Arc<dyn BlobStore>,
+    /// This process's temp area.
+    pub staging: Arc<Staging>,
+    /// See [`YumSettings::grace_period`].
+    pub grace_period: Duration,
+    /// See [`YumSettings::max_upload`].
+    pub max_upload: u64,
+    /// Held while publishing, so that this process publishes one snapshot at a time.
+    publishing: tokio::sync::Mutex<()>,
+}
+
+/// A checked package, staged and ready to store.
+pub struct PreparedPackage {
+    repo: String,
+    href: String,
+    staged: StagedBlob,
+    entry: PackageEntry,
+    added_at: i64,
+}
+
+impl PreparedPackage {
+    /// Its path in the repository.
+    pub fn href(&self) -> &str {
+        &self.href
+    }
+
+    /// Its name-epoch:version-release.arch.
+    pub fn nevra(&self) -> String {
+        self.entry.nevra()
+    }
+
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.staged.size
+    }
+}
+
+/// What checking a package found.
+pub enum Prepared {
+    /// A new package.
+    New(Box<PreparedPackage>),
+    /// The same bytes are already stored at that path.
+    Unchanged,
+}
+
+/// What adding a package did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Added {
+    /// A new package.
+    New,
+    /// The same bytes were already stored at that path: nothing changed.
+    Unchanged,
+}
+
+impl Yum {
+    /// Records the configured repositories and publishes those that have no
+    /// snapshot yet (an empty hosted repository still has valid repodata).
+    pub async fn open(
+        settings: &YumSettings,
+        db: Db,
+        store: Arc<dyn BlobStore>,
+        staging: Arc<Staging>,
+    ) -> Result<Yum, YumError> {
+        settings.check().map_err(YumError::Internal)?;
+        let yum = Yum {
+            repos: settings.repositories.clone(),
+            db,
+            store,
+            staging,
+            grace_period: settings.grace_period,
+            max_upload: settings.max_upload,
+            publishing: tokio::sync::Mutex::new(()),
+        };
+        for repo in &yum.repos {
+            index::ensure_repository(&yum.db, &repo.name, repo.kind).await?;
+            yum.publish(&repo.name).await?;
+        }
+        Ok(yum)
+    }
+
+    /// The repository a path (relative to `/yum/`) falls in, and the rest of
+    /// the path inside it (`None` for the repository itself without its `/`).
+    pub fn resolve<'p>(&self, path: &'p str) -> Option<(&RepoSettings, Option<&'p str>)> {
+        self.repos.iter().find_map(|repo| {
+            if path == repo.name {
+                Some((repo, None))
+            } else {
+                path.strip_prefix(repo.name.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                    .map(|rest| (repo, Some(rest)))
+            }
+        })
+    }
+
+    /// The configured repository named `name`.
+    pub fn repo(&self, name: &str) -> Result<&RepoSettings, YumError> {
+        self.repos
+            .iter()
+            .find(|r| r.name == name)
+            .ok_or_else(|| YumError::NotFound(format!("no yum repository named {name:?}")))
+    }
+
+    /// Checks a staged upload as an RPM and records it at `href` in hosted
+    /// repository `repo`; the caller publishes afterwards. A bad RPM or a
+    /// conflict leaves nothing behind (the staged file is dropped).
+    pub async fn add_package(
+        &self,
+        repo: &str,
+        href: &str,
+        staged: StagedBlob,
+    ) -> Result<Added, YumError> {
+        match self.prepare_package(repo, href, staged).await? {
+            Prepared::New(package) => {
+                self.store_packages(vec![*package]).await?;
+                Ok(Added::New)
+            }
+            Prepared::Unchanged => Ok(Added::Unchanged),
+        }
+    }
+
+    /// The checks of [`Yum::add_package`], without storing anything: the
+    /// package's path, its header and file, and conflicts with stored packages.
+    pub async fn prepare_package(
+        &self,
+        repo: &str,
+        href: &str,
+        staged: StagedBlob,
+    ) -> Result<Prepared, YumError> {
+        let repo = self.repo(repo)?;
+        if repo.kind != RepoKind::Hosted {
+            return Err(YumError::NotHosted(format!(
+                "{} is a mirror repository; it takes no uploads",
+                repo.name
+            )));
+        }
+        check_upload_path(href)?;
+        if let Some(stored) = index::package_at(&self.db, &repo.name, href).await? {
+            return if stored.digest == staged.digest.to_string() {
+                Ok(Prepared::Unchanged)
+            } else {
+                Err(YumError::Conflict(format!(
+                    "{href} is already stored with other content; delete it first"
+                )))
+            };
+        }
+        let added_at = airlock_core::unix_now();
+        let entry = {
+            let path = staged.path().to_owned();
+            let (size, pkgid, href) =
+                (staged.size, staged.digest.hex().to_owned(), href.to_owned());
+            tokio::task::spawn_blocking(move || -> Result<PackageEntry, YumError> {
+                // `header::read_rpm` checks what the `rpm` crate trusts; should
+                // a malformed header still make it panic, the upload is refused
+                // like any other bad RPM.
+                std::panic::catch_unwind(|| {
+                    let rpm = header::read_rpm(&path, size)?;
+                    let facts = FileFacts {
+                        pkgid: &pkgid,
+                        size,
+                        href: &href,
+                        time_file: added_at,
+                    };
+                    Ok(fragments::package_entry(&rpm, &facts)?)
+                })
+                .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
+            })
+            .await
+            .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
+        };
+        if let Some(other) = index::package_with_nevra(&self.db, &repo.name, &entry).await? {
+            return Err(YumError::Conflict(format!(
+                "{} is already stored as {}",
+                entry.nevra(),
+                other.href
+            )));
+        }
+        Ok(Prepared::New(Box::new(PreparedPackage {
+            repo: repo.name.clone(),
+            href: href.to_owned(),
+            staged,
+            entry,
+            added_at,
+        })))
+    }
+
+    /// Makes prepared packages durable together (one sync of the store) and
+    /// records them in one transaction. Fails whole when one of them collides
+    /// with a package stored meanwhile (or with another of the batch).
+    pub async fn store_packages(&self, packages: Vec<PreparedPackage>) -> Result<(), YumError> {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(packages.len());
+        let mut staged = Vec::with_capacity(packages.len());
+        for p in packages {
+            rows.push((
+                p.repo,
+                p.href,
+                p.staged.digest.clone(),
+                p.staged.size,
+                p.entry,
+                p.added_at,
+            ));
+            staged.push(p.staged);
+        }
+        self.store.commit_batch(staged).await?;
+        let new: Vec<index::NewPackage<'_>> = rows
+            .iter()
+            .map(
+                |(repo, href, digest, size, entry, added_at)| index::NewPackage {
+                    repo,
+                    href,
+                    digest,
+                    size: *size,
+                    entry,
+                    added_at: *added_at,
+                },
+            )
+            .collect();
+        match index::insert_packages(&self.db, &new).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(YumError::Conflict(
+                "a package at the same path or with the same NEVRA was stored meanwhile".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Removes the package at `href` from hosted repository `repo`; the caller
+    /// publishes afterwards. The blob stays (other rows may reference it).
+    pub async fn delete_package(&self, repo: &str, href: &str) -> Result<(), YumError> {
+        let repo = self.repo(repo)?;
+        if repo.kind != RepoKind::Hosted {
+            return Err(YumError::NotHosted(format!(
+                "{} is a mirror repository; packages are not deleted from it",
+                repo.name
+            )));
+        }
+        if index::delete_package(&self.db, &repo.name, href).await? {
+            Ok(())
+        } else {
+            Err(YumError::NotFound(format!(
+                "no package {href} in {}",
+                repo.name
+            )))
+        }
+    }
+
+    /// Publishes `repo` if its package set changed; see [`publish::publish`].
+    pub async fn publish(&self, repo: &str) -> Result<bool, YumError> {
+        let _one_at_a_time = self.publishing.lock().await;
+        publish::publish(self, repo).await
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
+}
+
+/// An upload's path: `.rpm` segments of file-name characters, not under `repodata/`.
+pub fn check_upload_path(href: &str) -> Result<(), YumError> {
+    let segment_ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+' | '~' | '^')
+            })
+    };
+    if !href.ends_with(".rpm") || href.len() <= 4 {
+        return Err(YumError::BadPath(format!(
+            "{href:?}: uploads are .rpm files"
+        )));
+    }
+    if href.starts_with("repodata/") || !href.split('/').all(segment_ok) {
+        return Err(YumError::BadPath(format!(
+            "{href:?}: use path segments of letters, digits and . _ - + ~ ^, outside repodata/"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(names: &[&str]) -> YumSettings {
+        YumSettings {
+            repositories: names
+                .iter()
+                .map(|n| RepoSettings {
+                    name: (*n).into(),
+                    kind: RepoKind::Hosted,
+                })
+                .collect(),
+            ..YumSettings::default()
+        }
+    }
+
+    #[test]
+    fn repository_names_are_paths_that_do_not_nest() {
+        assert!(
+            settings(&["internal/tools", "rocky/10/baseos", "rocky/10/appstream"])
+                .check()
+                .is_ok()
+        );
+        for bad in [
+            &["a", "a/b"][..],
+            &["a/b", "a"],
+            &["a", "a"],
+            &["a/../b"],
+            &["/a"],
+            &["a/"],
+            &["a b"],
+            &["x/repodata"],
+        ] {
+            assert!(settings(bad).check().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn upload_paths() {
+        for ok in [
+            "a.rpm",
+            "Packages/h/hello-1.0-1.el9.x86_64.rpm",
+            "libstdc++-1^2~3.rpm",
+        ] {
+            assert!(check_upload_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            ".rpm",
+            "a.txt",
+            "../a.rpm",
+            "a/../b.rpm",
+            "repodata/x.rpm",
+            "a//b.rpm",
+            "/a.rpm",
+            "a b.rpm",
+            "a%2F.rpm",
+        ] {
+            assert!(check_upload_path(bad).is_err(), "{bad}");
+        }
+    }
+}

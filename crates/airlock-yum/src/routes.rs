@@ -1,0 +1,363 @@
+//! `/yum/…` over HTTP, served the way nginx serves a static tree: GET and
+//! HEAD with `Range`, `ETag`/`If-None-Match` and `Last-Modified`/
+//! `If-Modified-Since`, an `autoindex`-style listing for directories; PUT and
+//! DELETE of packages in hosted repositories with write credentials.
+//!
+//! A path is split into a configured repository and a path inside it, which is
+//! looked up in the repository's snapshot in the index: nothing is ever read
+//! from a directory named by a client.
+
+use crate::error::YumError;
+use crate::index::{self, StoredFile};
+use crate::publish::REPOMD;
+use crate::{Added, Yum};
+use actix_web::http::header::{self, HttpDate};
+use actix_web::http::StatusCode;
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use airlock_core::auth::Writer;
+use airlock_core::metrics::CacheResult;
+use airlock_core::serve::{self, BlobResponse};
+use futures_util::StreamExt as _;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Mounts the routes; use inside `web::scope("/yum")`.
+pub fn configure(yum: Arc<Yum>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(yum))
+            .service(
+                web::resource("")
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(|req: HttpRequest| async move { redirect_to_directory(&req) }),
+            )
+            .service(
+                web::resource("/{tail:.*}")
+                    .guard(guard::Any(guard::Get()).or(guard::Head()))
+                    .to(get),
+            )
+            .service(web::resource("/{tail:.*}").guard(guard::Put()).to(put))
+            .service(
+                web::resource("/{tail:.*}")
+                    .guard(guard::Delete())
+                    .to(delete),
+            );
+    }
+}
+
+/// The path after `/yum/`, percent-decoded once, with `.`, `..` and empty
+/// segments refused (a trailing `/` marks a directory and is kept).
+fn request_path(req: &HttpRequest) -> Result<String, YumError> {
+    let raw = req.uri().path();
+    let tail = raw
+        .strip_prefix("/yum")
+        .map(|t| t.strip_prefix('/').unwrap_or(t))
+        .unwrap_or("");
+    let decoded = percent_encoding::percent_decode_str(tail)
+        .decode_utf8()
+        .map_err(|_| YumError::BadPath("the path is not UTF-8".into()))?
+        .into_owned();
+    let inner = decoded.strip_suffix('/').unwrap_or(&decoded);
+    if !inner.is_empty()
+        && inner
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == ".." || s.contains(['\\', '\0']))
+    {
+        return Err(YumError::BadPath(format!(
+            "{decoded:?}: no empty, '.' or '..' segments"
+        )));
+    }
+    Ok(decoded)
+}
+
+async fn get(req: HttpRequest, yum: web::Data<Yum>) -> Result<HttpResponse, YumError> {
+    let path = request_path(&req)?;
+    let Some((repo, rest)) = yum.resolve(path.trim_end_matches('/')) else {
+        return repo_directory(&req, &yum, &path);
+    };
+    let rest = match rest {
+        // `/yum/<repo>` without its slash, or with it.
+        None if !path.ends_with('/') => return Ok(redirect_to_directory(&req)),
+        None => String::new(),
+        Some(_) => path[repo.name.len() + 1..].to_owned(),
+    };
+    if rest.is_empty() || rest.ends_with('/') {
+        let files = index::list_files(&yum.db, &repo.name, &rest).await?;
+        if files.is_empty() && !rest.is_empty() {
+            return Err(YumError::NotFound(format!("/yum/{path}")));
+        }
+        return Ok(listing(&req, &rest, &files));
+    }
+    // repomd.xml only ever from the current snapshot; the files it lists also
+    // from snapshots superseded within the grace period.
+    let superseded_since = if rest == REPOMD {
+        i64::MAX
+    } else {
+        airlock_core::unix_now() - yum.grace_period.as_secs() as i64
+    };
+    match index::find_file(&yum.db, &repo.name, &rest, superseded_since).await? {
+        Some(file) => serve_file(&req, &yum, &file).await,
+        None => {
+            let under = index::list_files(&yum.db, &repo.name, &format!("{rest}/")).await?;
+            if under.is_empty() {
+                Err(YumError::NotFound(format!("/yum/{path}")))
+            } else {
+                Ok(redirect_to_directory(&req))
+            }
+        }
+    }
+}
+
+/// nginx answers a directory without its trailing slash with a redirect.
+fn redirect_to_directory(req: &HttpRequest) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, format!("{}/", req.uri().path())))
+        .finish()
+}
+
+/// A directory above the repositories (`/yum/`, `/yum/rocky/`): their names' next segments.
+fn repo_directory(req: &HttpRequest, yum: &Yum, path: &str) -> Result<HttpResponse, YumError> {
+    let prefix = if path.is_empty() || path.ends_with('/') {
+        path.to_owned()
+    } else {
+        format!("{path}/")
+    };
+    let children: Vec<String> = yum
+        .repos
+        .iter()
+        .filter_map(|r| r.name.strip_prefix(&prefix))
+        .filter_map(|rest| rest.split('/').next())
+        .map(|child| format!("{child}/"))
+        .collect();
+    if children.is_empty() && !path.is_empty() {
+        return Err(YumError::NotFound(format!("/yum/{path}")));
+    }
+    if !path.is_empty() && !path.ends_with('/') {
+        return Ok(redirect_to_directory(req));
+    }
+    let entries = children
+        .into_iter()
+        .map(|name| Entry {
+            name,
+            modified_at: None,
+            size: None,
+        })
+        .collect();
+    Ok(listing_page(req, entries))
+}
+
+fn content_type(path: &str) -> &'static str {
+    let ext = path.rsplit('.').next().unwrap_or("");
+    match ext {
+        "rpm" => "application/x-rpm",
+        "xml" => "text/xml",
+        "gz" => "application/gzip",
+        "xz" => "application/x-xz",
+        "zst" => "application/zstd",
+        "bz2" => "application/x-bzip2",
+        "asc" | "txt" => "text/plain",
+        "yaml" => "application/yaml",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn serve_file(
+    req: &HttpRequest,
+    yum: &Yum,
+    file: &StoredFile,
+) -> Result<HttpResponse, YumError> {
+    let modified = HttpDate::from(UNIX_EPOCH + Duration::from_secs(file.modified_at.max(0) as u64));
+    let etag = format!("\"{}\"", file.digest);
+    if !req.headers().contains_key(header::IF_NONE_MATCH) {
+        let since = req
+            .headers()
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<HttpDate>().ok());
+        if since.is_some_and(|since| SystemTime::from(since) >= SystemTime::from(modified)) {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .insert_header((header::LAST_MODIFIED, modified))
+                .finish());
+        }
+    }
+    let cache_control = if file.path == REPOMD {
+        "no-cache"
+    } else if file.path.starts_with("repodata/") {
+        // Named by their checksum: the same name always has the same bytes.
+        "public, max-age=604800, immutable"
+    } else {
+        "public, max-age=3600"
+    };
+    let how = BlobResponse {
+        content_type: content_type(&file.path),
+        cache_control,
+        cache: CacheResult::Hit,
+    };
+    let mut response = serve::blob(req, yum.store.as_ref(), &file.digest, file.size, how).await?;
+    response.headers_mut().insert(
+        header::LAST_MODIFIED,
+        header::HeaderValue::from_str(&modified.to_string())
+            .map_err(|e| YumError::Internal(e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// One line of a listing.
+struct Entry {
+    /// Ends in `/` for a directory.
+    name: String,
+    modified_at: Option<i64>,
+    size: Option<u64>,
+}
+
+/// The listing of directory `dir` (relative to the repository, `""` or ending
+/// in `/`) from the snapshot's files under it.
+fn listing(req: &HttpRequest, dir: &str, files: &[StoredFile]) -> HttpResponse {
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    for file in files {
+        let Some(rest) = file.path.strip_prefix(dir) else {
+            continue;
+        };
+        let (name, size) = match rest.split_once('/') {
+            Some((sub, _)) => (format!("{sub}/"), None),
+            None => (rest.to_owned(), Some(file.size)),
+        };
+        let entry = entries.entry(name.clone()).or_insert(Entry {
+            name,
+            modified_at: None,
+            size,
+        });
+        entry.modified_at = entry.modified_at.max(Some(file.modified_at));
+    }
+    listing_page(req, entries.into_values().collect())
+}
+
+/// nginx `autoindex` layout: directories first, then files; name, date, size.
+fn listing_page(req: &HttpRequest, mut entries: Vec<Entry>) -> HttpResponse {
+    entries
+        .sort_by(|a, b| (!a.name.ends_with('/'), &a.name).cmp(&(!b.name.ends_with('/'), &b.name)));
+    let title = quick_xml::escape::escape(req.uri().path()).into_owned();
+    let mut body = format!(
+        "<html>\r\n<head><title>Index of {title}</title></head>\r\n<body>\r\n<h1>Index of {title}</h1><hr><pre><a href=\"../\">../</a>\r\n"
+    );
+    for e in &entries {
+        let href = percent_encoding::utf8_percent_encode(&e.name, LISTING_ESCAPE).to_string();
+        let shown: String = if e.name.chars().count() > 50 {
+            e.name.chars().take(47).collect::<String>() + "..>"
+        } else {
+            e.name.clone()
+        };
+        let pad = 51usize.saturating_sub(shown.chars().count());
+        let date = e
+            .modified_at
+            .map(listing_date)
+            .unwrap_or_else(|| "-".into());
+        let size = e.size.map(|s| s.to_string()).unwrap_or_else(|| "-".into());
+        body.push_str(&format!(
+            "<a href=\"{href}\">{}</a>{:pad$}{date:<17} {size:>19}\r\n",
+            quick_xml::escape::escape(shown.as_str()),
+            ""
+        ));
+    }
+    body.push_str("</pre><hr></body>\r\n</html>\r\n");
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(body)
+}
+
+/// Characters escaped in listing links (as nginx does: controls, space, `"`, `#`, `%`, `?`, …).
+const LISTING_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>');
+
+/// `06-Dec-2026 11:55`, from the HTTP date (`Sun, 06 Dec 2026 11:55:00 GMT`).
+fn listing_date(unix: i64) -> String {
+    let http = HttpDate::from(UNIX_EPOCH + Duration::from_secs(unix.max(0) as u64)).to_string();
+    let parts: Vec<&str> = http.split(' ').collect();
+    match parts.as_slice() {
+        [_, day, month, year, time, _] => {
+            format!("{day}-{month}-{year} {}", time.get(..5).unwrap_or(time))
+        }
+        _ => http,
+    }
+}
+
+/// The hosted repository and package path a write names.
+fn write_target<'p>(yum: &Yum, path: &'p str) -> Result<(String, &'p str), YumError> {
+    match yum.resolve(path) {
+        Some((repo, Some(rest))) if !rest.is_empty() => {
+            crate::check_upload_path(rest)?;
+            Ok((repo.name.clone(), rest))
+        }
+        _ => Err(YumError::NotFound(format!(
+            "/yum/{path} is not a package path in a configured repository"
+        ))),
+    }
+}
+
+/// `PUT /yum/<repo>/<path>.rpm`: streams the body into staging while hashing
+/// it, checks it as an RPM, stores it and republishes the repository.
+async fn put(
+    req: HttpRequest,
+    yum: web::Data<Yum>,
+    writer: Writer,
+    mut body: web::Payload,
+) -> Result<HttpResponse, YumError> {
+    let path = request_path(&req)?;
+    let (repo, href) = write_target(&yum, &path)?;
+    yum.repo(&repo).and_then(|r| match r.kind {
+        crate::RepoKind::Hosted => Ok(()),
+        crate::RepoKind::Mirror => Err(YumError::NotHosted(format!(
+            "{repo} is a mirror repository; it takes no uploads"
+        ))),
+    })?;
+    let mut staging = yum.staging.writer(Some(yum.max_upload)).await?;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| YumError::BadRpm(format!("upload interrupted: {e}")))?;
+        staging.write(chunk).await?;
+    }
+    let staged = staging.finish(None).await?;
+    let digest = staged.digest.clone();
+    let added = yum.add_package(&repo, href, staged).await?;
+    yum.publish(&repo).await?;
+    tracing::info!(repo, href, %digest, user = %writer.0, ?added, "yum package uploaded");
+    let (status, what) = match added {
+        Added::New => (StatusCode::CREATED, "stored"),
+        Added::Unchanged => (StatusCode::OK, "already stored"),
+    };
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .body(format!("{what}: /yum/{path} {digest}\n")))
+}
+
+/// `DELETE /yum/<repo>/<path>.rpm`: removes the package and republishes.
+async fn delete(
+    req: HttpRequest,
+    yum: web::Data<Yum>,
+    writer: Writer,
+) -> Result<HttpResponse, YumError> {
+    let path = request_path(&req)?;
+    let (repo, href) = write_target(&yum, &path)?;
+    yum.delete_package(&repo, href).await?;
+    yum.publish(&repo).await?;
+    tracing::info!(repo, href, user = %writer.0, "yum package deleted");
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .body(format!("deleted: /yum/{path}\n")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_dates_look_like_nginx() {
+        assert_eq!(listing_date(1_796_558_100), "06-Dec-2026 11:55");
+    }
+}

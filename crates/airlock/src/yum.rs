@@ -1,0 +1,127 @@
+//! The binary's side of the YUM repositories: building [`Yum`] over the data
+//! directory, and `airlock yum add`.
+
+use crate::server::DataDir;
+use crate::settings::Settings;
+use airlock_yum::{Prepared, PreparedPackage, Yum};
+use anyhow::Context as _;
+use futures_util::StreamExt as _;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use tokio::io::AsyncReadExt as _;
+
+/// Opens the YUM repositories of the configuration (publishing empty ones).
+pub async fn open(settings: &Settings, data: &DataDir) -> anyhow::Result<Yum> {
+    Yum::open(
+        &settings.yum,
+        data.db.clone(),
+        data.store.clone(),
+        data.staging.clone(),
+    )
+    .await
+    .context("opening the yum repositories")
+}
+
+/// Bytes read from a file at a time.
+const READ_CHUNK: usize = 512 << 10;
+/// Files read and checked at once.
+const ADD_CONCURRENCY: usize = 4;
+/// Packages made durable and recorded together (two filesystem syncs and one
+/// transaction per batch instead of an fsync and a transaction per package).
+const ADD_BATCH_FILES: usize = 256;
+/// Staged bytes that close a batch early, so temp space stays bounded.
+const ADD_BATCH_BYTES: u64 = 512 << 20;
+
+/// `airlock yum add REPO FILES…`: each file goes through the checks of an
+/// upload and is stored under its file name; the repository is published once
+/// at the end. A bad file is reported and skipped (exit status 1).
+pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let data = DataDir::open(&settings.data_dir).await?;
+    let yum = Arc::new(open(&settings, &data).await?);
+    yum.repo(repo)?;
+    let mut refused = 0;
+    let mut unchanged = 0;
+    let mut added = 0;
+    // Paths and NEVRAs of this run: two files may not claim the same one.
+    let mut hrefs = HashSet::new();
+    let mut nevras = HashSet::new();
+    let mut batch: Vec<PreparedPackage> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut checks = futures_util::stream::iter(files.iter().cloned())
+        .map(|path| {
+            let (yum, repo) = (yum.clone(), repo.to_owned());
+            tokio::spawn(async move {
+                let prepared = prepare(&yum, &repo, &path).await;
+                (path, prepared)
+            })
+        })
+        .buffered(ADD_CONCURRENCY);
+    while let Some(checked) = checks.next().await {
+        let (path, prepared) = checked.context("a check task failed")?;
+        match prepared {
+            Ok(Prepared::New(package)) => {
+                if !hrefs.insert(package.href().to_owned()) || !nevras.insert(package.nevra()) {
+                    refused += 1;
+                    eprintln!(
+                        "airlock: {}: another file of this run is {} or has its name",
+                        path.display(),
+                        package.nevra()
+                    );
+                    continue;
+                }
+                println!("adding {} ({})", package.href(), package.nevra());
+                batch_bytes += package.size();
+                batch.push(*package);
+            }
+            Ok(Prepared::Unchanged) => {
+                unchanged += 1;
+                println!("unchanged {}", path.display());
+            }
+            Err(e) => {
+                refused += 1;
+                eprintln!("airlock: {}: {e:#}", path.display());
+            }
+        }
+        if batch.len() >= ADD_BATCH_FILES || batch_bytes >= ADD_BATCH_BYTES {
+            added += batch.len();
+            yum.store_packages(std::mem::take(&mut batch)).await?;
+            batch_bytes = 0;
+        }
+    }
+    added += batch.len();
+    yum.store_packages(batch).await?;
+    yum.publish(repo).await?;
+    println!("{repo}: {added} added, {unchanged} unchanged, {refused} refused");
+    Ok(if refused == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Stages one file and checks it as an upload to `repo` under its file name.
+async fn prepare(yum: &Yum, repo: &str, path: &Path) -> anyhow::Result<Prepared> {
+    let href = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("the file name is not UTF-8")?;
+    airlock_yum::check_upload_path(href)?;
+    let mut file = tokio::fs::File::open(path).await.context("opening")?;
+    let mut writer = yum.staging.writer(Some(yum.max_upload)).await?;
+    loop {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let n = (&mut file)
+            .take(READ_CHUNK as u64)
+            .read_to_end(&mut buf)
+            .await
+            .context("reading")?;
+        if n == 0 {
+            break;
+        }
+        writer.write(buf.into()).await?;
+    }
+    let staged = writer.finish(None).await?;
+    Ok(yum.prepare_package(repo, href, staged).await?)
+}
