@@ -243,6 +243,11 @@ pub struct Pypi {
     pub inflight: Inflight,
     /// How long a fetched mirror page is used before it is revalidated.
     pub mirror_ttl: Duration,
+    /// Mirror fetches that outlive their request (a file being stored); the
+    /// server waits for them when it stops.
+    pub tasks: tokio_util::task::TaskTracker,
+    /// The runtime they run on (not an HTTP worker's, which stops first).
+    pub background: tokio::runtime::Handle,
 }
 
 impl Pypi {

@@ -218,7 +218,8 @@ pub async fn fetch_file(
         .await;
     let (verdict, served) = follow(reader, len, HELD_BACK, writer.in_file());
     let (pypi, index, filename) = (Arc::clone(pypi), index.clone(), filename.to_owned());
-    tokio::spawn(async move {
+    let background = pypi.background.clone();
+    pypi.tasks.clone().spawn_on(async move {
         let _guard = guard;
         let received = async {
             while let Some(chunk) = body.chunk().await.map_err(|e| e.to_string())? {
@@ -242,7 +243,7 @@ pub async fn fetch_file(
                 tracing::error!(index = %index.name, filename, error = %e, "pypi upstream file refused; nothing stored")
             }
         }
-    });
+    }, &background);
     Ok(Some(served))
 }
 

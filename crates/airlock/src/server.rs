@@ -96,6 +96,8 @@ pub fn pypi_index(settings: &Settings, data: &DataDir) -> anyhow::Result<airlock
         upstream: Upstream::new(&settings.upstream).context("building the HTTP client")?,
         inflight: Inflight::default(),
         mirror_ttl: settings.pypi.mirror_page_ttl,
+        tasks: tokio_util::task::TaskTracker::new(),
+        background: tokio::runtime::Handle::current(),
     })
 }
 
@@ -184,6 +186,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let write_behind = web::Data::from(Arc::clone(&go.write_behind));
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
+    let pypi_at_shutdown = Arc::clone(&pypi);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -225,6 +228,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     go_at_shutdown.stopping.cancel();
     go_at_shutdown.tasks.close();
     go_at_shutdown.tasks.wait().await;
+    // Mirrored Python files being stored (their clients were served) finish too.
+    pypi_at_shutdown.tasks.close();
+    pypi_at_shutdown.tasks.wait().await;
     tracing::info!("airlock stopped");
     Ok(())
 }
