@@ -11,6 +11,7 @@ pub struct Metrics {
     cache: IntCounterVec,
     upstream_fetches: IntCounterVec,
     upstream_bytes: IntCounterVec,
+    security_events: IntCounterVec,
 }
 
 /// Outcome of a cache lookup.
@@ -75,6 +76,12 @@ impl Default for Metrics {
                 "Bytes fetched from upstreams",
                 &["protocol"],
             ),
+            security_events: counter(
+                &registry,
+                "airlock_security_events_total",
+                "Upstream content refused as forged (checksum mismatches, forked checksum databases)",
+                &["protocol", "event"],
+            ),
             registry,
         }
     }
@@ -108,6 +115,14 @@ impl Metrics {
         self.upstream_bytes
             .with_label_values(&[protocol])
             .inc_by(bytes);
+    }
+
+    /// Counts one security event: upstream content that a signed record
+    /// contradicts (`event` names what, e.g. `checksum_mismatch`).
+    pub fn security_event(&self, protocol: &str, event: &str) {
+        self.security_events
+            .with_label_values(&[protocol, event])
+            .inc();
     }
 
     /// The Prometheus text exposition.

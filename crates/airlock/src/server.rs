@@ -46,12 +46,13 @@ impl DataDir {
 
 /// Builds the Go proxy over an opened data directory.
 pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow::Result<GoProxy> {
-    let (upstreams, sumdbs) = settings.go.resolve().map_err(anyhow::Error::msg)?;
+    let resolved = settings.go.resolve().map_err(anyhow::Error::msg)?;
     let stopping = tokio_util::sync::CancellationToken::new();
     Ok(GoProxy {
         mode: settings.go_mode(),
-        upstreams,
-        sumdbs,
+        upstreams: resolved.upstreams,
+        sumdbs: resolved.sumdbs,
+        sumdb_check: resolved.check,
         db: data.db.clone(),
         store: data.store.clone(),
         staging: data.staging.clone(),
