@@ -31,7 +31,10 @@ pub struct ImportReport {
     pub bytes: u64,
     /// Files refused, with the reason.
     pub rejected: Vec<(PathBuf, String)>,
-    /// Files stored without being verified against a checksum database, with why.
+    /// Module files stored without being verified against a checksum database.
+    pub not_verified: u64,
+    /// Those of them worth listing, with why (not listed: every file, when no
+    /// checksum database with a key is configured).
     pub unverified: Vec<(PathBuf, String)>,
     /// Files that are not module or checksum-database files (lists, locks, partial downloads).
     pub skipped: u64,
@@ -46,6 +49,7 @@ impl ImportReport {
         self.bytes += other.bytes;
         self.skipped += other.skipped;
         self.rejected.extend(other.rejected);
+        self.not_verified += other.not_verified;
         self.unverified.extend(other.unverified);
     }
 }
@@ -214,6 +218,9 @@ pub async fn prepare_file(
             {
                 ImportCheck::Refuse(reason) => return refuse(reason),
                 ImportCheck::Store(verification, note) => {
+                    if verification.is_some_and(|v| v != Verification::Verified) {
+                        report.not_verified += 1;
+                    }
                     if let Some(note) = note {
                         report.unverified.push((item.path.clone(), note));
                     }

@@ -243,12 +243,12 @@ pub async fn set_sumdb_head(
     Ok(())
 }
 
-/// Stored `.mod` and `.zip` files that were not verified against a checksum
-/// database: (module, version, kind, verification), in order.
-pub async fn unverified_files(db: &Db) -> Result<Vec<(String, String, String, String)>, DbError> {
+/// Stored `.mod` and `.zip` files kept although the checksum database could
+/// not verify them: (module, version, kind), in order.
+pub async fn unverified_files(db: &Db) -> Result<Vec<(String, String, String)>, DbError> {
     let rows = sqlx::query(
-        "SELECT module, version, kind, verification FROM go_file \
-         WHERE verification IN ('unverified', 'not-covered') ORDER BY module, version, kind",
+        "SELECT module, version, kind FROM go_file WHERE verification = 'unverified' \
+         ORDER BY module, version, kind",
     )
     .fetch_all(&mut *db.reader().await?)
     .await?;
@@ -258,10 +258,18 @@ pub async fn unverified_files(db: &Db) -> Result<Vec<(String, String, String, St
                 r.try_get("module")?,
                 r.try_get("version")?,
                 r.try_get("kind")?,
-                r.try_get("verification")?,
             ))
         })
         .collect()
+}
+
+/// How many stored `.mod` and `.zip` files no checksum database covers.
+pub async fn not_covered_count(db: &Db) -> Result<i64, DbError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS files FROM go_file WHERE verification = 'not-covered'")
+            .fetch_one(&mut *db.reader().await?)
+            .await?;
+    row.try_get("files")
 }
 
 /// Looks up a cached checksum-database file.

@@ -49,11 +49,15 @@ impl PathPatterns {
     }
 }
 
+/// A malformed glob (Go's `path.ErrBadPattern`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadPattern;
+
 /// Go's `path.Match`: `*` is any run of non-`/` characters, `?` one non-`/`
 /// character, `[...]` a class (`^` negates, `a-z` ranges; it may match `/`, as in
 /// Go), `\` escapes.
 /// Malformed patterns are an error, wherever they are.
-pub fn path_match(pattern: &str, name: &str) -> Result<bool, ()> {
+pub fn path_match(pattern: &str, name: &str) -> Result<bool, BadPattern> {
     let pattern: Vec<char> = pattern.chars().collect();
     let name: Vec<char> = name.chars().collect();
     let matched = match_from(&pattern, &name)?;
@@ -73,12 +77,12 @@ pub fn path_match(pattern: &str, name: &str) -> Result<bool, ()> {
 
 /// Matches one non-`*` pattern item against `c` (`None`: only parse it).
 /// Returns whether it matched and the item's length.
-fn match_one(p: &[char], c: Option<char>) -> Result<(bool, usize), ()> {
+fn match_one(p: &[char], c: Option<char>) -> Result<(bool, usize), BadPattern> {
     match p.first() {
-        None => Err(()),
+        None => Err(BadPattern),
         Some('?') => Ok((c.is_some_and(|c| c != '/'), 1)),
         Some('\\') => {
-            let lit = *p.get(1).ok_or(())?;
+            let lit = *p.get(1).ok_or(BadPattern)?;
             Ok((c == Some(lit), 2))
         }
         Some('[') => {
@@ -90,7 +94,7 @@ fn match_one(p: &[char], c: Option<char>) -> Result<(bool, usize), ()> {
             let mut in_class = false;
             let mut first = true;
             loop {
-                let ch = *p.get(i).ok_or(())?;
+                let ch = *p.get(i).ok_or(BadPattern)?;
                 if ch == ']' && !first {
                     i += 1;
                     break;
@@ -115,15 +119,15 @@ fn match_one(p: &[char], c: Option<char>) -> Result<(bool, usize), ()> {
 }
 
 /// One character of a class, possibly escaped; `-` and `]` must be escaped.
-fn class_char(p: &[char], i: usize) -> Result<(char, usize), ()> {
+fn class_char(p: &[char], i: usize) -> Result<(char, usize), BadPattern> {
     match p.get(i) {
-        None | Some('-') | Some(']') => Err(()),
-        Some('\\') => p.get(i + 1).map(|&c| (c, i + 2)).ok_or(()),
+        None | Some('-') | Some(']') => Err(BadPattern),
+        Some('\\') => p.get(i + 1).map(|&c| (c, i + 2)).ok_or(BadPattern),
         Some(&c) => Ok((c, i + 1)),
     }
 }
 
-fn match_from(p: &[char], name: &[char]) -> Result<bool, ()> {
+fn match_from(p: &[char], name: &[char]) -> Result<bool, BadPattern> {
     match p.first() {
         None => Ok(name.is_empty()),
         Some('*') => {
@@ -195,19 +199,19 @@ mod tests {
             ("[x\\-]", "z", Ok(false)),
             ("[\\-x]", "x", Ok(true)),
             ("[\\-x]", "a", Ok(false)),
-            ("[]a]", "]", Err(())),
-            ("[-]", "-", Err(())),
-            ("[x-]", "x", Err(())),
-            ("[-x]", "x", Err(())),
-            ("\\", "a", Err(())),
-            ("[a-b-c]", "a", Err(())),
-            ("[", "a", Err(())),
-            ("[^", "a", Err(())),
-            ("[^bc", "a", Err(())),
-            ("a[", "a", Err(())),
-            ("a[", "ab", Err(())),
-            ("a[", "x", Err(())),
-            ("a/b[", "x", Err(())),
+            ("[]a]", "]", Err(BadPattern)),
+            ("[-]", "-", Err(BadPattern)),
+            ("[x-]", "x", Err(BadPattern)),
+            ("[-x]", "x", Err(BadPattern)),
+            ("\\", "a", Err(BadPattern)),
+            ("[a-b-c]", "a", Err(BadPattern)),
+            ("[", "a", Err(BadPattern)),
+            ("[^", "a", Err(BadPattern)),
+            ("[^bc", "a", Err(BadPattern)),
+            ("a[", "a", Err(BadPattern)),
+            ("a[", "ab", Err(BadPattern)),
+            ("a[", "x", Err(BadPattern)),
+            ("a/b[", "x", Err(BadPattern)),
             ("*x", "xxx", Ok(true)),
         ] {
             assert_eq!(path_match(pattern, name), want, "{pattern:?} {name:?}");

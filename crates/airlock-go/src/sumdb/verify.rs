@@ -245,14 +245,12 @@ impl GoProxy {
         Ok(
             match self.database_hash(module, version, kind, false).await {
                 Ok(None) => ImportCheck::Store(None, None),
+                // Listed when go.private excluded it; with no database at all, every file is.
                 Ok(Some(Expected::NotCovered)) => ImportCheck::Store(
                     Some(Verification::NotCovered),
-                    Some(match self.sumdb_check.database() {
-                        Some(_) => "not covered: its path matches go.private".to_owned(),
-                        None => {
-                            "not covered: no checksum database with a key is configured".to_owned()
-                        }
-                    }),
+                    self.sumdb_check
+                        .database()
+                        .map(|_| "not covered: its path matches go.private".to_owned()),
                 ),
                 Ok(Some(expected)) => {
                     match self.check_hash(Some(&expected), module, version, kind, h1, origin) {
@@ -543,7 +541,9 @@ impl GoProxy {
             .await
             .map_err(|e| match e {
                 GoError::NotFound(m) if fetch => VerifyError::NoRecord(m),
-                GoError::NotFound(m) => VerifyError::Unreachable(m),
+                GoError::NotFound(_) => {
+                    VerifyError::Unreachable(format!("{name}/{path} is not stored"))
+                }
                 GoError::Upstream(_) | GoError::UpstreamTimeout(_) => {
                     VerifyError::Unreachable(e.to_string())
                 }

@@ -4,4 +4,5 @@ mod cli;
 mod go_e2e;
 mod go_faults;
 mod go_http;
+mod go_verify;
 mod support;
