@@ -17,6 +17,7 @@ use crate::index;
 use crate::patterns::PathPatterns;
 use crate::proxy::{Found, GoProxy, PROTOCOL};
 use crate::request::FileKind;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -26,6 +27,9 @@ pub const SUM_GOLANG_ORG_KEY: &str =
 
 /// Verified records kept in memory before the map is cleared (bounds memory).
 const RECORD_CACHE: usize = 100_000;
+/// Hash tiles kept in memory (at most 8 KiB each) before the map is cleared.
+/// The tiles near the tree's edge are read for every record checked.
+const TILE_CACHE: usize = 1024;
 
 /// How module files are checked: the database, the private patterns, and what
 /// to do when the database cannot answer.
@@ -42,6 +46,8 @@ pub struct SumDbCheck {
     head: tokio::sync::Mutex<Option<Tree>>,
     /// Verified records by `module@version`: (zip `h1:`, go.mod `h1:`).
     records: Mutex<HashMap<String, RecordHashes>>,
+    /// Hash tiles read before, by path (a tile's bytes never change).
+    tiles: Mutex<HashMap<String, Bytes>>,
 }
 
 /// The two hashes a checksum-database record holds for a version.
@@ -136,6 +142,7 @@ impl SumDbCheck {
             store_unverified,
             head: tokio::sync::Mutex::default(),
             records: Mutex::default(),
+            tiles: Mutex::default(),
         }
     }
 
@@ -157,6 +164,19 @@ impl SumDbCheck {
     fn remembered(&self, key: &str) -> Option<RecordHashes> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         records.get(key).cloned()
+    }
+
+    fn tile(&self, path: &str) -> Option<Bytes> {
+        let tiles = self.tiles.lock().unwrap_or_else(|p| p.into_inner());
+        tiles.get(path).cloned()
+    }
+
+    fn keep_tile(&self, path: String, bytes: Bytes) {
+        let mut tiles = self.tiles.lock().unwrap_or_else(|p| p.into_inner());
+        if tiles.len() >= TILE_CACHE {
+            tiles.clear();
+        }
+        tiles.insert(path, bytes);
     }
 
     fn remember(&self, key: String, hashes: RecordHashes) {
@@ -509,12 +529,16 @@ impl GoProxy {
         name: &str,
         tile: tlog::Tile,
         fetch: bool,
-    ) -> Result<Vec<u8>, VerifyError> {
+    ) -> Result<Bytes, VerifyError> {
+        let path = tile.path();
+        if let Some(bytes) = self.sumdb_check.tile(&path) {
+            return Ok(bytes);
+        }
         let missing = |e| match e {
             VerifyError::NoRecord(m) => VerifyError::Unreachable(m),
             e => e,
         };
-        match self.sumdb_bytes(name, &tile.path(), fetch).await {
+        let bytes = match self.sumdb_bytes(name, &path, fetch).await {
             Err(VerifyError::NoRecord(_) | VerifyError::Unreachable(_)) if tile != tile.full() => {
                 let full = self
                     .sumdb_bytes(name, &tile.full().path(), fetch)
@@ -523,10 +547,13 @@ impl GoProxy {
                 let want = tile.width as usize * 32;
                 full.get(..want).map(<[u8]>::to_vec).ok_or_else(|| {
                     VerifyError::Invalid(format!("{name}/{}: short tile", tile.full().path()))
-                })
+                })?
             }
-            other => other.map_err(missing),
-        }
+            other => other.map_err(missing)?,
+        };
+        let bytes = Bytes::from(bytes);
+        self.sumdb_check.keep_tile(path, bytes.clone());
+        Ok(bytes)
     }
 
     /// A checksum-database file's bytes, through the cache.

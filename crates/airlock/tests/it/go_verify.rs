@@ -457,3 +457,48 @@ fn an_import_verifies_against_the_checksum_database_and_offline_serves_only_that
         assert_fsck(&data, &[], " 0 errors, 0 warnings");
     }
 }
+
+#[test]
+fn an_unreachable_checksum_database_fails_closed_unless_unverified_files_are_kept() {
+    let w = scratch();
+    let graph = go_graph();
+    let sumdb = upstream(w.path(), &graph, &graph);
+    // Nothing listens on the database's port.
+    let unreachable =
+        config(w.path(), &sumdb).replace(&file_url(&sumdb_dir(w.path())), "http://127.0.0.1:9");
+    let data = w.path().join("data");
+    let zip = "/go/example.com/airlock/words/@v/v1.2.0.zip";
+    {
+        let airlock = Airlock::start(&data, &unreachable, &[]);
+        let r = http().get(airlock.url(zip)).send().expect("request");
+        assert_eq!(r.status(), 502);
+        let body = r.text().expect("body");
+        assert!(
+            body.contains("example.com/airlock/words@v1.2.0")
+                && body.contains("checksum database sumdb.test unreachable"),
+            "{body}"
+        );
+        assert_eq!(
+            stored(&airlock, "example.com/airlock/words", "v1.2.0", "zip"),
+            404
+        );
+    }
+    let keep = unreachable.replacen("[go]\n", "[go]\nstore_unverified = true\n", 1);
+    let airlock = Airlock::start(&data, &keep, &[]);
+    let r = http().get(airlock.url(zip)).send().expect("request");
+    assert_eq!(r.status(), 200);
+    crate::support::eventually("the zip recorded", || {
+        catalog(&airlock)
+            == [(
+                "example.com/airlock/words".to_owned(),
+                "v1.2.0".to_owned(),
+                "unverified".to_owned(),
+            )]
+    });
+    drop(airlock);
+    assert_fsck(
+        &data,
+        &[],
+        "note: go example.com/airlock/words@v1.2.0.zip is stored unverified",
+    );
+}
