@@ -7,6 +7,7 @@
 
 mod fixtures;
 mod procs;
+mod sumdb;
 mod wrk;
 
 use procs::{NginxFlavor, Server};
@@ -315,7 +316,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     // the module graph with go (a download takes a tenth of a second, so each round
     // has several, each through a fresh airlock, for a steadier median), then the
     // large zip with curl (first byte and whole).
+    // airlock verifies every module file against the fixtures' checksum database,
+    // served by the same nginx (the direct client has GOSUMDB=off).
     let upstream = format!("{}/go", nginx_tuned.base);
+    let sumdb = format!(
+        "[{{name=\"{name}\",url=\"{upstream}/sumdb/{name}\",key=\"{key}\"}}]",
+        name = sumdb::NAME,
+        key = fix.sumdb_key
+    );
     let online_airlock = |data: &Path, log: &str| {
         let _ = std::fs::remove_dir_all(data);
         procs::airlock(
@@ -324,7 +332,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             &[],
             &[
                 ("AIRLOCK_GO__UPSTREAM", &upstream),
-                ("AIRLOCK_GO__SUMDB", "[]"),
+                ("AIRLOCK_GO__SUMDB", &sumdb),
             ],
             &run_dir.join(log),
         )
