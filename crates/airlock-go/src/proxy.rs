@@ -959,6 +959,18 @@ impl GoProxy {
                 cache: CacheResult::Hit,
             })
         };
+        // Fetched for a verification and still being stored: served from memory.
+        let pending = || {
+            let bytes = self.sumdb_check.pending_file(name, path)?;
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            Some(Ok(Found::Fresh {
+                body: BlobBody::Bytes(bytes),
+                cache: CacheResult::Hit,
+            }))
+        };
+        if let Some(found) = pending() {
+            return found;
+        }
         // `latest` changes: online it is fetched fresh and the cached copy is the fallback.
         let mutable = path == "latest";
         let online = fetch && self.mode == Mode::Online;
@@ -977,9 +989,12 @@ impl GoProxy {
             )));
         }
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
-        let _guard = self.inflight.lock(&format!("sumdb/{name}/{path}")).await;
+        let _guard = self.inflight.lock(&sumdb_inflight_key(name, path)).await;
         if !mutable {
-            // Whoever held the lock may have stored it.
+            // Whoever held the lock may have stored it, or be storing it.
+            if let Some(found) = pending() {
+                return found;
+            }
             if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
                 return hit(file);
             }
@@ -1026,16 +1041,9 @@ impl GoProxy {
         body: UpstreamBody,
         path: &str,
     ) -> Result<StagedBlob, GoError> {
-        let url = body.url().to_owned();
         // Lookups and tiles are small: check them in memory, then stage them.
-        let bytes = body.bytes(MAX_SUMDB_FILE).await.map_err(|e| match e {
-            UpstreamError::TooLarge { limit, .. } => {
-                GoError::BadContent(format!("{url}: larger than the {limit}-byte limit"))
-            }
-            e => e.into(),
-        })?;
-        check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-        Ok(self.staging.stage_bytes(Bytes::from(bytes)).await?)
+        let bytes = receive_sumdb_file(body, path).await?;
+        Ok(self.staging.stage_bytes(bytes).await?)
     }
 
     fn offline_hint(&self) -> &'static str {
@@ -1151,6 +1159,25 @@ pub fn check_sumdb_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             width * 32
         ))
     }
+}
+
+/// Receives a checksum-database file into memory and checks its shape: these
+/// are cached forever, so an error page served with 200 must not get in.
+pub async fn receive_sumdb_file(body: UpstreamBody, path: &str) -> Result<Bytes, GoError> {
+    let url = body.url().to_owned();
+    let bytes = body.bytes(MAX_SUMDB_FILE).await.map_err(|e| match e {
+        UpstreamError::TooLarge { limit, .. } => {
+            GoError::BadContent(format!("{url}: larger than the {limit}-byte limit"))
+        }
+        e => e.into(),
+    })?;
+    check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+    Ok(Bytes::from(bytes))
+}
+
+/// The single-flight key of a checksum-database file.
+pub fn sumdb_inflight_key(name: &str, path: &str) -> String {
+    format!("sumdb/{name}/{path}")
 }
 
 /// The single-flight key of one module file.

@@ -15,11 +15,12 @@ use super::tlog::{self, Record, TileRead, Tree, TILE_HEIGHT};
 use crate::error::GoError;
 use crate::index;
 use crate::patterns::PathPatterns;
-use crate::proxy::{Found, GoProxy, PROTOCOL};
+use crate::proxy::{receive_sumdb_file, sumdb_inflight_key, GoProxy, PROTOCOL};
 use crate::request::FileKind;
+use airlock_core::Mode;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// `sum.golang.org`'s verifier key, as `go` knows it (`cmd/go/internal/modfetch`).
 pub const SUM_GOLANG_ORG_KEY: &str =
@@ -48,6 +49,9 @@ pub struct SumDbCheck {
     records: Mutex<HashMap<String, RecordHashes>>,
     /// Hash tiles read before, by path (a tile's bytes never change).
     tiles: Mutex<HashMap<String, Bytes>>,
+    /// Checksum-database files fetched for a verification and being stored in
+    /// the background, by `<name>/<path>`: served from memory meanwhile.
+    pending: Arc<Mutex<HashMap<String, Bytes>>>,
 }
 
 /// The two hashes a checksum-database record holds for a version.
@@ -143,6 +147,7 @@ impl SumDbCheck {
             head: tokio::sync::Mutex::default(),
             records: Mutex::default(),
             tiles: Mutex::default(),
+            pending: Arc::default(),
         }
     }
 
@@ -164,6 +169,12 @@ impl SumDbCheck {
     fn remembered(&self, key: &str) -> Option<RecordHashes> {
         let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
         records.get(key).cloned()
+    }
+
+    /// A checksum-database file fetched for a verification and still being stored.
+    pub fn pending_file(&self, name: &str, path: &str) -> Option<Bytes> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.get(&format!("{name}/{path}")).cloned()
     }
 
     fn tile(&self, path: &str) -> Option<Bytes> {
@@ -545,47 +556,110 @@ impl GoProxy {
                     .await
                     .map_err(missing)?;
                 let want = tile.width as usize * 32;
-                full.get(..want).map(<[u8]>::to_vec).ok_or_else(|| {
-                    VerifyError::Invalid(format!("{name}/{}: short tile", tile.full().path()))
-                })?
+                if full.len() < want {
+                    return Err(VerifyError::Invalid(format!(
+                        "{name}/{}: short tile",
+                        tile.full().path()
+                    )));
+                }
+                full.slice(..want)
             }
             other => other.map_err(missing)?,
         };
-        let bytes = Bytes::from(bytes);
         self.sumdb_check.keep_tile(path, bytes.clone());
         Ok(bytes)
     }
 
-    /// A checksum-database file's bytes, through the cache.
-    async fn sumdb_bytes(
-        &self,
-        name: &str,
-        path: &str,
-        fetch: bool,
-    ) -> Result<Vec<u8>, VerifyError> {
-        let found = self
-            .sumdb_file(name, path, fetch)
-            .await
-            .map_err(|e| match e {
-                GoError::NotFound(m) if fetch => VerifyError::NoRecord(m),
-                GoError::NotFound(_) => {
-                    VerifyError::Unreachable(format!("{name}/{path} is not stored"))
-                }
-                GoError::Upstream(_) | GoError::UpstreamTimeout(_) => {
-                    VerifyError::Unreachable(e.to_string())
-                }
-                GoError::BadContent(m) => VerifyError::Invalid(m),
-                e => VerifyError::Internal(e),
-            })?;
-        let file = match found {
-            Found::Stored { file, .. } => file,
-            Found::Fresh { .. } => {
-                return Err(VerifyError::Internal(GoError::Internal(
-                    "checksum-database files are stored before they are served".into(),
-                )))
+    /// A checksum-database file's bytes: pending, stored, or (when `fetch`,
+    /// online) fetched. A fetched file is returned at once and stored in the
+    /// background, off the verification's critical path (like a small module
+    /// file: the write-behind turn, then blob, then row); clients asking for
+    /// it meanwhile get the pending bytes.
+    async fn sumdb_bytes(&self, name: &str, path: &str, fetch: bool) -> Result<Bytes, VerifyError> {
+        let internal = |e: GoError| VerifyError::Internal(e);
+        let stored = || async {
+            if let Some(bytes) = self.sumdb_check.pending_file(name, path) {
+                return Ok(Some(bytes));
+            }
+            match index::find_sumdb(&self.db, name, path).await {
+                Ok(Some(file)) => self.read_small(&file).await.map(|b| Some(Bytes::from(b))),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e.into()),
             }
         };
-        self.read_small(&file).await.map_err(VerifyError::Internal)
+        if let Some(bytes) = stored().await.map_err(internal)? {
+            return Ok(bytes);
+        }
+        let upstream = self.sumdbs.iter().find(|s| s.name == name);
+        let (true, Mode::Online, Some(upstream)) = (fetch, self.mode, upstream) else {
+            return Err(VerifyError::Unreachable(format!(
+                "{name}/{path} is not stored"
+            )));
+        };
+        let _guard = self.inflight.lock(&sumdb_inflight_key(name, path)).await;
+        if let Some(bytes) = stored().await.map_err(internal)? {
+            return Ok(bytes);
+        }
+        let url = format!("{}/{path}", upstream.url.trim_end_matches('/'));
+        let fetched =
+            async { receive_sumdb_file(self.upstream.get(&url).await?, path).await }.await;
+        let bytes = match fetched {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let outcome = if matches!(e, GoError::NotFound(_)) {
+                    "not_found"
+                } else {
+                    "error"
+                };
+                self.metrics.upstream(PROTOCOL, outcome, 0);
+                return Err(match e {
+                    GoError::NotFound(m) => VerifyError::NoRecord(m),
+                    GoError::Upstream(_) | GoError::UpstreamTimeout(_) => {
+                        VerifyError::Unreachable(e.to_string())
+                    }
+                    GoError::BadContent(m) => VerifyError::Invalid(m),
+                    e => VerifyError::Internal(e),
+                });
+            }
+        };
+        self.metrics.upstream(PROTOCOL, "ok", bytes.len() as u64);
+        self.store_sumdb_behind(name, path, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Holds a fetched checksum-database file as pending and stores it in the
+    /// background; it stays pending until its row exists (or storing failed).
+    fn store_sumdb_behind(&self, name: &str, path: &str, bytes: Bytes) {
+        let key = format!("{name}/{path}");
+        let pending = Arc::clone(&self.sumdb_check.pending);
+        pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone(), bytes.clone());
+        let (store, staging, db) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.staging),
+            self.db.clone(),
+        );
+        let write_behind = Arc::clone(&self.write_behind);
+        let (name, path) = (name.to_owned(), path.to_owned());
+        self.tasks.spawn_on(
+            async move {
+                let size = bytes.len() as u64;
+                let _turn = write_behind.turn(size).await;
+                let stored = async {
+                    let digest = store.put_bytes(&staging, bytes).await?;
+                    index::insert_sumdb(&db, &name, &path, &digest, size).await?;
+                    Ok::<_, GoError>(())
+                }
+                .await;
+                pending.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+                if let Err(e) = stored {
+                    tracing::error!(database = name, path, error = %e, "could not store a fetched checksum-database file");
+                }
+            },
+            &self.background,
+        );
     }
 }
 

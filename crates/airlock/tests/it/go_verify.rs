@@ -208,6 +208,18 @@ fn go_with_gosumdb_off_gets_only_what_the_checksum_database_recorded() {
         ] {
             env.ok(&app, &["mod", "download", &format!("{module}@{version}")]);
         }
+        // A client that verifies too gets the checksum-database files airlock
+        // fetched for its own verification (served while they are stored).
+        let verifying_env = GoEnv::new(
+            &go,
+            &w.path().join("go-sumdb"),
+            &airlock.url("/go"),
+            &sumdb.verifier_key,
+        );
+        verifying_env.ok(
+            &app,
+            &["mod", "download", "example.com/airlock/words@v1.2.0"],
+        );
         let log = airlock.log();
         assert!(
             log.contains("security=true") && log.contains("checksum mismatch: module file refused"),
