@@ -609,7 +609,7 @@ fn report(plan: &Plan, rows: &[Row], timed: &[Timed], idle_rss: f64, took: Durat
     );
     let _ = writeln!(
         out,
-        "pull-through: go mod download of {} modules: via airlock {:.2}s, direct from nginx {:.2}s; ratio {:.2}x",
+        "pull-through: go mod download of {} modules: via airlock (verifying each against the checksum database) {:.2}s, direct from nginx {:.2}s; ratio {:.2}x",
         plan.sizes.graph_modules,
         pa,
         pd,
