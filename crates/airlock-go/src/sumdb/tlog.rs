@@ -590,6 +590,27 @@ pub(crate) mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        #[test]
+        fn any_record_and_any_older_tree_verify_through_tiles(
+            size in 1u64..1500,
+            id_part in 0.0f64..1.0,
+            old_part in 0.0f64..1.0,
+            height in 1u32..9,
+        ) {
+            let recs = records(size as usize);
+            let stored = stored_hashes(&recs);
+            let tree = Tree { size, hash: root(&stored, size) };
+            let id = ((size as f64 * id_part) as u64).min(size - 1);
+            let hashes = read(&stored, tree, height, &[stored_hash_index(0, id)]).expect("record");
+            proptest::prop_assert_eq!(hashes[0], record_hash(&recs[id as usize]));
+            let old = ((size as f64 * old_part) as u64).clamp(1, size);
+            let hashes = read(&stored, tree, height, &tree_hash_indexes(old)).expect("older tree");
+            proptest::prop_assert_eq!(tree_hash(old, &hashes), root(&stored, old));
+        }
+    }
+
     #[test]
     fn forged_tiles_and_other_trees_are_refused() {
         let recs = records(300);

@@ -550,6 +550,24 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_head_signed_by_sum_golang_org_verifies_with_the_built_in_key() {
+        // A real sum.golang.org tree head (size 65664258).
+        let head = "go.sum database tree\n65664258\nWVVNVD2qx+fTq31zkj6UAqxT5X6HvGphGM+o8Thnbsg=\n";
+        let note = format!(
+            "{head}\n\u{2014} sum.golang.org Az3grligJmgX7KGyGPKybykNTh3VgsbLvUuvOwrM5zLVlulmFp2wdvbxOw74/gcNxURShXEpb7RXcs3+BYflYN+w0gQ=\n"
+        );
+        let v = Verifier::parse(SUM_GOLANG_ORG_KEY).expect("sum.golang.org key");
+        let text = v.open(note.as_bytes()).expect("signed by sum.golang.org");
+        let tree = Tree::parse(text).expect("tree");
+        assert_eq!(tree.size, 65664258);
+        let bent = note.replace("65664258", "65664259");
+        assert!(matches!(
+            v.open(bent.as_bytes()),
+            Err(NoteError::BadSignature(_))
+        ));
+    }
+
+    #[test]
     fn the_known_key_parses() {
         let v = Verifier::parse(SUM_GOLANG_ORG_KEY).expect("sum.golang.org key");
         assert_eq!(v.name(), "sum.golang.org");

@@ -4,6 +4,7 @@
 //! message naming both hashes, and nothing is stored. Modules matching
 //! `go.private` pass unverified; a checksum database that forks is refused.
 
+use crate::support::faulty::{Fault, Faulty};
 use crate::support::goclient::{go_binaries, version, GoEnv};
 use crate::support::gofixture::{
     self, h1_mod, h1_zip, write_goproxy_tree, write_sumdb_tree_with_seed, ModuleVersion, SumDb,
@@ -518,4 +519,47 @@ fn an_unreachable_checksum_database_fails_closed_unless_unverified_files_are_kep
         &[],
         "note: go example.com/airlock/words@v1.2.0.zip is stored unverified",
     );
+}
+
+#[test]
+fn a_truncated_go_mod_is_refused_by_its_checksum() {
+    // An upstream whose wrong Content-Length cuts a .mod short still sends a
+    // valid-looking go.mod: its hash is not the database's.
+    let w = scratch();
+    let graph = go_graph();
+    let sumdb = upstream(w.path(), &graph, &graph);
+    let faulty = Faulty::start(&w.path().join("proxy"));
+    let path = "/example.com/airlock/words/@v/v1.0.0.mod";
+    faulty.set(path, Fault::Body(b"module example.com/airlock/wo".to_vec()));
+    let config = verifying(
+        &go_config(
+            &faulty.base,
+            &[("sumdb.test", &format!("{}/sumdb/sumdb.test", faulty.base))],
+            "",
+        ),
+        &sumdb.verifier_key,
+    );
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &config, &[]);
+    let r = http()
+        .get(airlock.url(&format!("/go{path}")))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 502);
+    let body = r.text().expect("body");
+    let words = &graph[2];
+    assert_eq!(
+        (words.path.as_str(), words.version.as_str()),
+        ("example.com/airlock/words", "v1.0.0")
+    );
+    assert!(
+        body.contains("SECURITY ERROR") && body.contains(&h1_mod(&words.go_mod)),
+        "{body}"
+    );
+    assert_eq!(
+        stored(&airlock, "example.com/airlock/words", "v1.0.0", "mod"),
+        404
+    );
+    drop(airlock);
+    assert_fsck(&data, &[], " 0 errors, 0 warnings");
 }
