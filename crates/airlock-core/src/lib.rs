@@ -11,10 +11,14 @@ pub mod config;
 pub mod db;
 pub mod digest;
 pub mod follow;
+pub mod gc;
 pub mod inflight;
 pub mod metrics;
+pub mod negotiate;
+pub mod rendered;
 pub mod serve;
 pub mod store;
+pub mod upload;
 pub mod upstream;
 pub mod writebehind;
 

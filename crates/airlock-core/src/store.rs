@@ -142,6 +142,9 @@ pub trait BlobStore: Send + Sync + 'static {
     async fn list(&self) -> Result<StoreListing, StoreError>;
     /// Re-hashes a stored blob (fsck `--verify`); serving never does this.
     async fn rehash(&self, digest: &Digest) -> Result<Digest, StoreError>;
+    /// When a blob was last committed (or found already stored by a commit),
+    /// or `None` when it is absent: garbage collection leaves younger blobs alone.
+    async fn modified(&self, digest: &Digest) -> Result<Option<std::time::SystemTime>, StoreError>;
 }
 
 /// What [`BlobStore::list`] found.
@@ -213,6 +216,9 @@ fn commit_blocking(staged: StagedBlob, dest: &Path) -> io::Result<()> {
         StdFile::open(&staged.path)?.sync_all()?;
         std::fs::rename(&staged.path, dest)?;
         staged.disarm();
+        // An upload's file may have been written long ago: the blob's age, for
+        // garbage collection, starts now.
+        touch(dest)?;
     }
     // The rename is durable only once the directory entry is.
     StdFile::open(dir)?.sync_all()
@@ -259,6 +265,7 @@ impl BlobStore for LocalStore {
                 }
                 std::fs::rename(&blob.path, &dest)?;
                 blob.disarm();
+                touch(&dest)?; // its age starts now (garbage collection)
             }
             rustix::fs::syncfs(&fs)?;
             Ok(())
@@ -285,6 +292,14 @@ impl BlobStore for LocalStore {
     async fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match tokio::fs::metadata(self.path_of(digest)).await {
             Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn modified(&self, digest: &Digest) -> Result<Option<std::time::SystemTime>, StoreError> {
+        match tokio::fs::metadata(self.path_of(digest)).await {
+            Ok(m) => Ok(Some(m.modified()?)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -685,6 +700,30 @@ fn hash_and_write(
     Ok(Digest::from_sha256_bytes(&hasher.finalize()))
 }
 
+/// Queues `chunk` for a writing thread; when the thread has stopped, returns
+/// why (its error) and closes the queue. Shared by [`BlobWriter`] and
+/// [`crate::upload::Appender`].
+pub(crate) async fn queue_chunk<T>(
+    queue: &mut Option<tokio::sync::mpsc::Sender<Bytes>>,
+    thread: &mut tokio::task::JoinHandle<io::Result<T>>,
+    chunk: Bytes,
+    what: &str,
+) -> io::Result<()> {
+    let sent = match queue.as_ref() {
+        Some(queue) => queue.send(chunk).await.is_ok(),
+        None => false,
+    };
+    if sent {
+        return Ok(());
+    }
+    *queue = None;
+    Err(match thread.await {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => io::Error::other(format!("{what} already finished")),
+        Err(e) => io::Error::other(e),
+    })
+}
+
 /// A blob being written: bytes go to a temp file and into the hash, both on a
 /// blocking thread of their own, so that receiving the next bytes (from the
 /// network, from a file) overlaps with hashing and writing the last ones.
@@ -706,19 +745,7 @@ impl BlobWriter {
                 return Err(StoreError::TooLarge { limit });
             }
         }
-        let sent = match &self.queue {
-            Some(queue) => queue.send(chunk).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            return Ok(());
-        }
-        self.queue = None;
-        Err(match (&mut self.hashing).await {
-            Ok(Err(e)) => e.into(),
-            Ok(Ok(_)) => io::Error::other("blob writer already finished").into(),
-            Err(e) => io::Error::other(e).into(),
-        })
+        Ok(queue_chunk(&mut self.queue, &mut self.hashing, chunk, "blob writer").await?)
     }
 
     /// Bytes written so far.
@@ -795,6 +822,19 @@ impl StagedBlob {
 
     fn disarm(mut self) {
         self.guard.path = None;
+    }
+
+    /// Takes over a complete file whose sha256 and size the caller computed
+    /// (a finished [`crate::upload`]); it is deleted on drop unless committed.
+    pub(crate) fn adopt(path: PathBuf, digest: Digest, size: u64) -> StagedBlob {
+        StagedBlob {
+            guard: StagedPath {
+                path: Some(path.clone()),
+            },
+            path,
+            digest,
+            size,
+        }
     }
 }
 

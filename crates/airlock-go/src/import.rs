@@ -38,6 +38,10 @@ pub struct ImportReport {
     pub unverified: Vec<(PathBuf, String)>,
     /// Files that are not module or checksum-database files (lists, locks, partial downloads).
     pub skipped: u64,
+    /// Query answers (`<query>.info`) kept, so the same query resolves offline.
+    pub queries: u64,
+    /// Files deliberately not imported, with the reason.
+    pub left_out: Vec<(PathBuf, String)>,
 }
 
 impl ImportReport {
@@ -48,9 +52,11 @@ impl ImportReport {
         self.already += other.already;
         self.bytes += other.bytes;
         self.skipped += other.skipped;
+        self.queries += other.queries;
         self.rejected.extend(other.rejected);
         self.not_verified += other.not_verified;
         self.unverified.extend(other.unverified);
+        self.left_out.extend(other.left_out);
     }
 }
 
@@ -115,6 +121,21 @@ pub enum Pending {
         /// How it was checked against the checksum database.
         verification: Option<Verification>,
     },
+    /// A query's answer (`<query>.info`): what the query resolves to, and the
+    /// version's `.info` when it was not stored yet (already durable: it is small
+    /// and written at once).
+    Query {
+        /// Module path.
+        module: String,
+        /// The query.
+        query: String,
+        /// The canonical version it names.
+        version: String,
+        /// The `.info` stored for the version, if this file provided it.
+        info: Option<(Digest, u64)>,
+        /// Where it came from.
+        origin: String,
+    },
     /// A checksum-database file.
     SumDb {
         /// The database's name.
@@ -131,6 +152,7 @@ impl Pending {
     pub fn size(&self) -> u64 {
         match self {
             Pending::Module { staged, .. } | Pending::SumDb { staged, .. } => staged.size,
+            Pending::Query { .. } => 0,
         }
     }
 }
@@ -165,7 +187,14 @@ pub async fn prepare_file(
     let parsed = match request::parse(&rel) {
         Ok(p) => p,
         Err(e) => {
-            report.rejected.push((item.path.clone(), e.0));
+            if is_query_file(&rel) {
+                report.left_out.push((
+                    item.path.clone(),
+                    "the .mod or .zip of a query: go asks only for those of the canonical version the query resolves to".into(),
+                ));
+            } else {
+                report.rejected.push((item.path.clone(), e.0));
+            }
             return Ok(None);
         }
     };
@@ -252,11 +281,65 @@ pub async fn prepare_file(
                 Err(e) => Err(e),
             }
         }
+        GoRequest::Query { module, query } => {
+            let origin = format!("import:{}", item.path.display());
+            let body = proxy.upstream.get(&url).await?; // a file:// URL: never the network
+            let bytes = body.bytes(crate::proxy::MAX_INFO_SIZE).await?;
+            let version = match crate::proxy::info_version(&bytes)
+                .and_then(|v| crate::query::answer_fits(&module, &query, &v).map(|()| v))
+            {
+                Ok(v) => v,
+                Err(reason) => return refuse(reason),
+            };
+            // The version's own .info, when the tree has one, is imported for
+            // itself (it may carry the commit that the query answer lacks).
+            let own_info = crate::module::escape_version(&version)
+                .ok()
+                .and_then(|v| item.path.parent().map(|dir| dir.join(format!("{v}.info"))))
+                .is_some_and(|path| path.is_file());
+            let info = if !own_info
+                && index::find_file(&proxy.db, &module, &version, FileKind::Info)
+                    .await?
+                    .is_none()
+                && crate::proxy::check_info(&bytes, Some(&version)).is_ok()
+            {
+                let size = bytes.len() as u64;
+                let digest = proxy
+                    .store
+                    .put_bytes(&proxy.staging, bytes::Bytes::from(bytes))
+                    .await?;
+                Some((digest, size))
+            } else {
+                None
+            };
+            Ok(Some(Pending::Query {
+                module,
+                query,
+                version,
+                info,
+                origin,
+            }))
+        }
         _ => {
             report.skipped += 1;
             Ok(None)
         }
     }
+}
+
+/// Whether `rel` is a `.mod` or `.zip` named by a query rather than a version
+/// (`@v/v2.0.0.mod` of a path without `/v2`, `@v/master.zip`).
+fn is_query_file(rel: &str) -> bool {
+    let Some(stem) = rel
+        .strip_suffix(".mod")
+        .or_else(|| rel.strip_suffix(".zip"))
+    else {
+        return false;
+    };
+    matches!(
+        request::parse(&format!("{stem}.info")),
+        Ok(GoRequest::Query { .. })
+    )
 }
 
 /// Makes a batch durable together, then records all its rows in one
@@ -290,6 +373,32 @@ pub async fn commit_batch(
                     verification,
                 });
                 staged.push(blob);
+            }
+            Pending::Query {
+                module,
+                query,
+                version,
+                info,
+                origin,
+            } => {
+                if let Some((digest, size)) = info {
+                    rows.push(Row::Module {
+                        module: module.clone(),
+                        version: version.clone(),
+                        kind: FileKind::Info,
+                        digest,
+                        size,
+                        h1: None,
+                        origin: origin.clone(),
+                        verification: None,
+                    });
+                }
+                rows.push(Row::Query {
+                    module,
+                    query,
+                    version,
+                    origin,
+                });
             }
             Pending::SumDb {
                 name,
@@ -337,6 +446,15 @@ pub async fn commit_batch(
                     report.already += 1;
                 }
             }
+            Row::Query {
+                module,
+                query,
+                version,
+                origin,
+            } => {
+                index::record_query_tx(&mut tx, module, query, version, origin).await?;
+                report.queries += 1;
+            }
             Row::SumDb {
                 name,
                 path,
@@ -363,6 +481,12 @@ enum Row {
         h1: Option<String>,
         origin: String,
         verification: Option<Verification>,
+    },
+    Query {
+        module: String,
+        query: String,
+        version: String,
+        origin: String,
     },
     SumDb {
         name: String,

@@ -149,6 +149,70 @@ pub async fn versions(db: &Db, module: &str, kind: FileKind) -> Result<Vec<Strin
     rows.into_iter().map(|r| r.try_get("version")).collect()
 }
 
+/// Versions of `module` that have any stored file.
+pub async fn stored_versions(db: &Db, module: &str) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query("SELECT DISTINCT version FROM go_file WHERE module = $1")
+        .bind(module)
+        .fetch_all(&mut *db.reader().await?)
+        .await?;
+    rows.into_iter().map(|r| r.try_get("version")).collect()
+}
+
+/// The version a query last resolved to (`go_query`).
+pub async fn find_query(db: &Db, module: &str, query: &str) -> Result<Option<String>, DbError> {
+    let row = sqlx::query("SELECT version FROM go_query WHERE module = $1 AND query = $2")
+        .bind(module)
+        .bind(query)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| r.try_get("version")).transpose()
+}
+
+const UPSERT_QUERY: &str = "INSERT INTO go_query (module, query, version, origin, updated_at) \
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (module, query) \
+     DO UPDATE SET version = excluded.version, origin = excluded.origin, updated_at = excluded.updated_at";
+
+/// Records what a query resolved to; a later answer replaces an earlier one
+/// (a branch moves).
+pub async fn record_query(
+    db: &Db,
+    module: &str,
+    query: &str,
+    version: &str,
+    origin: &str,
+) -> Result<(), DbError> {
+    record_query_on(&mut *db.writer().await, module, query, version, origin).await
+}
+
+/// [`record_query`] inside the caller's transaction.
+pub async fn record_query_tx(
+    tx: &mut Transaction<'_, Sqlite>,
+    module: &str,
+    query: &str,
+    version: &str,
+    origin: &str,
+) -> Result<(), DbError> {
+    record_query_on(tx, module, query, version, origin).await
+}
+
+async fn record_query_on(
+    conn: &mut SqliteConnection,
+    module: &str,
+    query: &str,
+    version: &str,
+    origin: &str,
+) -> Result<(), DbError> {
+    sqlx::query(UPSERT_QUERY)
+        .bind(module)
+        .bind(query)
+        .bind(version)
+        .bind(origin)
+        .bind(airlock_core::unix_now())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Whether anything at all is stored for `module`.
 pub async fn module_known(db: &Db, module: &str) -> Result<bool, DbError> {
     let row = sqlx::query("SELECT 1 AS one FROM go_file WHERE module = $1 LIMIT 1")

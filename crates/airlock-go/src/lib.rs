@@ -10,11 +10,13 @@
 pub mod cache;
 pub mod dirhash;
 pub mod error;
+pub mod gomod;
 pub mod import;
 pub mod index;
 pub mod module;
 pub mod patterns;
 pub mod proxy;
+pub mod query;
 pub mod request;
 mod routes;
 pub mod semver;

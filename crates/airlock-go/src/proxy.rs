@@ -4,7 +4,9 @@
 use crate::cache::{Caches, Computed};
 use crate::dirhash;
 use crate::error::GoError;
+use crate::gomod;
 use crate::index::{self, NewGoFile, StoredFile};
+use crate::query;
 use crate::request::FileKind;
 use crate::semver;
 use crate::sumdb::verify::Expected;
@@ -26,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Largest `.info` / `@latest` JSON accepted from an upstream.
-const MAX_INFO_SIZE: u64 = 64 << 10;
+pub const MAX_INFO_SIZE: u64 = 64 << 10;
 /// Zips up to this size (by `Content-Length`) are received and checked in memory;
 /// larger ones stream through a temp file. Bounds the memory of a fetch.
 const MEMORY_ZIP: u64 = 1 << 20;
@@ -644,7 +646,8 @@ impl GoProxy {
                 e => e.into(),
             })?;
             let h1 = if kind == FileKind::Mod {
-                check_go_mod(&bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+                gomod::check(&bytes, module, version)
+                    .map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
                 Some(dirhash::go_mod_h1(&bytes))
             } else {
                 check_info(&bytes, Some(version))
@@ -901,41 +904,152 @@ impl GoProxy {
         Ok(json.to_string().into_bytes())
     }
 
-    /// A non-canonical `.info` query (branch or commit): the upstream's answer when
-    /// online, else a stored pseudo-version whose revision matches a commit prefix.
-    pub async fn query(&self, module: &str, query: &str, fetch: bool) -> Result<Vec<u8>, GoError> {
+    /// A query (`.info` of a branch, a commit prefix, or a version that is not
+    /// canonical for this path; see [`crate::query`]). Online: the upstream's
+    /// answer, checked; what it resolved to is remembered, and its `.info` stored
+    /// under the canonical version. Otherwise, or when the upstreams fail: what
+    /// storage says.
+    pub async fn query(
+        self: &Arc<Self>,
+        module: &str,
+        query: &str,
+        fetch: bool,
+    ) -> Result<Vec<u8>, GoError> {
         if fetch {
-            let rel = format!(
-                "{}/@v/{}.info",
-                escape_path(module)?,
-                escape_version(query)?
-            );
-            match self.fetch_small(&rel, MAX_INFO_SIZE).await {
-                Ok(body) => {
-                    check_info(&body, None).map_err(GoError::BadContent)?;
-                    return Ok(body);
-                }
+            match self.query_upstream(module, query).await {
+                Ok(body) => return Ok(body),
+                Err(e @ GoError::BadContent(_)) => return Err(e),
                 Err(e) => {
                     tracing::debug!(module, query, error = %e, "upstream query failed; resolving from storage")
                 }
             }
         }
-        let is_commit = query.len() >= 12
-            && query
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
-        if is_commit {
-            let stored = index::versions(&self.db, module, FileKind::Zip).await?;
-            if let Some(v) = stored
-                .iter()
-                .find(|v| semver::pseudo_rev(v) == Some(&query[..12]))
-            {
-                return self.info_json(module, v).await;
+        self.query_stored(module, query).await
+    }
+
+    /// Forwards a query to the upstreams and checks the answer.
+    async fn query_upstream(
+        self: &Arc<Self>,
+        module: &str,
+        query: &str,
+    ) -> Result<Vec<u8>, GoError> {
+        let rel = format!(
+            "{}/@v/{}.info",
+            escape_path(module)?,
+            escape_version(query)?
+        );
+        let (body, _, origin) = self
+            .fetch_first(&rel, |body| async move {
+                Ok((body.bytes(MAX_INFO_SIZE).await?, None))
+            })
+            .await?;
+        let origin = redact_str(&origin);
+        let version = info_version(&body)
+            .and_then(|v| query::answer_fits(module, query, &v).map(|()| v))
+            .map_err(|e| GoError::BadContent(format!("{origin}: {e}")))?;
+        index::record_query(&self.db, module, query, &version, &origin).await?;
+        self.keep_query_answer(module, &version, Bytes::from(body.clone()), origin);
+        Ok(body)
+    }
+
+    /// Stores a query's answer as the `.info` of the version it names, unless
+    /// that is stored already: `go` itself caches it so, and an offline airlock
+    /// can then answer both the query and the version.
+    fn keep_query_answer(
+        self: &Arc<Self>,
+        module: &str,
+        version: &str,
+        info: Bytes,
+        origin: String,
+    ) {
+        if check_info(&info, Some(version)).is_err()
+            || self.in_memory(module, version, FileKind::Info).is_some()
+        {
+            return;
+        }
+        let this = Arc::clone(self);
+        let (module, version) = (module.to_owned(), version.to_owned());
+        self.tasks.spawn_on(
+            async move {
+                let key = inflight_key(&module, &version, FileKind::Info);
+                let guard = this.inflight.lock(&key).await;
+                let stored = this.in_memory(&module, &version, FileKind::Info).is_some()
+                    || matches!(
+                        this.indexed(&module, &version, FileKind::Info).await,
+                        Ok(Some(_))
+                    );
+                if stored {
+                    return;
+                }
+                let fetched = Fetched::Small(info);
+                let result = this
+                    .store_fetched(
+                        fetched,
+                        guard,
+                        &module,
+                        &version,
+                        FileKind::Info,
+                        None,
+                        &origin,
+                        None, // an .info: no checksum database records it
+                    )
+                    .await;
+                if let Err(e) = result {
+                    tracing::error!(module, version, error = %e, "could not store a query's .info");
+                }
+            },
+            &self.background,
+        );
+    }
+
+    /// Resolves a query from what is stored (see [`crate::query`]).
+    async fn query_stored(&self, module: &str, query: &str) -> Result<Vec<u8>, GoError> {
+        let stored = index::stored_versions(&self.db, module).await?;
+        let not_found = |why: String| {
+            GoError::NotFound(format!("{module}@{query}: {why}{}", self.offline_hint()))
+        };
+        // What an upstream or an imported tree said last, while that version is here.
+        if let Some(version) = index::find_query(&self.db, module, query).await? {
+            if stored.contains(&version) {
+                return self.info_json(module, &version).await;
             }
         }
-        Err(GoError::NotFound(format!(
-            "{module}@{query}: no stored version matches (commit hashes of 12+ digits resolve to stored pseudo-versions)"
-        )))
+        let version = match query::classify(module, query) {
+            query::QueryKind::Version(candidates) => candidates
+                .into_iter()
+                .find(|c| stored.contains(c))
+                .ok_or_else(|| not_found("no matching version is stored".into()))?,
+            query::QueryKind::Prefix(prefix) => query::resolve_prefix(&prefix, &stored)
+                .ok_or_else(|| not_found(format!("no {prefix}.* version is stored")))?,
+            query::QueryKind::Commit(prefix) => {
+                let mut revisions = Vec::with_capacity(stored.len());
+                for version in stored {
+                    let hash = match index::find_file(&self.db, module, &version, FileKind::Info).await? {
+                        Some(info) => query::origin_hash(&self.read_small(&info).await?),
+                        None => None,
+                    };
+                    revisions.push(query::StoredRevision { version, hash });
+                }
+                match query::resolve_commit(&prefix, &revisions) {
+                    query::CommitMatch::Version(v) => v,
+                    query::CommitMatch::Ambiguous(commits) => {
+                        return Err(GoError::NotFound(format!(
+                            "{module}@{query}: ambiguous revision: it is a prefix of {}",
+                            commits.join(" and ")
+                        )))
+                    }
+                    query::CommitMatch::None => {
+                        return Err(not_found("no stored version is that commit".into()))
+                    }
+                }
+            }
+            query::QueryKind::Name => {
+                return Err(not_found(
+                    "a branch or tag name resolves only through an upstream, or what one answered before".into(),
+                ))
+            }
+        };
+        self.info_json(module, &version).await
     }
 
     /// Reads a small stored blob (metadata) into memory.
@@ -1080,20 +1194,12 @@ pub fn best_version(versions: &[String]) -> Option<String> {
         })
 }
 
-/// A go.mod must be UTF-8 with a `module` directive; anything else (an HTML error
-/// page served with 200, say) would be cached forever.
-pub fn check_go_mod(bytes: &[u8]) -> Result<(), String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "go.mod is not UTF-8".to_owned())?;
-    let has_module = text.lines().any(|l| {
-        let l = l.trim_start();
-        l.strip_prefix("module")
-            .is_some_and(|rest| rest.starts_with([' ', '\t', '(']))
-    });
-    if has_module {
-        Ok(())
-    } else {
-        Err("go.mod has no module directive".into())
-    }
+/// The `Version` of an `.info` file, checked as [`check_info`] does.
+pub fn info_version(bytes: &[u8]) -> Result<String, String> {
+    check_info(bytes, None)?;
+    serde_json::from_slice::<InfoJson>(bytes)
+        .map(|info| info.version)
+        .map_err(|e| format!("invalid .info JSON: {e}"))
 }
 
 /// A `.info` must be JSON with a `Version`; for a canonical request, that version.
@@ -1271,12 +1377,7 @@ mod tests {
     }
 
     #[test]
-    fn go_mod_and_info_checks() {
-        assert!(check_go_mod(b"module example.com/m\n\ngo 1.16\n").is_ok());
-        assert!(check_go_mod(b"// comment\nmodule \"example.com/m\"\n").is_ok());
-        assert!(check_go_mod(b"<html>oops</html>").is_err());
-        assert!(check_go_mod(b"modulex foo").is_err());
-        assert!(check_go_mod(&[0xff, 0xfe]).is_err());
+    fn info_checks() {
         assert!(check_info(
             br#"{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}"#,
             Some("v1.0.0")

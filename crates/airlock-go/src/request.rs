@@ -61,8 +61,9 @@ pub enum GoRequest {
         /// Which file.
         kind: FileKind,
     },
-    /// `<module>/@v/<query>.info` where the query is not a canonical version
-    /// (a branch or a commit hash): resolved, never stored under its name.
+    /// `<module>/@v/<query>.info` where the query is not a canonical version of
+    /// this module: a branch, a commit hash, `v1.2.3+meta`, or `v2.0.0` on a path
+    /// without `/v2`. Resolved to a canonical version, never stored under its name.
     Query {
         /// The module path.
         module: String,
@@ -129,19 +130,24 @@ pub fn parse(tail: &str) -> Result<GoRequest, BadPath> {
         .ok_or_else(|| BadPath(format!("{file:?}: expected list, .info, .mod or .zip")))?;
     let version = module::unescape_version(escaped_version).map_err(|e| BadPath(e.to_string()))?;
     if module::is_canonical_version(&version) {
-        module::check(&module, &version).map_err(|e| BadPath(e.to_string()))?;
-        return Ok(GoRequest::File {
-            module,
-            version,
-            kind,
-        });
+        match module::check(&module, &version) {
+            Ok(()) => {
+                return Ok(GoRequest::File {
+                    module,
+                    version,
+                    kind,
+                })
+            }
+            // `go get m@v2.0.0` on a path without `/v2` asks `v2.0.0.info` to learn
+            // that the version is `v2.0.0+incompatible`: a query, not a file.
+            Err(_) if kind == FileKind::Info => {}
+            Err(e) => return Err(BadPath(e.to_string())),
+        }
     }
     if kind != FileKind::Info {
         return Err(BadPath(format!("version {version:?} is not canonical")));
     }
-    if matches!(version.as_str(), "latest" | "upgrade" | "patch")
-        || semver::is_valid(&version) && version.contains('+')
-    {
+    if matches!(version.as_str(), "latest" | "upgrade" | "patch") {
         return Err(BadPath(format!("invalid version {version:?}")));
     }
     if version.is_empty()
@@ -300,6 +306,35 @@ mod tests {
                 GoRequest::Query {
                     module: "example.com/m".into(),
                     query: "master".into(),
+                },
+            ),
+            // Queries that resolve to another canonical version.
+            (
+                "example.com/m/@v/v2.0.0.info",
+                GoRequest::Query {
+                    module: "example.com/m".into(),
+                    query: "v2.0.0".into(),
+                },
+            ),
+            (
+                "example.com/m/@v/v2.1.0-pre.info",
+                GoRequest::Query {
+                    module: "example.com/m".into(),
+                    query: "v2.1.0-pre".into(),
+                },
+            ),
+            (
+                "example.com/m/@v/v1.2.3+meta.info",
+                GoRequest::Query {
+                    module: "example.com/m".into(),
+                    query: "v1.2.3+meta".into(),
+                },
+            ),
+            (
+                "example.com/m/@v/abc1234.info",
+                GoRequest::Query {
+                    module: "example.com/m".into(),
+                    query: "abc1234".into(),
                 },
             ),
             ("catalog", GoRequest::Catalog),

@@ -75,7 +75,11 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             Ok(small(&req, "application/json; charset=utf-8", body))
         }
         GoRequest::Query { module, query } => {
-            let body = proxy.query(&module, &query, fetch).await?;
+            let body = proxy
+                .clone()
+                .into_inner()
+                .query(&module, &query, fetch)
+                .await?;
             Ok(small(&req, "application/json; charset=utf-8", body))
         }
         GoRequest::SumDb { name, path } => {

@@ -8,7 +8,7 @@
 use crate::dirhash;
 use crate::module;
 use sha2::{Digest as _, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::path::Path;
 
@@ -43,12 +43,19 @@ pub fn check_zip_reader(
     module_path: &str,
     version: &str,
 ) -> Result<String, ZipError> {
-    let mut archive = zip::ZipArchive::new(reader).map_err(|e| bad(format!("unreadable: {e}")))?;
+    let archive = zip::ZipArchive::new(reader).map_err(|e| bad(format!("unreadable: {e}")))?;
     if archive.len() > MAX_ENTRIES {
         return Err(bad(format!("more than {MAX_ENTRIES} entries")));
     }
+    // The zip crate keeps one entry per name; go sees, and refuses, every one.
+    let (start, len) = (archive.central_directory_start(), archive.len());
+    let mut reader = archive.into_inner();
+    if let Some(name) = name_listed_twice(&mut reader, start, len)? {
+        return Err(bad(format!("{name:?}: multiple entries for file")));
+    }
+    let mut archive = zip::ZipArchive::new(reader).map_err(|e| bad(format!("unreadable: {e}")))?;
     let prefix = format!("{module_path}@{version}/");
-    let mut folded = HashSet::new();
+    let mut names = Collisions::default();
     let mut hashes = Vec::with_capacity(archive.len());
     let mut total: u64 = 0;
     for i in 0..archive.len() {
@@ -61,19 +68,34 @@ pub fn check_zip_reader(
         let rest = name
             .strip_prefix(&prefix)
             .ok_or_else(|| bad(format!("{name:?}: path does not start with {prefix:?}")))?;
-        if rest.is_empty() || name.ends_with('/') {
-            continue; // directory entries are allowed and carry nothing
+        if rest.is_empty() {
+            continue;
         }
+        // Directory entries carry nothing, but go checks their names and
+        // collisions like a file's.
+        let (rest, is_dir) = match rest.strip_suffix('/') {
+            Some(dir) => (dir, true),
+            None => (rest, false),
+        };
         module::check_file_path(rest).map_err(|e| bad(format!("{name:?}: {e}")))?;
-        if !folded.insert(rest.to_lowercase()) {
-            return Err(bad(format!(
-                "{name:?}: case-insensitive file name collision"
-            )));
+        names
+            .check(rest, is_dir)
+            .map_err(|e| bad(format!("{name:?}: {e}")))?;
+        if is_dir {
+            continue;
         }
-        if rest.eq_ignore_ascii_case("go.mod") && rest != "go.mod" {
-            return Err(bad(format!(
-                "{name:?}: go.mod file must be spelled exactly \"go.mod\""
-            )));
+        let base = rest.rsplit('/').next().unwrap_or(rest);
+        if base.eq_ignore_ascii_case("go.mod") {
+            if base != rest {
+                return Err(bad(format!(
+                    "{name:?}: go.mod file not in module root directory"
+                )));
+            }
+            if rest != "go.mod" {
+                return Err(bad(format!(
+                    "{name:?}: go.mod file must be spelled exactly \"go.mod\""
+                )));
+            }
         }
         if entry.is_symlink() {
             return Err(bad(format!("{name:?}: symbolic links are not allowed")));
@@ -102,6 +124,109 @@ pub fn check_zip_reader(
         hashes.push((name, hasher.0.finalize().into()));
     }
     Ok(dirhash::hash1(&mut hashes))
+}
+
+/// Walks the central directory from `start` and returns a name that appears
+/// in more than one of its headers (`unique`: how many distinct names the zip
+/// crate found, which bounds the work).
+fn name_listed_twice(
+    reader: &mut (impl Read + io::Seek),
+    start: u64,
+    unique: usize,
+) -> Result<Option<String>, ZipError> {
+    const CENTRAL_HEADER: [u8; 4] = [0x50, 0x4b, 0x01, 0x02];
+    let unreadable = |e: io::Error| bad(format!("unreadable central directory: {e}"));
+    reader
+        .seek(io::SeekFrom::Start(start))
+        .map_err(unreadable)?;
+    let mut reader = io::BufReader::new(reader);
+    let mut seen = HashSet::with_capacity(unique);
+    let mut header = [0u8; 46];
+    for _ in 0..=MAX_ENTRIES {
+        if reader.read_exact(&mut header).is_err() || header[..4] != CENTRAL_HEADER {
+            return Ok(None); // the end of the directory
+        }
+        let field = |at: usize| u64::from(u16::from_le_bytes([header[at], header[at + 1]]));
+        let mut name = vec![0u8; field(28) as usize];
+        reader.read_exact(&mut name).map_err(unreadable)?;
+        let skip = (field(30) + field(32)) as i64;
+        reader.seek_relative(skip).map_err(unreadable)?;
+        if seen.contains(&name) {
+            return Ok(Some(String::from_utf8_lossy(&name).into_owned()));
+        }
+        seen.insert(name);
+        if seen.len() > unique {
+            return Ok(None); // more names than the crate saw: not our concern here
+        }
+    }
+    Ok(None)
+}
+
+/// x/mod's `collisionChecker`: every entry and each of its parent directories
+/// is recorded under its case-folded path. Two spellings of one folded path
+/// collide (at any level: `x/y/a.go` and `x/Y/b.go`), a path may not be both a
+/// file and a directory, and a file may not appear twice. A module whose zip
+/// breaks this cannot be extracted on a case-insensitive file system, and `go`
+/// refuses it everywhere.
+#[derive(Default)]
+struct Collisions(HashMap<String, (String, bool)>);
+
+impl Collisions {
+    fn check(&mut self, path: &str, is_dir: bool) -> Result<(), String> {
+        let mut path = path;
+        let mut is_dir = is_dir;
+        loop {
+            match self.0.get(&fold(path)) {
+                Some((other, other_is_dir)) => {
+                    if other != path {
+                        return Err(format!(
+                            "case-insensitive file name collision: {other:?} and {path:?}"
+                        ));
+                    }
+                    if *other_is_dir != is_dir {
+                        return Err(format!("entry {path:?} is both a file and a directory"));
+                    }
+                    if !is_dir {
+                        return Err(format!("multiple entries for file {path:?}"));
+                    }
+                    // A directory seen before: its parents were recorded then.
+                    return Ok(());
+                }
+                None => {
+                    self.0.insert(fold(path), (path.to_owned(), is_dir));
+                }
+            }
+            match path.rfind('/') {
+                Some(slash) => {
+                    path = &path[..slash];
+                    is_dir = true;
+                }
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// A key equal for two strings exactly when Go's `strings.EqualFold` says they
+/// are equal (x/mod's `strToFold`): each character mapped to one
+/// representative of its simple case-folding orbit. Rust has no simple-fold
+/// table, so a character whose upper case is one character is mapped through
+/// it to lower case (`ſ`, `K` (Kelvin) → `s`, `k`); the rest, whose full upper
+/// case is several characters (`ß` → `SS`), keep their own lower case, which
+/// simple folding never joins with a string of other length.
+fn fold(s: &str) -> String {
+    if !s.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        return s.to_owned();
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let mut upper = c.to_uppercase();
+        match (upper.next(), upper.next()) {
+            (Some(u), None) => out.extend(u.to_lowercase()),
+            _ => out.extend(c.to_lowercase()),
+        }
+    }
+    out
 }
 
 struct HashingSink(Sha256);
@@ -181,6 +306,36 @@ mod tests {
                 &[("example.com/b@v1.1.0/GO.MOD", b"module example.com/b\n")],
                 "spelled exactly",
             ),
+            // x/mod checks every path prefix: directories collide too.
+            (
+                &[
+                    ("example.com/b@v1.1.0/x/y/a.go", b"x"),
+                    ("example.com/b@v1.1.0/x/Y/b.go", b"y"),
+                ],
+                "collision: \"x/y\" and \"x/Y\"",
+            ),
+            (
+                &[
+                    ("example.com/b@v1.1.0/X/", b""),
+                    ("example.com/b@v1.1.0/x/a.go", b"y"),
+                ],
+                "collision",
+            ),
+            (
+                &[
+                    ("example.com/b@v1.1.0/a", b"x"),
+                    ("example.com/b@v1.1.0/a/b.go", b"y"),
+                ],
+                "both a file and a directory",
+            ),
+            (
+                &[(
+                    "example.com/b@v1.1.0/sub/go.mod",
+                    b"module example.com/b/sub\n",
+                )],
+                "not in module root",
+            ),
+            (&[("example.com/b@v1.1.0/a:b/", b"")], "a:b"),
         ];
         for (entries, want) in cases {
             let z = build(entries);
@@ -190,6 +345,51 @@ mod tests {
                 "{err} should mention {want}"
             );
         }
+    }
+
+    #[test]
+    fn a_file_listed_twice_is_refused() {
+        // The zip writer refuses duplicate names: write two, then rename one.
+        let z = build(&[
+            ("example.com/b@v1.1.0/a.go", b"x"),
+            ("example.com/b@v1.1.0/b.go", b"y"),
+        ]);
+        let bytes = std::fs::read(z.path()).expect("read");
+        let (from, to) = (b"v1.1.0/b.go", b"v1.1.0/a.go");
+        let mut renamed = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(from) {
+                renamed.extend_from_slice(to);
+                i += from.len();
+            } else {
+                renamed.push(bytes[i]);
+                i += 1;
+            }
+        }
+        std::fs::write(z.path(), &renamed).expect("write");
+        let err = check_zip(z.path(), M, V).expect_err("must be rejected");
+        assert!(err.to_string().contains("multiple entries"), "{err}");
+    }
+
+    #[test]
+    fn same_directory_in_many_entries_is_fine() {
+        let z = build(&[
+            ("example.com/b@v1.1.0/x/", b""),
+            ("example.com/b@v1.1.0/x/a.go", b"package x\n"),
+            ("example.com/b@v1.1.0/x/b.go", b"package x\n"),
+            ("example.com/b@v1.1.0/x/y/c.go", b"package y\n"),
+        ]);
+        check_zip(z.path(), M, V).expect("valid");
+    }
+
+    #[test]
+    fn folding_matches_go_equal_fold() {
+        assert_eq!(fold("x/Y/b.go"), fold("X/y/B.GO"));
+        assert_eq!(fold("\u{212a}elvin"), fold("kelvin")); // Kelvin sign
+        assert_eq!(fold("\u{17f}"), fold("S")); // long s
+        assert_ne!(fold("stra\u{df}e"), fold("strasse"));
+        assert_eq!(fold("plain/ascii.go"), "plain/ascii.go");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         );
     }
 
-    let references = airlock_go::index::BLOB_REFERENCES;
+    let references = crate::gc::blob_references();
     let mut referenced: Vec<(usize, String)> = Vec::new();
     for (i, reference) in references.iter().enumerate() {
         for digest in data.db.referenced_digests(*reference).await? {
@@ -149,7 +149,7 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
 
     if repair {
         for digest in &broken {
-            for reference in references {
+            for reference in &references {
                 data.db.delete_references(*reference, digest).await?;
             }
             data.db.delete_blob_row(digest).await?;

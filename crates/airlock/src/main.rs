@@ -1,6 +1,7 @@
 //! `airlock`: the daemon and its command-line tools.
 
 mod fsck;
+mod gc;
 mod page;
 mod server;
 mod settings;
@@ -49,6 +50,12 @@ enum Command {
         /// Re-hash every blob (slow: reads everything).
         #[arg(long)]
         verify: bool,
+    },
+    /// Deletes the blobs that no protocol references any more (see `[gc]`).
+    Gc {
+        /// Only print what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Reads a password on standard input and prints its argon2 hash for `[[users]]`.
     HashPassword,
@@ -109,6 +116,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
         Command::Serve { .. } => {
             init_logging(&settings.log);
+            if !settings.ignored_env.is_empty() {
+                tracing::warn!(
+                    variables = %settings.ignored_env.join(","),
+                    "ignoring AIRLOCK_ environment variables that name no setting"
+                );
+            }
             actix_web::rt::System::new().block_on(server::serve(settings))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
@@ -125,6 +138,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Fsck { repair, verify } => {
             init_logging("warn");
             runtime()?.block_on(fsck::run(settings, repair, verify))
+        }
+        Command::Gc { dry_run } => {
+            init_logging("warn");
+            runtime()?.block_on(gc::run(settings, dry_run))
         }
         Command::HashPassword => {
             let mut password = String::new();

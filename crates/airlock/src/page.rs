@@ -17,6 +17,8 @@ pub struct ServerInfo {
     pub go_mode: Mode,
     /// Proxied checksum databases.
     pub go_sumdbs: Vec<String>,
+    /// The Python indexes served.
+    pub pypi_indexes: Vec<String>,
 }
 
 fn escape(s: &str) -> String {
@@ -33,6 +35,10 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
         escape(&format!("{}://{}", conn.scheme(), conn.host()))
     };
     let (modules, versions) = airlock_go::index::counts(&info.db).await.unwrap_or((0, 0));
+    let (repositories, manifests, tags) = airlock_oci::index::counts(&info.db)
+        .await
+        .unwrap_or((0, 0, 0));
+    let registry = escape(req.connection_info().host());
     let mode = match info.go_mode {
         Mode::Online => "online: misses are fetched from the upstream proxies and stored",
         Mode::Offline => "offline: only stored modules are served; no connection leaves this host",
@@ -54,6 +60,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
             )
         })
         .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());
+    let pypi = pypi_section(&info, &base).await;
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>airlock</title>
@@ -67,6 +74,13 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
 <pre>export GOPROXY={base}/go
 {gosumdb}
 export GOTOOLCHAIN=local</pre>
+{pypi}<h2>OCI registry — <code>{registry}/v2/</code></h2>
+<p>Hosted repositories: {repositories} repositories, {manifests} manifests, {tags} tags
+(<a href="/v2/_catalog">catalog</a>). Pushes and deletes need a <code>[[users]]</code> entry;
+pulls are anonymous. Over plain HTTP, mark the registry insecure (see docs/oci.md).</p>
+<pre>skopeo copy --dest-creds USER:PASSWORD --dest-tls-verify=false \
+  oci:./image:latest docker://{registry}/team/app:latest
+podman pull --tls-verify=false {registry}/team/app:latest</pre>
 <h2>Operations</h2>
 <ul><li><a href="/healthz">/healthz</a> — the process is up</li>
 <li><a href="/readyz">/readyz</a> — the index and the data directory are usable</li>
@@ -102,4 +116,23 @@ pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
             "text/plain; version=0.0.4; charset=utf-8",
         ))
         .body(metrics.render())
+}
+
+/// The root page's Python section: each index with copy-paste client settings.
+async fn pypi_section(info: &ServerInfo, base: &str) -> String {
+    let (projects, files) = airlock_pypi::index::counts(&info.db)
+        .await
+        .unwrap_or((0, 0));
+    let mut out = format!(
+        "<h2>Python packages — <code>{base}/pypi</code></h2>\n\
+         <p>Stored: {projects} projects, {files} files (pip, uv and twine settings: docs/pypi.md).</p>\n"
+    );
+    for index in &info.pypi_indexes {
+        let index = escape(index);
+        out.push_str(&format!(
+            "<p><a href=\"/pypi/{index}/simple/\">{index}</a></p>\n<pre>pip install --index-url {base}/pypi/{index}/simple/ PACKAGE\n\
+             twine upload --repository-url {base}/pypi/{index}/ dist/*</pre>\n"
+        ));
+    }
+    out
 }

@@ -14,6 +14,7 @@ use airlock_core::upstream::Upstream;
 use airlock_core::writebehind::WriteBehind;
 use airlock_core::{Db, LocalStore, Staging};
 use airlock_go::GoProxy;
+use airlock_oci::Registry;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use std::path::Path;
@@ -21,6 +22,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// The opened data directory: index, blobs and this process's staging area.
+#[derive(Clone)]
 pub struct DataDir {
     /// The index.
     pub db: Db,
@@ -28,6 +30,8 @@ pub struct DataDir {
     pub store: Arc<LocalStore>,
     /// Temp files of this process.
     pub staging: Arc<Staging>,
+    /// The directory itself.
+    pub dir: std::path::PathBuf,
 }
 
 impl DataDir {
@@ -40,7 +44,19 @@ impl DataDir {
         let db = Db::open(&dir.join("airlock.db"))
             .await
             .context("opening the index")?;
-        Ok(DataDir { db, store, staging })
+        Ok(DataDir {
+            db,
+            store,
+            staging,
+            dir: dir.to_owned(),
+        })
+    }
+
+    /// The area of resumable uploads, `<data>/tmp/uploads` (beside staging, on
+    /// the blobs' filesystem: a finished upload is renamed into the store).
+    pub fn uploads(&self) -> anyhow::Result<airlock_core::upload::UploadArea> {
+        airlock_core::upload::UploadArea::open(self.dir.join("tmp").join("uploads"))
+            .context("opening the upload area")
     }
 }
 
@@ -68,11 +84,43 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
     })
 }
 
+/// Builds the Python index over an opened data directory.
+pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
+    airlock_pypi::Pypi {
+        indexes: settings.pypi.index.clone(),
+        db: data.db.clone(),
+        store: data.store.clone(),
+        staging: data.staging.clone(),
+        page_max_age: settings.pypi.page_max_age,
+        max_upload: settings.pypi.max_upload_bytes,
+    }
+}
+
+/// Builds the OCI registry over an opened data directory.
+pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Registry> {
+    Ok(Registry {
+        db: data.db.clone(),
+        store: data.store.clone(),
+        staging: data.staging.clone(),
+        uploads: data.uploads()?,
+        locks: Inflight::default(),
+        settings: settings.oci.clone(),
+        auth: airlock_oci::auth::Auth::new(settings.oci.namespaces.clone()),
+    })
+}
+
+/// How often idle upload sessions are looked for.
+const UPLOAD_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// Runs the server until it is stopped (SIGINT/SIGTERM).
 pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
+    let pypi = Arc::new(pypi_index(&settings, &data));
+    pypi.register_indexes()
+        .await
+        .context("recording the [pypi] indexes")?;
     let loading = Arc::clone(&go);
     tokio::spawn(async move {
         let started = std::time::Instant::now();
@@ -84,6 +132,39 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             },
         }
     });
+    let oci = Arc::new(oci_registry(&settings, &data)?);
+    let sweeping = Arc::clone(&oci);
+    let stop_sweeping = go.stopping.clone();
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(UPLOAD_SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = stop_sweeping.cancelled() => break,
+                _ = ticks.tick() => match sweeping.sweep_uploads().await {
+                    Ok(0) => {}
+                    Ok(removed) => tracing::info!(removed, "oci: idle upload sessions removed"),
+                    Err(e) => tracing::error!(error = %e, "oci: sweeping upload sessions failed"),
+                },
+            }
+        }
+    });
+    if !settings.gc.interval.is_zero() {
+        let (gc, every) = (settings.gc.clone(), settings.gc.interval);
+        let (data, stop) = (data.clone(), go.stopping.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.tick().await; // the first tick is now: wait one interval first
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ticks.tick() => match crate::gc::collect(&data, &gc, false).await {
+                        Ok(collected) => tracing::info!("gc: {collected}"),
+                        Err(e) => tracing::error!(error = %e, "gc failed"),
+                    },
+                }
+            }
+        });
+    }
     let listener = std::net::TcpListener::bind(&settings.listen)
         .with_context(|| format!("listening on {}", settings.listen))?;
     let addr = listener.local_addr()?;
@@ -92,6 +173,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
+        pypi_indexes: settings.pypi.index.iter().map(|i| i.name.clone()).collect(),
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
@@ -113,6 +195,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .route("/readyz", web::get().to(page::ready))
             .route("/metrics", web::get().to(page::metrics))
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
+            .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
+            .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).
@@ -141,6 +225,8 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
 fn protocol_of(path: &str) -> &'static str {
     match path.split('/').nth(1) {
         Some("go") => "go",
+        Some("pypi") => "pypi",
+        Some("v2") => "oci",
         _ => "server",
     }
 }
@@ -234,6 +320,9 @@ pub async fn import_gomodcache(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    for (path, reason) in &report.left_out {
+        eprintln!("left out {}: {reason}", path.display());
+    }
     for (path, reason) in &report.rejected {
         eprintln!("rejected {}: {reason}", path.display());
     }
@@ -241,11 +330,13 @@ pub async fn import_gomodcache(
         eprintln!("stored unverified {}: {reason}", path.display());
     }
     println!(
-        "imported {} module files and {} checksum-database files ({} already stored, {} skipped, {} rejected, {} not verified; {} MB in {:.1}s)",
+        "imported {} module files and {} checksum-database files ({} query answers, {} already stored, {} skipped, {} left out, {} rejected, {} not verified; {} MB in {:.1}s)",
         report.stored,
         report.sumdb_stored,
+        report.queries,
         report.already,
         report.skipped,
+        report.left_out.len(),
         report.rejected.len(),
         report.not_verified,
         report.bytes / 1_000_000,

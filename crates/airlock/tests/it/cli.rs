@@ -55,6 +55,65 @@ fn config_layers_and_the_air_gap_switch() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
 }
 
+/// What Kubernetes injects into every pod of a namespace with a Service named
+/// `airlock` (the service's own port is 8080).
+const KUBERNETES_SERVICE_VARIABLES: &[(&str, &str)] = &[
+    ("AIRLOCK_SERVICE_HOST", "10.96.12.34"),
+    ("AIRLOCK_SERVICE_PORT", "8080"),
+    ("AIRLOCK_SERVICE_PORT_HTTP", "8080"),
+    ("AIRLOCK_PORT", "tcp://10.96.12.34:8080"),
+    ("AIRLOCK_PORT_8080_TCP", "tcp://10.96.12.34:8080"),
+    ("AIRLOCK_PORT_8080_TCP_PROTO", "tcp"),
+    ("AIRLOCK_PORT_8080_TCP_PORT", "8080"),
+    ("AIRLOCK_PORT_8080_TCP_ADDR", "10.96.12.34"),
+];
+
+#[test]
+fn a_pod_with_kubernetes_service_variables_starts_and_says_what_it_ignored() {
+    let w = scratch();
+    let data = w.path().join("data");
+    let mut env = KUBERNETES_SERVICE_VARIABLES.to_vec();
+    // A real key still works beside them, and an unknown nested one is ignored too.
+    env.push(("AIRLOCK_GO__METADATA_TTL", "3s"));
+    env.push(("AIRLOCK_GO__NO_SUCH_KEY", "1"));
+    let airlock = Airlock::start_with_env(&data, "", &["--mode", "offline"], &env);
+    let r = crate::support::server::http()
+        .get(airlock.url("/healthz"))
+        .send()
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let log = airlock.log();
+    let warning = log
+        .lines()
+        .find(|l| l.contains("ignoring AIRLOCK_ environment variables"))
+        .unwrap_or_else(|| panic!("no warning in:\n{log}"));
+    for (name, _) in KUBERNETES_SERVICE_VARIABLES {
+        assert!(warning.contains(name), "{name} not in {warning}");
+    }
+    assert!(warning.contains("AIRLOCK_GO__NO_SUCH_KEY"), "{warning}");
+    assert!(!warning.contains("METADATA_TTL"), "{warning}");
+
+    // `airlock config` shows the real key applied, and a bad value for a real
+    // key is still an error that names it.
+    let out = Command::new(binary())
+        .args(["config", "--data-dir"])
+        .arg(&data)
+        .envs(env.iter().copied())
+        .output()
+        .expect("airlock config");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("metadata_ttl = \"3s\""), "{text}");
+    let out = Command::new(binary())
+        .args(["config", "--data-dir"])
+        .arg(&data)
+        .env("AIRLOCK_GO__PREFETCH", "sometimes")
+        .output()
+        .expect("airlock config");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GO.PREFETCH"));
+}
+
 #[test]
 fn hash_password_prints_an_argon2_hash() {
     let mut child = Command::new(binary())

@@ -104,6 +104,30 @@ fn upstream_faults_store_nothing() {
             "no module directive",
         ),
         (MOD, Fault::Truncate(5), 502, "of"),
+        // A Content-Length shorter than the body: the go.mod arrives cut short
+        // ("module example.com/airlock/wo"), which nothing at the HTTP level sees.
+        (
+            MOD,
+            Fault::ShortLength("module example.com/airlock/wo".len() as u64),
+            502,
+            "truncated",
+        ),
+        (
+            MOD,
+            Fault::Body(b"module example.com/airlock/words/v2\n".to_vec()),
+            502,
+            "another major version",
+        ),
+        // x/mod's collision rule holds for every path prefix, directories too.
+        (
+            ZIP,
+            Fault::Body(raw_zip(&[
+                (&format!("{prefix}x/y/a.go"), b"package y"),
+                (&format!("{prefix}x/Y/b.go"), b"package y"),
+            ])),
+            502,
+            "collision",
+        ),
         (
             INFO,
             Fault::Body(br#"{"Version":"v9.9.9"}"#.to_vec()),

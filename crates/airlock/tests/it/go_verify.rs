@@ -523,14 +523,17 @@ fn an_unreachable_checksum_database_fails_closed_unless_unverified_files_are_kep
 
 #[test]
 fn a_truncated_go_mod_is_refused_by_its_checksum() {
-    // An upstream whose wrong Content-Length cuts a .mod short still sends a
-    // valid-looking go.mod: its hash is not the database's.
+    // An upstream whose wrong Content-Length cuts a .mod short after its module
+    // line sends a valid-looking go.mod: its hash is not the database's.
     let w = scratch();
     let graph = go_graph();
     let sumdb = upstream(w.path(), &graph, &graph);
     let faulty = Faulty::start(&w.path().join("proxy"));
     let path = "/example.com/airlock/words/@v/v1.0.0.mod";
-    faulty.set(path, Fault::Body(b"module example.com/airlock/wo".to_vec()));
+    faulty.set(
+        path,
+        Fault::Body(b"module example.com/airlock/words\n\ngo 1.".to_vec()),
+    );
     let config = verifying(
         &go_config(
             &faulty.base,

@@ -23,6 +23,9 @@ pub enum Fault {
     Body(Vec<u8>),
     /// Declare this Content-Length and send nothing more (then close).
     DeclareOnly(u64),
+    /// Declare this Content-Length, shorter than the file, then send the whole
+    /// file and close: a client that trusts the length gets the file cut short.
+    ShortLength(u64),
     /// Delay before serving the real file.
     Slow(Duration),
 }
@@ -144,6 +147,10 @@ fn serve(mut stream: TcpStream, root: &Path, state: &State) -> std::io::Result<(
         }
         Some(Fault::DeclareOnly(len)) => {
             stream.write_all(head(len).as_bytes())?;
+        }
+        Some(Fault::ShortLength(len)) => {
+            stream.write_all(head(len).as_bytes())?;
+            stream.write_all(&body().unwrap_or_default())?;
         }
         Some(Fault::Slow(time)) => {
             std::thread::sleep(time);

@@ -1,8 +1,12 @@
-//! Test support: fixtures, the airlock process, the real `go` client, and a
-//! fault-injecting upstream.
+//! Test support: fixtures, the airlock process, the real `go`, skopeo, podman,
+//! pip, twine and uv clients, and a fault-injecting upstream.
 pub mod faulty;
 pub mod goclient;
 pub mod gofixture;
+pub mod ociclient;
+pub mod ocifixture;
+pub mod pyclient;
+pub mod pyfixture;
 pub mod server;
 
 use std::path::PathBuf;

@@ -30,6 +30,16 @@ pub fn write_config(data_dir: &Path, config: &str) -> PathBuf {
 impl Airlock {
     /// Starts `airlock serve` with this TOML config (listen/data dir are set here).
     pub fn start(data_dir: &Path, config: &str, extra: &[&str]) -> Airlock {
+        Airlock::start_with_env(data_dir, config, extra, &[])
+    }
+
+    /// [`Airlock::start`] with extra environment variables.
+    pub fn start_with_env(
+        data_dir: &Path,
+        config: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Airlock {
         let config_path = write_config(data_dir, config);
         let log = data_dir.with_extension("log");
         let log_file = std::fs::OpenOptions::new()
@@ -44,6 +54,7 @@ impl Airlock {
             .arg(data_dir)
             .args(extra)
             .env("AIRLOCK_LOG", "info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log_file))

@@ -1,0 +1,316 @@
+//! Resumable uploads: a blob that arrives in several requests (an OCI chunked
+//! push), possibly across a restart of the process.
+//!
+//! Each upload is one file, `<dir>/<id>`, kept outside every process's staging
+//! session: a session's files are swept when its process dies, an upload's are
+//! not. The caller records the offset durably (in its index) after each
+//! append, and that offset is the truth: the next append first truncates the
+//! file back to it, so the bytes of an append that failed, was cancelled or
+//! was cut by a crash never count.
+//!
+//! Bytes are hashed as they arrive, on a blocking thread of their own. The hash
+//! state is kept in memory per upload; after a restart (or a failed append) it
+//! is rebuilt by reading the recorded part of the file once. [`UploadArea::finish`]
+//! checks the digest and returns a [`StagedBlob`] for [`crate::BlobStore::commit`],
+//! which renames the file into place (keep the area on the blobs' filesystem).
+
+use crate::digest::Digest;
+use crate::store::{StagedBlob, StoreError};
+use bytes::Bytes;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::fs::File as StdFile;
+use std::io::{self, Read as _, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The directory of resumable uploads.
+#[derive(Debug)]
+pub struct UploadArea {
+    dir: PathBuf,
+    /// Hash state of each upload at a given offset; rebuilt from the file when
+    /// absent or behind the recorded offset.
+    hashes: Arc<Mutex<HashMap<String, HashAt>>>,
+}
+
+#[derive(Clone, Debug)]
+struct HashAt {
+    offset: u64,
+    hasher: Sha256,
+}
+
+/// Chunks an [`Appender`] may queue ahead of its writing thread.
+const QUEUE: usize = 2;
+
+impl UploadArea {
+    /// Opens (creating) the directory.
+    pub fn open(dir: impl Into<PathBuf>) -> io::Result<UploadArea> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(UploadArea {
+            dir,
+            hashes: Arc::default(),
+        })
+    }
+
+    /// A fresh upload id: a random UUID (version 4 form), safe as a file name.
+    pub fn new_id() -> String {
+        let b: [u8; 16] = rand::random();
+        let h = hex::encode(b);
+        format!(
+            "{}-{}-4{}-{:x}{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            (b[8] & 0x3) | 0x8,
+            &h[17..20],
+            &h[20..32]
+        )
+    }
+
+    /// The file of upload `id`; ids are checked so that no id names a path
+    /// outside the directory.
+    fn path(&self, id: &str) -> io::Result<PathBuf> {
+        if !id_ok(id) {
+            return Err(io::Error::new(io::ErrorKind::NotFound, "no such upload"));
+        }
+        Ok(self.dir.join(id))
+    }
+
+    /// Starts upload `id` with an empty file.
+    pub async fn create(&self, id: &str) -> io::Result<()> {
+        let path = self.path(id)?;
+        tokio::task::spawn_blocking(move || StdFile::create_new(path).map(drop))
+            .await
+            .map_err(io::Error::other)?
+    }
+
+    /// Opens upload `id` for appending at `offset`, the offset the caller
+    /// recorded: any bytes past it are dropped first. Waits for an abandoned
+    /// append of the same upload to stop writing. `NotFound` when the upload's
+    /// file is gone.
+    pub async fn append(&self, id: &str, offset: u64) -> io::Result<Appender> {
+        let path = self.path(id)?;
+        let prior = self.take_hash(id, offset);
+        let (file, hasher) = tokio::task::spawn_blocking(move || open_at(&path, offset, prior))
+            .await
+            .map_err(io::Error::other)??;
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+        let writing = tokio::task::spawn_blocking(move || write_chunks(rx, file, hasher));
+        Ok(Appender {
+            id: id.to_owned(),
+            offset,
+            queue: Some(tx),
+            writing,
+            hashes: Arc::clone(&self.hashes),
+        })
+    }
+
+    /// Ends upload `id` at `size` bytes (its recorded offset): checks that the
+    /// bytes hash to `expected` and hands them over as a staged blob. On a
+    /// mismatch the file stays; the caller removes the upload.
+    pub async fn finish(
+        &self,
+        id: &str,
+        size: u64,
+        expected: &Digest,
+    ) -> Result<StagedBlob, StoreError> {
+        let path = self.path(id)?;
+        let prior = self.take_hash(id, size);
+        let expected = expected.clone();
+        tokio::task::spawn_blocking(move || {
+            let (_file, hasher) = open_at(&path, size, prior)?;
+            let actual = Digest::from_sha256_bytes(&hasher.finalize());
+            if actual != expected {
+                return Err(StoreError::DigestMismatch { expected, actual });
+            }
+            Ok(StagedBlob::adopt(path, actual, size))
+        })
+        .await
+        .map_err(io::Error::other)?
+    }
+
+    /// Deletes upload `id`; an absent one is not an error.
+    pub async fn remove(&self, id: &str) -> io::Result<()> {
+        let path = self.path(id)?;
+        self.hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        match tokio::fs::remove_file(path).await {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ids of every upload file present, for sweeping those no row knows.
+    /// Files whose names are not ids (never written here) are left alone.
+    pub fn ids(&self) -> io::Result<Vec<String>> {
+        let mut ids = Vec::new();
+        for entry in std::fs::read_dir(&self.dir)? {
+            if let Some(name) = entry?.file_name().to_str().filter(|n| id_ok(n)) {
+                ids.push(name.to_owned());
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The hash state of `id` if it is exactly at `offset`.
+    fn take_hash(&self, id: &str, offset: u64) -> Option<Sha256> {
+        let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        match hashes.remove(id) {
+            Some(at) if at.offset == offset => Some(at.hasher),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `id` can name an upload: hex digits and dashes, as [`UploadArea::new_id`] makes.
+fn id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+/// Opens an upload file at `offset`: locks it (an abandoned appender holds the
+/// lock until it stops), drops bytes past the offset, and rebuilds the hash of
+/// the bytes before it unless `prior` has it.
+fn open_at(path: &Path, offset: u64, prior: Option<Sha256>) -> io::Result<(StdFile, Sha256)> {
+    let mut file = StdFile::options().read(true).write(true).open(path)?;
+    file.lock()?;
+    let len = file.metadata()?.len();
+    if len < offset {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!("upload file has {len} bytes, {offset} were recorded"),
+        ));
+    }
+    if len > offset {
+        file.set_len(offset)?;
+    }
+    let hasher = match prior {
+        Some(hasher) => hasher,
+        None => {
+            let mut hasher = Sha256::new();
+            io::copy(&mut (&mut file).take(offset), &mut hasher)?;
+            hasher
+        }
+    };
+    file.seek(io::SeekFrom::Start(offset))?;
+    Ok((file, hasher))
+}
+
+/// The writing thread of an [`Appender`]: hashes and writes chunks in order
+/// until the queue closes. Returns the bytes written and the hash state.
+fn write_chunks(
+    mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    file: StdFile,
+    mut hasher: Sha256,
+) -> io::Result<(u64, Sha256)> {
+    let mut out = io::BufWriter::with_capacity(1 << 20, file);
+    let mut written = 0u64;
+    while let Some(chunk) = chunks.blocking_recv() {
+        hasher.update(&chunk);
+        out.write_all(&chunk)?;
+        written += chunk.len() as u64;
+    }
+    out.flush()?;
+    Ok((written, hasher))
+}
+
+/// Bytes being appended to an upload. [`Appender::finish`] returns the new
+/// offset for the caller to record; dropping it instead abandons the append
+/// (its bytes are dropped by the next one).
+pub struct Appender {
+    id: String,
+    offset: u64,
+    queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    writing: tokio::task::JoinHandle<io::Result<(u64, Sha256)>>,
+    hashes: Arc<Mutex<HashMap<String, HashAt>>>,
+}
+
+impl Appender {
+    /// Appends a chunk.
+    pub async fn write(&mut self, chunk: Bytes) -> io::Result<()> {
+        crate::store::queue_chunk(&mut self.queue, &mut self.writing, chunk, "upload appender")
+            .await
+    }
+
+    /// Writes out what is queued; returns the upload's new size. The bytes are
+    /// in the file (not fsynced: the commit of the finished blob does that).
+    pub async fn finish(mut self) -> io::Result<u64> {
+        self.queue = None;
+        let (written, hasher) = (&mut self.writing).await.map_err(io::Error::other)??;
+        let offset = self.offset + written;
+        self.hashes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(self.id.clone(), HashAt { offset, hasher });
+        Ok(offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{BlobStore, LocalStore};
+
+    fn sha(bytes: &[u8]) -> Digest {
+        Digest::from_sha256_bytes(&Sha256::digest(bytes))
+    }
+
+    async fn append(area: &UploadArea, id: &str, offset: u64, bytes: &[u8]) -> u64 {
+        let mut a = area.append(id, offset).await.expect("append");
+        for chunk in bytes.chunks(3) {
+            a.write(Bytes::copy_from_slice(chunk)).await.expect("write");
+        }
+        a.finish().await.expect("finish")
+    }
+
+    #[tokio::test]
+    async fn appends_resume_after_a_restart_and_commit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalStore::open(dir.path().join("blobs")).expect("store");
+        let id = UploadArea::new_id();
+        assert_eq!(id.len(), 36);
+        let area = UploadArea::open(dir.path().join("tmp/uploads")).expect("area");
+        area.create(&id).await.expect("create");
+        assert_eq!(append(&area, &id, 0, b"hello ").await, 6);
+        // An append cut short: its bytes land in the file but the offset is not recorded.
+        let mut cut = area.append(&id, 6).await.expect("append");
+        cut.write(Bytes::from_static(b"XXXX")).await.expect("write");
+        drop(cut);
+        // A new process: no hash state; the recorded offset is 6.
+        let area = UploadArea::open(dir.path().join("tmp/uploads")).expect("area");
+        assert_eq!(append(&area, &id, 6, b"world").await, 11);
+        let wrong = sha(b"hello XXXXworld");
+        assert!(matches!(
+            area.finish(&id, 11, &wrong).await,
+            Err(StoreError::DigestMismatch { .. })
+        ));
+        let staged = area
+            .finish(&id, 11, &sha(b"hello world"))
+            .await
+            .expect("finish");
+        let digest = staged.digest.clone();
+        store.commit(staged).await.expect("commit");
+        let body = store.open(&digest, None).await.expect("open");
+        assert_eq!(
+            body.into_bytes().await.expect("read").as_ref(),
+            b"hello world"
+        );
+        assert!(
+            area.ids().expect("ids").is_empty(),
+            "renamed into the store"
+        );
+        assert!(area.append(&id, 0).await.is_err(), "gone");
+    }
+
+    #[tokio::test]
+    async fn ids_cannot_escape_the_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let area = UploadArea::open(dir.path()).expect("area");
+        for bad in ["", "../x", "a/b", "..", "g"] {
+            assert!(area.create(bad).await.is_err(), "{bad}");
+        }
+        area.remove("0-1").await.expect("absent is fine");
+    }
+}

@@ -1,0 +1,127 @@
+//! What garbage collection drops from the registry's own tables before the
+//! shared sweep (`airlock_core::gc::sweep`) deletes the blobs nothing
+//! references any more.
+//!
+//! - A blob link (`oci_repository_blob`) that no manifest of its repository
+//!   references, older than the grace period: a layer pushed for a manifest
+//!   that never came, or whose manifests were deleted. (registry:2's
+//!   `garbage-collect` does the same.) The grace period is what keeps the
+//!   layers of a push in progress, pushed before their manifest.
+//! - With `delete_untagged`, a manifest older than the grace period that no
+//!   tag reaches: not tagged, not a child of a reached index, not a referrer
+//!   (signature, SBOM) of a reached manifest. Its references and tags go with
+//!   it (`ON DELETE CASCADE`). By default untagged manifests are kept, since
+//!   clients pull by digest.
+
+use airlock_core::db::DbError;
+use airlock_core::Db;
+use sqlx::Row as _;
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+/// What [`prune`] dropped.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Untagged manifests deleted.
+    pub manifests: u64,
+    /// Blob links deleted.
+    pub blob_links: u64,
+}
+
+/// Drops dead rows of the registry (see the module docs).
+pub async fn prune(
+    db: &Db,
+    grace: Duration,
+    delete_untagged: bool,
+    dry_run: bool,
+) -> Result<PruneReport, DbError> {
+    let cutoff = airlock_core::unix_now() - grace.as_secs() as i64;
+    let mut report = PruneReport::default();
+    if delete_untagged {
+        for (repository, digest) in unreached_manifests(db, cutoff).await? {
+            report.manifests += 1;
+            if !dry_run {
+                sqlx::query("DELETE FROM oci_manifest WHERE repository = $1 AND digest = $2")
+                    .bind(&repository)
+                    .bind(&digest)
+                    .execute(&mut *db.writer().await)
+                    .await?;
+            }
+        }
+    }
+    const UNUSED_LINKS: &str = "FROM oci_repository_blob WHERE created_at <= $1 AND NOT EXISTS \
+         (SELECT 1 FROM oci_manifest_reference r WHERE r.repository = oci_repository_blob.repository \
+          AND r.digest = oci_repository_blob.digest)";
+    report.blob_links = if dry_run {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n {UNUSED_LINKS}"))
+            .bind(cutoff)
+            .fetch_one(&mut *db.reader().await?)
+            .await?;
+        row.try_get::<i64, _>("n")? as u64
+    } else {
+        sqlx::query(&format!("DELETE {UNUSED_LINKS}"))
+            .bind(cutoff)
+            .execute(&mut *db.writer().await)
+            .await?
+            .rows_affected()
+    };
+    Ok(report)
+}
+
+/// Manifests created before `cutoff` that no tag reaches, as (repository, digest).
+async fn unreached_manifests(db: &Db, cutoff: i64) -> Result<Vec<(String, String)>, DbError> {
+    type Key = (String, String);
+    let mut conn = db.reader().await?;
+    let pairs =
+        |rows: Vec<sqlx::sqlite::SqliteRow>, a: &str, b: &str| -> Result<Vec<Key>, DbError> {
+            rows.into_iter()
+                .map(|r| Ok((r.try_get(a)?, r.try_get(b)?)))
+                .collect()
+        };
+    let tagged = pairs(
+        sqlx::query("SELECT DISTINCT repository, manifest FROM oci_tag")
+            .fetch_all(&mut *conn)
+            .await?,
+        "repository",
+        "manifest",
+    )?;
+    // Edges from a reached manifest: its index children, and its referrers.
+    let mut next: HashMap<Key, Vec<String>> = HashMap::new();
+    let children = sqlx::query(
+        "SELECT repository, manifest, digest FROM oci_manifest_reference WHERE kind = 'manifest'",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in children {
+        let key: Key = (row.try_get("repository")?, row.try_get("manifest")?);
+        next.entry(key).or_default().push(row.try_get("digest")?);
+    }
+    let referrers = sqlx::query(
+        "SELECT repository, digest, subject FROM oci_manifest WHERE subject IS NOT NULL",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in referrers {
+        let key: Key = (row.try_get("repository")?, row.try_get("subject")?);
+        next.entry(key).or_default().push(row.try_get("digest")?);
+    }
+    let mut reached: HashSet<Key> = HashSet::new();
+    let mut queue = tagged;
+    while let Some(key) = queue.pop() {
+        if !reached.insert(key.clone()) {
+            continue;
+        }
+        for digest in next.get(&key).into_iter().flatten() {
+            queue.push((key.0.clone(), digest.clone()));
+        }
+    }
+    let all = pairs(
+        sqlx::query("SELECT repository, digest FROM oci_manifest WHERE created_at <= $1")
+            .bind(cutoff)
+            .fetch_all(&mut *conn)
+            .await?,
+        "repository",
+        "digest",
+    )?;
+    Ok(all.into_iter().filter(|k| !reached.contains(k)).collect())
+}

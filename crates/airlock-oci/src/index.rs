@@ -1,0 +1,495 @@
+//! The registry's tables in the index (`migrations/0003_oci.sql`). All OCI SQL
+//! lives here. Rows are written only for blobs already durable in the store.
+
+use crate::manifest::{ManifestInfo, RefKind};
+use crate::path::Name;
+use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
+use airlock_core::{unix_now, Db, Digest};
+use sqlx::{Connection as _, Row, SqliteConnection};
+use std::sync::LazyLock;
+
+/// The columns through which the registry references blobs.
+pub const BLOB_REFERENCES: &[BlobReference] = &[
+    BlobReference {
+        table: "oci_repository_blob",
+        column: "digest",
+    },
+    BlobReference {
+        table: "oci_manifest",
+        column: "digest",
+    },
+    BlobReference {
+        table: "oci_manifest_reference",
+        column: "digest",
+    },
+    BlobReference {
+        table: "oci_tag",
+        column: "manifest",
+    },
+];
+
+fn digest_of(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Digest, DbError> {
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| DbError::Decode(Box::new(e)))
+}
+
+/// A manifest as served.
+#[derive(Clone, Debug)]
+pub struct StoredManifest {
+    /// Its digest (the blob holding its bytes).
+    pub digest: Digest,
+    /// Its `Content-Type`.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+}
+
+/// The size of `digest` if it is visible in `repository`.
+pub async fn find_blob(
+    db: &Db,
+    repository: &Name,
+    digest: &Digest,
+) -> Result<Option<u64>, DbError> {
+    let row = sqlx::query(
+        "SELECT b.size FROM oci_repository_blob r JOIN blob b ON b.digest = r.digest \
+         WHERE r.repository = $1 AND r.digest = $2",
+    )
+    .bind(repository.as_str())
+    .bind(digest.to_string())
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
+        .transpose()
+}
+
+/// A manifest of `repository` by digest.
+pub async fn find_manifest(
+    db: &Db,
+    repository: &Name,
+    digest: &Digest,
+) -> Result<Option<StoredManifest>, DbError> {
+    let row = sqlx::query(
+        "SELECT m.digest, m.media_type, b.size FROM oci_manifest m JOIN blob b ON b.digest = m.digest \
+         WHERE m.repository = $1 AND m.digest = $2",
+    )
+    .bind(repository.as_str())
+    .bind(digest.to_string())
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| stored_manifest(&r)).transpose()
+}
+
+/// The manifest a tag of `repository` points at.
+pub async fn find_tag(
+    db: &Db,
+    repository: &Name,
+    tag: &str,
+) -> Result<Option<StoredManifest>, DbError> {
+    let row = sqlx::query(
+        "SELECT m.digest, m.media_type, b.size FROM oci_tag t \
+         JOIN oci_manifest m ON m.repository = t.repository AND m.digest = t.manifest \
+         JOIN blob b ON b.digest = m.digest WHERE t.repository = $1 AND t.tag = $2",
+    )
+    .bind(repository.as_str())
+    .bind(tag)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| stored_manifest(&r)).transpose()
+}
+
+fn stored_manifest(row: &sqlx::sqlite::SqliteRow) -> Result<StoredManifest, DbError> {
+    Ok(StoredManifest {
+        digest: digest_of(row, "digest")?,
+        media_type: row.try_get("media_type")?,
+        size: row.try_get::<i64, _>("size")? as u64,
+    })
+}
+
+/// Whether `repository` exists.
+pub async fn repository_known(db: &Db, repository: &Name) -> Result<bool, DbError> {
+    let row = sqlx::query("SELECT 1 AS one FROM oci_repository WHERE name = $1")
+        .bind(repository.as_str())
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// The blob row, the repository (hosted, unless it exists) and the blob's link to it.
+static INSERT_REPOSITORY_BLOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; \
+         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository_blob (repository, digest, created_at) VALUES ($4, $1, $3) \
+         ON CONFLICT (repository, digest) DO NOTHING"
+    )
+});
+
+/// Records a pushed blob (already durable) in `repository`.
+pub async fn insert_blob(
+    db: &Db,
+    repository: &Name,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DbError> {
+    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
+        .bind(repository.as_str())
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Makes `digest` visible in `repository` if it is visible in `from` (or, with
+/// no `from`, in any repository). Returns its size, or `None` when there is
+/// nothing to mount.
+pub async fn mount_blob(
+    db: &Db,
+    repository: &Name,
+    digest: &Digest,
+    from: Option<&Name>,
+) -> Result<Option<u64>, DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let row = sqlx::query(
+        "SELECT b.size FROM oci_repository_blob r JOIN blob b ON b.digest = r.digest \
+         WHERE r.digest = $1 AND ($2 IS NULL OR r.repository = $2) LIMIT 1",
+    )
+    .bind(digest.to_string())
+    .bind(from.map(Name::as_str))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let size = row.try_get::<i64, _>("size")? as u64;
+    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
+        .bind(repository.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Some(size))
+}
+
+/// What [`missing`] checks: the references that must be in the repository.
+async fn missing_on(
+    conn: &mut SqliteConnection,
+    repository: &Name,
+    info: &ManifestInfo,
+) -> Result<Vec<Digest>, DbError> {
+    let mut missing = Vec::new();
+    for r in &info.references {
+        let sql = match r.kind {
+            RefKind::Manifest => {
+                "SELECT 1 AS one FROM oci_manifest WHERE repository = $1 AND digest = $2"
+            }
+            RefKind::Config | RefKind::Layer => {
+                "SELECT 1 AS one FROM oci_repository_blob WHERE repository = $1 AND digest = $2"
+            }
+        };
+        let found = sqlx::query(sql)
+            .bind(repository.as_str())
+            .bind(r.digest.to_string())
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some();
+        if !found && !r.may_be_absent && !missing.contains(&r.digest) {
+            missing.push(r.digest.clone());
+        }
+    }
+    Ok(missing)
+}
+
+/// The references of a manifest that `repository` lacks (checked before its
+/// bytes are stored, so a refused manifest leaves nothing behind).
+pub async fn missing(
+    db: &Db,
+    repository: &Name,
+    info: &ManifestInfo,
+) -> Result<Vec<Digest>, DbError> {
+    missing_on(&mut *db.reader().await?, repository, info).await
+}
+
+/// A manifest to record.
+pub struct NewManifest<'a> {
+    /// The repository.
+    pub repository: &'a Name,
+    /// Its digest; the bytes are durable in the store.
+    pub digest: &'a Digest,
+    /// Its size.
+    pub size: u64,
+    /// What was read from it.
+    pub info: &'a ManifestInfo,
+    /// The tags to point at it: the one it was pushed by, or those of `?tag=`.
+    pub tags: &'a [String],
+}
+
+static INSERT_MANIFEST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; \
+         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
+         VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
+    )
+});
+
+/// Records a manifest, its references and its tag in one transaction, after
+/// checking again (under the write lock) that everything it references is in
+/// the repository. Returns the missing references instead when some are not.
+pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>, DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let missing = missing_on(&mut tx, m.repository, m.info).await?;
+    if !missing.is_empty() {
+        return Ok(missing);
+    }
+    blob_query(&INSERT_MANIFEST, m.digest, m.size)
+        .bind(m.repository.as_str())
+        .bind(&m.info.media_type)
+        .bind(m.info.artifact_type.as_deref())
+        .bind(m.info.subject.as_ref().map(Digest::to_string))
+        .bind(m.info.annotations.as_deref())
+        .execute(&mut *tx)
+        .await?;
+    for r in &m.info.references {
+        if r.may_be_absent {
+            let stored = sqlx::query("SELECT 1 AS one FROM blob WHERE digest = $1")
+                .bind(r.digest.to_string())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if stored.is_none() {
+                continue; // a foreign layer clients fetch from its `urls`
+            }
+        }
+        sqlx::query(
+            "INSERT INTO oci_manifest_reference (repository, manifest, digest, kind) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repository, manifest, digest) DO NOTHING",
+        )
+        .bind(m.repository.as_str())
+        .bind(m.digest.to_string())
+        .bind(r.digest.to_string())
+        .bind(r.kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    for tag in m.tags {
+        sqlx::query(
+            "INSERT INTO oci_tag (repository, tag, manifest, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (repository, tag) DO UPDATE SET manifest = excluded.manifest, updated_at = excluded.updated_at",
+        )
+        .bind(m.repository.as_str())
+        .bind(tag)
+        .bind(m.digest.to_string())
+        .bind(unix_now())
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Vec::new())
+}
+
+/// Deletes a manifest of `repository` with its tags and references. False when absent.
+pub async fn delete_manifest(db: &Db, repository: &Name, digest: &Digest) -> Result<bool, DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    for sql in [
+        "DELETE FROM oci_tag WHERE repository = $1 AND manifest = $2",
+        "DELETE FROM oci_manifest_reference WHERE repository = $1 AND manifest = $2",
+    ] {
+        sqlx::query(sql)
+            .bind(repository.as_str())
+            .bind(digest.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let done = sqlx::query("DELETE FROM oci_manifest WHERE repository = $1 AND digest = $2")
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes a tag. False when absent.
+pub async fn delete_tag(db: &Db, repository: &Name, tag: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM oci_tag WHERE repository = $1 AND tag = $2")
+        .bind(repository.as_str())
+        .bind(tag)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Removes a blob from `repository` (the bytes stay for other repositories and
+/// for garbage collection). False when it was not there.
+pub async fn delete_blob(db: &Db, repository: &Name, digest: &Digest) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM oci_repository_blob WHERE repository = $1 AND digest = $2")
+        .bind(repository.as_str())
+        .bind(digest.to_string())
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Up to `limit` tags of `repository` after `last`, in byte order; `None`
+/// when the repository does not exist.
+pub async fn tags(
+    db: &Db,
+    repository: &Name,
+    last: Option<&str>,
+    limit: u32,
+) -> Result<Option<Vec<String>>, DbError> {
+    if !repository_known(db, repository).await? {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT tag FROM oci_tag WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3",
+    )
+    .bind(repository.as_str())
+    .bind(last.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.into_iter()
+        .map(|r| r.try_get("tag"))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Up to `limit` repository names after `last`, in byte order.
+pub async fn catalog(db: &Db, last: Option<&str>, limit: u32) -> Result<Vec<String>, DbError> {
+    let rows =
+        sqlx::query("SELECT name FROM oci_repository WHERE name > $1 ORDER BY name LIMIT $2")
+            .bind(last.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(&mut *db.reader().await?)
+            .await?;
+    rows.into_iter().map(|r| r.try_get("name")).collect()
+}
+
+/// A manifest whose `subject` is the one asked about.
+#[derive(Clone, Debug)]
+pub struct Referrer {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size.
+    pub size: u64,
+    /// Its artifact type.
+    pub artifact_type: Option<String>,
+    /// Its annotations (JSON object text).
+    pub annotations: Option<String>,
+}
+
+/// The manifests of `repository` whose subject is `subject`, optionally only
+/// those of one artifact type.
+pub async fn referrers(
+    db: &Db,
+    repository: &Name,
+    subject: &Digest,
+    artifact_type: Option<&str>,
+) -> Result<Vec<Referrer>, DbError> {
+    let rows = sqlx::query(
+        "SELECT m.digest, m.media_type, m.artifact_type, m.annotations, b.size FROM oci_manifest m \
+         JOIN blob b ON b.digest = m.digest \
+         WHERE m.repository = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3) \
+         ORDER BY m.digest",
+    )
+    .bind(repository.as_str())
+    .bind(subject.to_string())
+    .bind(artifact_type)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Referrer {
+                digest: digest_of(r, "digest")?,
+                media_type: r.try_get("media_type")?,
+                size: r.try_get::<i64, _>("size")? as u64,
+                artifact_type: r.try_get("artifact_type")?,
+                annotations: r.try_get("annotations")?,
+            })
+        })
+        .collect()
+}
+
+/// Counts of repositories, manifests and tags (for the root page).
+pub async fn counts(db: &Db) -> Result<(i64, i64, i64), DbError> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM oci_repository) AS repositories, \
+         (SELECT COUNT(*) FROM oci_manifest) AS manifests, (SELECT COUNT(*) FROM oci_tag) AS tags",
+    )
+    .fetch_one(&mut *db.reader().await?)
+    .await?;
+    Ok((
+        row.try_get("repositories")?,
+        row.try_get("manifests")?,
+        row.try_get("tags")?,
+    ))
+}
+
+/// An upload in progress.
+#[derive(Clone, Debug)]
+pub struct Upload {
+    /// The repository it was started in.
+    pub repository: String,
+    /// Bytes received (the durable offset).
+    pub received: u64,
+}
+
+/// Records a new upload session.
+pub async fn create_upload(db: &Db, id: &str, repository: &Name) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO oci_upload (id, repository, received, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
+    )
+    .bind(id)
+    .bind(repository.as_str())
+    .bind(unix_now())
+    .execute(&mut *db.writer().await)
+    .await?;
+    Ok(())
+}
+
+/// An upload session by id.
+pub async fn find_upload(db: &Db, id: &str) -> Result<Option<Upload>, DbError> {
+    let row = sqlx::query("SELECT repository, received FROM oci_upload WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| {
+        Ok(Upload {
+            repository: r.try_get("repository")?,
+            received: r.try_get::<i64, _>("received")? as u64,
+        })
+    })
+    .transpose()
+}
+
+/// Records how many bytes an upload holds after an append.
+pub async fn set_received(db: &Db, id: &str, received: u64) -> Result<(), DbError> {
+    sqlx::query("UPDATE oci_upload SET received = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(received as i64)
+        .bind(unix_now())
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Forgets an upload session.
+pub async fn delete_upload(db: &Db, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM oci_upload WHERE id = $1")
+        .bind(id)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Ids of the upload sessions idle since before `before` (unix seconds).
+pub async fn idle_uploads(db: &Db, before: i64) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query("SELECT id FROM oci_upload WHERE updated_at < $1")
+        .bind(before)
+        .fetch_all(&mut *db.reader().await?)
+        .await?;
+    rows.into_iter().map(|r| r.try_get("id")).collect()
+}

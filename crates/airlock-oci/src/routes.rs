@@ -1,0 +1,663 @@
+//! HTTP routes under `/v2`: one resource that parses its path into an
+//! [`Endpoint`] and dispatches on it and the method.
+
+use crate::auth::Access;
+use crate::error::OciError;
+use crate::path::{self, parse_digest, Endpoint, Name, Reference};
+use crate::registry::Registry;
+use crate::{index, manifest};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
+use airlock_core::auth::Users;
+use airlock_core::metrics::CacheResult;
+use airlock_core::serve::{self, BlobResponse};
+use airlock_core::store::StoreError;
+use airlock_core::upload::UploadArea;
+use airlock_core::Digest;
+use bytes::BytesMut;
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use sha2::Digest as _;
+use std::sync::Arc;
+
+/// Sent on every answer: docker clients check it on `/v2/`.
+pub(crate) const API_VERSION: (&str, &str) = ("docker-distribution-api-version", "registry/2.0");
+const CONTENT_DIGEST: &str = "docker-content-digest";
+const UPLOAD_UUID: &str = "docker-upload-uuid";
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+const BY_TAG: &str = "no-cache";
+
+/// Mounts the registry. Call inside `web::scope("/v2")`.
+pub fn configure(registry: Arc<Registry>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(registry))
+            .service(web::resource("").to(handle)) // `/v2` without its slash
+            .service(web::resource("{tail:.*}").to(handle));
+    }
+}
+
+/// The `Range` value of an upload holding `size` bytes: the inclusive end,
+/// with no `bytes=` prefix (`0-0` when empty, as distribution answers).
+pub(crate) fn range_value(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+fn respond(status: StatusCode) -> HttpResponseBuilder {
+    let mut b = HttpResponse::build(status);
+    b.insert_header(API_VERSION);
+    b
+}
+
+#[derive(Deserialize, Default)]
+struct Query {
+    digest: Option<String>,
+    mount: Option<String>,
+    from: Option<String>,
+    n: Option<String>,
+    last: Option<String>,
+    #[serde(rename = "artifactType")]
+    artifact_type: Option<String>,
+}
+
+async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    reg: web::Data<Registry>,
+) -> Result<HttpResponse, OciError> {
+    let raw = req.uri().path();
+    let tail = match raw.strip_prefix("/v2") {
+        Some("") | Some("/") => "",
+        Some(rest) => rest.strip_prefix('/').unwrap_or(rest),
+        None => raw,
+    };
+    let endpoint = path::parse(tail)?;
+    let query = web::Query::<Query>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let method = req.method().clone();
+    let read = method == Method::GET || method == Method::HEAD;
+    match endpoint {
+        Endpoint::Base if read => base(&req, &reg).await,
+        Endpoint::Token if method == Method::GET => {
+            let body = reg.auth.token(&req).await?;
+            Ok(respond(StatusCode::OK)
+                .content_type("application/json")
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body(body.to_string()))
+        }
+        Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
+        Endpoint::Tags(name) if method == Method::GET => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            tags(&reg, &name, &query).await
+        }
+        Endpoint::Manifest(name, reference) if read => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            get_manifest(&req, &reg, &name, &reference).await
+        }
+        Endpoint::Manifest(name, reference) if method == Method::PUT => {
+            let user = authorize(&req, &reg, &name).await?;
+            put_manifest(&req, payload, &reg, &name, &reference, &user).await
+        }
+        Endpoint::Manifest(name, reference) if method == Method::DELETE => {
+            let user = authorize(&req, &reg, &name).await?;
+            delete_manifest(&reg, &name, &reference).await?;
+            tracing::info!(%user, repository = %name, %reference, "oci: deleted manifest or tag");
+            Ok(respond(StatusCode::ACCEPTED).finish())
+        }
+        Endpoint::Blob(name, digest) if read => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            get_blob(&req, &reg, &name, &digest).await
+        }
+        Endpoint::Blob(name, digest) if method == Method::DELETE => {
+            let user = authorize(&req, &reg, &name).await?;
+            if !index::delete_blob(&reg.db, &name, &digest).await? {
+                return Err(OciError::BlobUnknown(digest));
+            }
+            tracing::info!(%user, repository = %name, %digest, "oci: deleted blob");
+            Ok(respond(StatusCode::ACCEPTED).finish())
+        }
+        Endpoint::Uploads(name) if method == Method::POST => {
+            let user = authorize(&req, &reg, &name).await?;
+            start_upload(&req, payload, &reg, &name, &query, &user).await
+        }
+        Endpoint::Upload(name, id) => {
+            authorize(&req, &reg, &name).await?;
+            let _turn = reg.locks.lock(&id).await;
+            let upload = index::find_upload(&reg.db, &id)
+                .await?
+                .filter(|u| u.repository == name.as_str())
+                .ok_or(OciError::BlobUploadUnknown)?;
+            let session = Session {
+                name: &name,
+                id: &id,
+                received: upload.received,
+            };
+            match method {
+                Method::GET => Ok(session.status(StatusCode::NO_CONTENT)),
+                Method::PATCH => session.patch(&req, payload, &reg).await,
+                Method::PUT => session.finish(&req, payload, &reg, &query).await,
+                Method::DELETE => {
+                    reg.uploads.remove(&id).await?;
+                    index::delete_upload(&reg.db, &id).await?;
+                    Ok(respond(StatusCode::NO_CONTENT).finish())
+                }
+                _ => Err(not_allowed(&method)),
+            }
+        }
+        Endpoint::Referrers(name, digest) if method == Method::GET => {
+            reg.auth.check(&req, &name, Access::Read).await?;
+            referrers(&reg, &name, &digest, &query).await
+        }
+        _ => Err(not_allowed(&method)),
+    }
+}
+
+fn not_allowed(method: &Method) -> OciError {
+    OciError::Unsupported(format!("{method} is not supported on this endpoint"))
+}
+
+/// Writes need a user the namespace rules let write `name`.
+async fn authorize(req: &HttpRequest, reg: &Registry, name: &Name) -> Result<String, OciError> {
+    let user = reg.auth.check(req, name, Access::Write).await?;
+    // A write check never passes without a user.
+    user.ok_or_else(|| OciError::Denied(format!("anonymous clients may not write to {name}")))
+}
+
+/// `/v2/`: 200, or, when users are configured and the client sent nothing,
+/// 401 with the `Bearer` challenge: that is how clients learn to fetch a
+/// token (with their credentials, if they have any) and send it.
+async fn base(req: &HttpRequest, reg: &Registry) -> Result<HttpResponse, OciError> {
+    let has_users = req
+        .app_data::<web::Data<Users>>()
+        .is_some_and(|u| !u.0.is_empty());
+    if has_users {
+        reg.auth.version_check(req).await?;
+    }
+    Ok(respond(StatusCode::OK)
+        .content_type("application/json")
+        .body("{}"))
+}
+
+/// The `n` of a listing: absent → a full page; more than a page → a page.
+fn page_limit(reg: &Registry, n: Option<&str>) -> Result<u32, OciError> {
+    let max = reg.settings.page_size.max(1);
+    match n {
+        None => Ok(max),
+        Some(n) => n
+            .parse::<u32>()
+            .map(|n| n.min(max))
+            .map_err(|_| OciError::PaginationInvalid(format!("n={n:?} is not a count"))),
+    }
+}
+
+/// A page of a listing (`items` holds up to `limit + 1` entries: one more
+/// means there is a next page), with a `Link` to the next when there is one.
+/// `keep` hides entries after the page is cut, so the `Link` still leads on.
+fn page(
+    mut items: Vec<String>,
+    limit: u32,
+    next: impl Fn(&str) -> String,
+    keep: impl Fn(&str) -> bool,
+    body: impl FnOnce(&[String]) -> serde_json::Value,
+) -> HttpResponse {
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let mut response = respond(StatusCode::OK);
+    response.content_type("application/json");
+    if more {
+        if let Some(last) = items.last() {
+            response.insert_header((header::LINK, format!("<{}>; rel=\"next\"", next(last))));
+        }
+    }
+    items.retain(|item| keep(item));
+    response.body(body(&items).to_string())
+}
+
+async fn tags(reg: &Registry, name: &Name, q: &Query) -> Result<HttpResponse, OciError> {
+    let limit = page_limit(reg, q.n.as_deref())?;
+    let found = index::tags(&reg.db, name, q.last.as_deref(), limit.saturating_add(1))
+        .await?
+        .ok_or_else(|| OciError::NameUnknown(name.to_string()))?;
+    Ok(page(
+        found,
+        limit,
+        |last| format!("/v2/{name}/tags/list?n={limit}&last={last}"),
+        |_| true,
+        |tags| serde_json::json!({ "name": name.as_str(), "tags": tags }),
+    ))
+}
+
+/// The repositories this client may read. (With read rules, a page may hold
+/// fewer than `n` names; `Link` still leads on.)
+async fn catalog(req: &HttpRequest, reg: &Registry, q: &Query) -> Result<HttpResponse, OciError> {
+    let limit = page_limit(reg, q.n.as_deref())?;
+    let found = index::catalog(&reg.db, q.last.as_deref(), limit.saturating_add(1)).await?;
+    let user = match reg.auth.all_public() {
+        true => None,
+        false => reg.auth.user(req, None).await.ok(),
+    };
+    let readable = |name: &str| {
+        Name::parse(name).is_ok_and(|n| reg.auth.allows(user.as_deref(), &n, Access::Read))
+    };
+    Ok(page(
+        found,
+        limit,
+        |last| format!("/v2/_catalog?n={limit}&last={last}"),
+        readable,
+        |repositories| serde_json::json!({ "repositories": repositories }),
+    ))
+}
+
+/// Adds the registry's headers to an answer built by `serve::blob`.
+fn with_digest(mut response: HttpResponse, digest: &Digest) -> HttpResponse {
+    let headers = response.headers_mut();
+    for (name, value) in [API_VERSION, (CONTENT_DIGEST, &digest.to_string())] {
+        if let Ok(value) = header::HeaderValue::from_str(value) {
+            headers.insert(header::HeaderName::from_static(name), value);
+        }
+    }
+    response
+}
+
+async fn get_manifest(
+    req: &HttpRequest,
+    reg: &Registry,
+    name: &Name,
+    reference: &Reference,
+) -> Result<HttpResponse, OciError> {
+    let (found, cache_control) = match reference {
+        Reference::Tag(tag) => (index::find_tag(&reg.db, name, tag).await?, BY_TAG),
+        Reference::Digest(d) => (index::find_manifest(&reg.db, name, d).await?, IMMUTABLE),
+    };
+    let found = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
+    let how = BlobResponse {
+        content_type: &found.media_type,
+        cache_control,
+        cache: CacheResult::Hit,
+    };
+    let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
+    Ok(with_digest(response, &found.digest))
+}
+
+async fn get_blob(
+    req: &HttpRequest,
+    reg: &Registry,
+    name: &Name,
+    digest: &Digest,
+) -> Result<HttpResponse, OciError> {
+    let size = index::find_blob(&reg.db, name, digest)
+        .await?
+        .ok_or_else(|| OciError::BlobUnknown(digest.clone()))?;
+    let how = BlobResponse {
+        content_type: "application/octet-stream",
+        cache_control: IMMUTABLE,
+        cache: CacheResult::Hit,
+    };
+    let response = serve::blob(req, reg.store.as_ref(), digest, size, how).await?;
+    Ok(with_digest(response, digest))
+}
+
+/// The request's `Content-Length`, when it sent one.
+fn content_length(req: &HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn put_manifest(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    reg: &Registry,
+    name: &Name,
+    reference: &Reference,
+    user: &str,
+) -> Result<HttpResponse, OciError> {
+    let tags = match reference {
+        Reference::Tag(tag) => vec![tag.clone()],
+        Reference::Digest(_) => tag_params(req)?,
+    };
+    let max = reg.settings.max_manifest_size;
+    if content_length(req).is_some_and(|len| len > max) {
+        return Err(OciError::ManifestTooLarge(max));
+    }
+    // A manifest is a small document that must be parsed whole: read it into memory, capped.
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| OciError::ManifestInvalid(format!("reading the body: {e}")))?;
+        if (body.len() + chunk.len()) as u64 > max {
+            return Err(OciError::ManifestTooLarge(max));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let digest = Digest::from_sha256_bytes(&sha2::Sha256::digest(&body));
+    if let Reference::Digest(expected) = reference {
+        if *expected != digest {
+            return Err(OciError::DigestInvalid(format!(
+                "the manifest's bytes hash to {digest}, not {expected}"
+            )));
+        }
+    }
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim());
+    let info = manifest::parse(&body, content_type)?;
+    let missing = index::missing(&reg.db, name, &info).await?;
+    if !missing.is_empty() {
+        return Err(OciError::ManifestBlobUnknown(missing));
+    }
+    let size = body.len() as u64;
+    reg.store.put_bytes(&reg.staging, body.freeze()).await?;
+    let new = index::NewManifest {
+        repository: name,
+        digest: &digest,
+        size,
+        info: &info,
+        tags: &tags,
+    };
+    let missing = index::insert_manifest(&reg.db, new).await?;
+    if !missing.is_empty() {
+        return Err(OciError::ManifestBlobUnknown(missing)); // deleted meanwhile
+    }
+    tracing::info!(%user, repository = %name, %digest, tags = %tags.join(","), media_type = %info.media_type, "oci: pushed manifest");
+    let mut response = respond(StatusCode::CREATED);
+    response
+        .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{digest}")))
+        .insert_header((CONTENT_DIGEST, digest.to_string()));
+    if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
+        response.insert_header(("oci-tag", tags.join(", ")));
+    }
+    if let Some(subject) = &info.subject {
+        response.insert_header(("oci-subject", subject.to_string()));
+    }
+    Ok(response.finish())
+}
+
+/// Most `?tag=` parameters on one manifest PUT (the spec asks for at least 10).
+const TAGS_PER_PUT: usize = 32;
+
+/// The `?tag=` parameters of a PUT by digest (distribution-spec main): each
+/// becomes a tag of the manifest, echoed in `OCI-Tag`.
+fn tag_params(req: &HttpRequest) -> Result<Vec<String>, OciError> {
+    let mut tags: Vec<String> = Vec::new();
+    for pair in req.query_string().split('&') {
+        if let Some(value) = pair.strip_prefix("tag=") {
+            let tag = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+            path::check_tag(&tag)?;
+            if !tags.iter().any(|t| *t == tag) {
+                tags.push(tag.into_owned());
+            }
+        }
+    }
+    if tags.len() > TAGS_PER_PUT {
+        return Err(OciError::TagInvalid(format!(
+            "at most {TAGS_PER_PUT} tags per manifest PUT"
+        )));
+    }
+    Ok(tags)
+}
+
+async fn delete_manifest(
+    reg: &Registry,
+    name: &Name,
+    reference: &Reference,
+) -> Result<(), OciError> {
+    let deleted = match reference {
+        Reference::Tag(tag) => index::delete_tag(&reg.db, name, tag).await?,
+        Reference::Digest(d) => index::delete_manifest(&reg.db, name, d).await?,
+    };
+    if !deleted {
+        return Err(OciError::ManifestUnknown(reference.to_string()));
+    }
+    Ok(())
+}
+
+fn blob_created(name: &Name, digest: &Digest) -> HttpResponse {
+    respond(StatusCode::CREATED)
+        .insert_header((header::LOCATION, format!("/v2/{name}/blobs/{digest}")))
+        .insert_header((CONTENT_DIGEST, digest.to_string()))
+        .finish()
+}
+
+/// `POST …/blobs/uploads/`: a mount, a whole blob (`?digest=`), or a new session.
+async fn start_upload(
+    req: &HttpRequest,
+    payload: web::Payload,
+    reg: &Registry,
+    name: &Name,
+    q: &Query,
+    user: &str,
+) -> Result<HttpResponse, OciError> {
+    if let Some(mount) = &q.mount {
+        let digest = parse_digest(mount)?;
+        // A `from` that is invalid or that this user may not read is no
+        // source: fall back to an upload, as the spec allows. Without `from`,
+        // any repository is a source only when every repository is public.
+        let from = q
+            .from
+            .as_deref()
+            .map(Name::parse)
+            .transpose()
+            .ok()
+            .flatten();
+        let readable = match (&q.from, &from) {
+            (None, _) => reg.auth.all_public(),
+            (Some(_), Some(from)) => reg.auth.allows(Some(user), from, Access::Read),
+            (Some(_), None) => false,
+        };
+        if readable
+            && index::mount_blob(&reg.db, name, &digest, from.as_ref())
+                .await?
+                .is_some()
+        {
+            return Ok(blob_created(name, &digest));
+        }
+    }
+    let id = UploadArea::new_id();
+    let turn = reg.locks.lock(&id).await;
+    reg.uploads.create(&id).await?;
+    index::create_upload(&reg.db, &id, name).await?;
+    let session = Session {
+        name,
+        id: &id,
+        received: 0,
+    };
+    if q.digest.is_some() {
+        // A whole blob in one POST.
+        let response = session.finish(req, payload, reg, q).await;
+        drop(turn);
+        return response;
+    }
+    Ok(session.status(StatusCode::ACCEPTED))
+}
+
+/// An upload session, locked for this request.
+struct Session<'a> {
+    name: &'a Name,
+    id: &'a str,
+    received: u64,
+}
+
+impl Session<'_> {
+    fn location(&self) -> String {
+        format!("/v2/{}/blobs/uploads/{}", self.name, self.id)
+    }
+
+    /// Where the session stands: `Location`, `Range`, `Docker-Upload-UUID`.
+    fn status(&self, status: StatusCode) -> HttpResponse {
+        respond(status)
+            .insert_header((header::LOCATION, self.location()))
+            .insert_header(("range", range_value(self.received)))
+            .insert_header((UPLOAD_UUID, self.id))
+            .finish()
+    }
+
+    /// Checks a `Content-Range: <start>-<end>` against where the upload stands;
+    /// returns how many bytes the chunk must have.
+    fn chunk_length(&self, req: &HttpRequest) -> Result<Option<u64>, OciError> {
+        let Some(value) = req.headers().get(header::CONTENT_RANGE) else {
+            return Ok(None);
+        };
+        let text = value.to_str().unwrap_or("");
+        let range = text
+            .trim()
+            .trim_start_matches("bytes ")
+            .trim_start_matches("bytes=");
+        let (start, end) = range
+            .split_once('-')
+            .and_then(|(s, e)| {
+                Some((
+                    s.parse::<u64>().ok()?,
+                    e.split('/').next()?.parse::<u64>().ok()?,
+                ))
+            })
+            .filter(|(s, e)| e >= s)
+            .ok_or_else(|| {
+                OciError::BlobUploadInvalid(format!("Content-Range {text:?} is not <start>-<end>"))
+            })?;
+        if start != self.received {
+            return Err(OciError::ChunkOutOfOrder {
+                location: self.location(),
+                size: self.received,
+            });
+        }
+        let length = end - start + 1;
+        if let Some(declared) = content_length(req) {
+            if declared != length {
+                return Err(OciError::SizeInvalid(format!(
+                    "Content-Range covers {length} bytes, Content-Length says {declared}"
+                )));
+            }
+        }
+        Ok(Some(length))
+    }
+
+    /// Streams the request body onto the upload and records the new offset.
+    async fn append(
+        &mut self,
+        req: &HttpRequest,
+        mut payload: web::Payload,
+        reg: &Registry,
+    ) -> Result<(), OciError> {
+        let expected = self.chunk_length(req)?;
+        let mut appender = match reg.uploads.append(self.id, self.received).await {
+            Ok(a) => a,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                index::delete_upload(&reg.db, self.id).await?;
+                return Err(OciError::BlobUploadUnknown);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        while let Some(chunk) = payload.next().await {
+            // On an error the appender is dropped: the offset stays where it was.
+            let chunk =
+                chunk.map_err(|e| OciError::BlobUploadInvalid(format!("reading the body: {e}")))?;
+            appender.write(chunk).await?;
+        }
+        let received = appender.finish().await?;
+        if let Some(expected) = expected {
+            if received - self.received != expected {
+                return Err(OciError::SizeInvalid(format!(
+                    "the chunk has {} bytes, Content-Range says {expected}",
+                    received - self.received
+                )));
+            }
+        }
+        index::set_received(&reg.db, self.id, received).await?;
+        self.received = received;
+        Ok(())
+    }
+
+    /// `PATCH`: appends a chunk.
+    async fn patch(
+        mut self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        reg: &Registry,
+    ) -> Result<HttpResponse, OciError> {
+        self.append(req, payload, reg).await?;
+        Ok(self.status(StatusCode::ACCEPTED))
+    }
+
+    /// `PUT ?digest=` (or a `POST ?digest=`): appends the last chunk if any,
+    /// checks the digest, stores the blob and ends the session.
+    async fn finish(
+        mut self,
+        req: &HttpRequest,
+        payload: web::Payload,
+        reg: &Registry,
+        q: &Query,
+    ) -> Result<HttpResponse, OciError> {
+        let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
+            OciError::DigestInvalid("the digest query parameter is missing".into())
+        })?)?;
+        if content_length(req) != Some(0) {
+            self.append(req, payload, reg).await?;
+        }
+        let staged = match reg.uploads.finish(self.id, self.received, &digest).await {
+            Ok(staged) => staged,
+            Err(StoreError::DigestMismatch { actual, .. }) => {
+                reg.uploads.remove(self.id).await?;
+                index::delete_upload(&reg.db, self.id).await?;
+                return Err(OciError::DigestInvalid(format!(
+                    "the uploaded bytes hash to {actual}, not {digest}"
+                )));
+            }
+            Err(StoreError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                index::delete_upload(&reg.db, self.id).await?;
+                return Err(OciError::BlobUploadUnknown);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let size = staged.size;
+        reg.store.commit(staged).await?;
+        index::insert_blob(&reg.db, self.name, &digest, size).await?;
+        index::delete_upload(&reg.db, self.id).await?;
+        reg.uploads.remove(self.id).await?; // only the hash state is left
+        Ok(blob_created(self.name, &digest))
+    }
+}
+
+async fn referrers(
+    reg: &Registry,
+    name: &Name,
+    subject: &Digest,
+    q: &Query,
+) -> Result<HttpResponse, OciError> {
+    let filter = q.artifact_type.as_deref().filter(|t| !t.is_empty());
+    let found = index::referrers(&reg.db, name, subject, filter).await?;
+    let manifests: Vec<serde_json::Value> = found
+        .into_iter()
+        .map(|r| {
+            let mut d = serde_json::json!({
+                "mediaType": r.media_type,
+                "digest": r.digest.to_string(),
+                "size": r.size,
+            });
+            if let Some(t) = r.artifact_type {
+                d["artifactType"] = t.into();
+            }
+            if let Some(a) = r
+                .annotations
+                .and_then(|a| serde_json::from_str::<serde_json::Value>(&a).ok())
+            {
+                d["annotations"] = a;
+            }
+            d
+        })
+        .collect();
+    let body = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": manifest::OCI_INDEX,
+        "manifests": manifests,
+    });
+    let mut response = respond(StatusCode::OK);
+    response.content_type(manifest::OCI_INDEX);
+    if filter.is_some() {
+        response.insert_header(("oci-filters-applied", "artifactType"));
+    }
+    Ok(response.body(body.to_string()))
+}

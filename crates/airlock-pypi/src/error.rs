@@ -1,0 +1,82 @@
+//! The Python index's errors and the status codes clients act on.
+//!
+//! uv moves on to its next index only on 404 and fails hard on anything else, so
+//! "no such project / file / index" is always 404. twine shows an upload's status
+//! and, with `--verbose`, the body: the body is one plain-text line saying what
+//! was wrong. Internal causes are logged here, once, and hidden.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use airlock_core::store::StoreError;
+
+/// Everything a Python index request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum PypiError {
+    /// No such index, project or file.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A malformed request or upload; nothing was changed.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The filename is taken by a file with other bytes.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The upload is larger than the configured limit.
+    #[error("upload too large: {0}")]
+    TooLarge(String),
+    /// None of the page formats the client accepts.
+    #[error("not acceptable: this page is served as application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html")]
+    NotAcceptable,
+    /// The method does not apply to this URL.
+    #[error("method not allowed: {0}")]
+    MethodNotAllowed(String),
+    /// The database failed.
+    #[error("index error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The blob store failed.
+    #[error("store error: {0}")]
+    Store(#[from] StoreError),
+    /// Anything else internal.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<std::io::Error> for PypiError {
+    fn from(e: std::io::Error) -> Self {
+        PypiError::Store(StoreError::Io(e))
+    }
+}
+
+impl ResponseError for PypiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            PypiError::NotFound(_) => StatusCode::NOT_FOUND,
+            PypiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PypiError::Conflict(_) => StatusCode::CONFLICT,
+            PypiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            PypiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            PypiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            PypiError::Db(_) | PypiError::Store(_) | PypiError::Internal(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let body = if status.is_server_error() {
+            tracing::error!(error = %self, "pypi internal error");
+            "internal error (see the airlock log)\n".to_owned()
+        } else {
+            format!("{self}\n")
+        };
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response.insert_header((header::ALLOW, "GET, HEAD"));
+        }
+        response
+            .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body(body)
+    }
+}

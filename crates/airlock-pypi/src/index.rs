@@ -1,0 +1,405 @@
+//! The Python index's tables (`pypi_index`, `pypi_index_base`, `pypi_project`,
+//! `pypi_file`; see `migrations/0005_pypi.sql`). All PyPI SQL lives here.
+
+use crate::IndexSettings;
+use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
+use airlock_core::{Db, Digest};
+use sqlx::{Connection as _, Row};
+
+/// The columns through which the Python index references blobs.
+pub const BLOB_REFERENCES: &[BlobReference] = &[
+    BlobReference {
+        table: "pypi_file",
+        column: "blob_digest",
+    },
+    BlobReference {
+        table: "pypi_file",
+        column: "metadata_digest",
+    },
+];
+
+/// Records the configured indexes and their bases. Indexes no longer in the
+/// config keep their rows (and files); they are simply not served.
+pub async fn sync_indexes(db: &Db, indexes: &[IndexSettings]) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    for index in indexes {
+        sqlx::query(
+            "INSERT INTO pypi_index (name, kind, upstream, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, upstream = excluded.upstream",
+        )
+        .bind(&index.name)
+        .bind(index.kind.as_str())
+        .bind(
+            index
+                .upstream
+                .as_deref()
+                .map(airlock_core::upstream::redact_str),
+        )
+        .bind(airlock_core::unix_now())
+        .execute(&mut *tx)
+        .await?;
+    }
+    for index in indexes {
+        sqlx::query("DELETE FROM pypi_index_base WHERE index_name = $1")
+            .bind(&index.name)
+            .execute(&mut *tx)
+            .await?;
+        for (position, base) in index.bases.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO pypi_index_base (index_name, position, base_name) VALUES ($1, $2, $3)",
+            )
+            .bind(&index.name)
+            .bind(position as i64)
+            .bind(base)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+/// A file as a simple page lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageFile {
+    /// The filename as uploaded.
+    pub filename: String,
+    /// Its PEP 440-normalized version.
+    pub version: String,
+    /// sha256 of the bytes, 64 hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Unix microseconds.
+    pub upload_time_us: i64,
+    /// `Requires-Python`, raw.
+    pub requires_python: Option<String>,
+    /// `None`: not yanked; `Some("")`: yanked without a reason.
+    pub yanked: Option<String>,
+    /// sha256 (64 hex) of the `.metadata` file, when one is stored.
+    pub metadata_sha256: Option<String>,
+}
+
+/// The files of `project` in `index`, by filename.
+pub async fn project_files(db: &Db, index: &str, project: &str) -> Result<Vec<PageFile>, DbError> {
+    let rows = sqlx::query(
+        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest \
+         FROM pypi_file WHERE index_name = $1 AND project = $2 ORDER BY filename",
+    )
+    .bind(index)
+    .bind(project)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let metadata: Option<String> = row.try_get("metadata_digest")?;
+            let metadata_sha256 = metadata
+                .map(|d| d.parse::<Digest>().map(|d| d.hex().to_owned()))
+                .transpose()
+                .map_err(|e| DbError::Decode(Box::new(e)))?;
+            let size: i64 = row.try_get("size")?;
+            Ok(PageFile {
+                filename: row.try_get("filename")?,
+                version: row.try_get("version")?,
+                sha256: row.try_get("sha256")?,
+                size: size as u64,
+                upload_time_us: row.try_get("upload_time_us")?,
+                requires_python: row.try_get("requires_python")?,
+                yanked: row.try_get("yanked")?,
+                metadata_sha256,
+            })
+        })
+        .collect()
+}
+
+/// The projects of `index` that have files: (normalized name, display name), by name.
+pub async fn projects(db: &Db, index: &str) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(
+        "SELECT p.name, p.display_name FROM pypi_project p WHERE p.index_name = $1 \
+         AND EXISTS (SELECT 1 FROM pypi_file f WHERE f.index_name = p.index_name AND f.project = p.name) \
+         ORDER BY p.name",
+    )
+    .bind(index)
+    .fetch_all(&mut *db.reader().await?)
+    .await
+}
+
+/// A stored blob: digest and size.
+#[derive(Clone, Debug)]
+pub struct StoredBlob {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+}
+
+/// The stored bytes of a file (`metadata`: its `.metadata` file instead).
+pub async fn file_blob(
+    db: &Db,
+    index: &str,
+    filename: &str,
+    metadata: bool,
+) -> Result<Option<StoredBlob>, DbError> {
+    let sql = if metadata {
+        "SELECT b.digest, b.size FROM pypi_file f JOIN blob b ON b.digest = f.metadata_digest \
+         WHERE f.index_name = $1 AND f.filename = $2"
+    } else {
+        "SELECT b.digest, b.size FROM pypi_file f JOIN blob b ON b.digest = f.blob_digest \
+         WHERE f.index_name = $1 AND f.filename = $2"
+    };
+    let row = sqlx::query(sql)
+        .bind(index)
+        .bind(filename)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|row| {
+        let digest: String = row.try_get("digest")?;
+        let size: i64 = row.try_get("size")?;
+        Ok(StoredBlob {
+            digest: digest.parse().map_err(|e| DbError::Decode(Box::new(e)))?,
+            size: size as u64,
+        })
+    })
+    .transpose()
+}
+
+/// The sha256 (64 hex) of the file stored under `filename`, if any.
+pub async fn file_sha256(db: &Db, index: &str, filename: &str) -> Result<Option<String>, DbError> {
+    let row = sqlx::query("SELECT sha256 FROM pypi_file WHERE index_name = $1 AND filename = $2")
+        .bind(index)
+        .bind(filename)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| r.try_get("sha256")).transpose()
+}
+
+/// An uploaded file whose blobs are durable, to record.
+#[derive(Debug)]
+pub struct NewUpload<'a> {
+    /// The index.
+    pub index: &'a str,
+    /// Normalized project name.
+    pub project: &'a str,
+    /// The project name as the upload wrote it.
+    pub display_name: &'a str,
+    /// Filename.
+    pub filename: &'a str,
+    /// PEP 440-normalized version.
+    pub version: &'a str,
+    /// The file's blob.
+    pub blob: &'a StoredBlob,
+    /// The `.metadata` blob, for wheels.
+    pub metadata: Option<&'a StoredBlob>,
+    /// `Requires-Python`.
+    pub requires_python: Option<&'a str>,
+    /// Who uploaded it.
+    pub origin: &'a str,
+    /// Unix microseconds.
+    pub upload_time_us: i64,
+}
+
+/// Records an upload in one transaction (blob rows, project, file). Returns
+/// `None` when it inserted the file, else the sha256 of the file already there
+/// (the first upload of a filename wins).
+pub async fn insert_upload(db: &Db, up: NewUpload<'_>) -> Result<Option<String>, DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    blob_query(INSERT_BLOB, &up.blob.digest, up.blob.size)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(metadata) = up.metadata {
+        blob_query(INSERT_BLOB, &metadata.digest, metadata.size)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let now = airlock_core::unix_now();
+    sqlx::query(
+        "INSERT INTO pypi_project (index_name, name, display_name, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (index_name, name) DO NOTHING",
+    )
+    .bind(up.index)
+    .bind(up.project)
+    .bind(up.display_name)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let inserted = sqlx::query(
+        "INSERT INTO pypi_file (index_name, project, filename, version, sha256, size, blob_digest, \
+         upload_time_us, requires_python, metadata_digest, origin, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (index_name, filename) DO NOTHING RETURNING 1 AS inserted",
+    )
+    .bind(up.index)
+    .bind(up.project)
+    .bind(up.filename)
+    .bind(up.version)
+    .bind(up.blob.digest.hex())
+    .bind(up.blob.size as i64)
+    .bind(up.blob.digest.to_string())
+    .bind(up.upload_time_us)
+    .bind(up.requires_python)
+    .bind(up.metadata.map(|m| m.digest.to_string()))
+    .bind(up.origin)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let existing = if inserted.is_some() {
+        None
+    } else {
+        let row =
+            sqlx::query("SELECT sha256 FROM pypi_file WHERE index_name = $1 AND filename = $2")
+                .bind(up.index)
+                .bind(up.filename)
+                .fetch_one(&mut *tx)
+                .await?;
+        Some(row.try_get("sha256")?)
+    };
+    tx.commit().await?;
+    Ok(existing)
+}
+
+/// Yanks (`Some(reason)`, `""` for none) or unyanks (`None`) a file. False when
+/// there is no such file.
+pub async fn set_yanked(
+    db: &Db,
+    index: &str,
+    filename: &str,
+    reason: Option<&str>,
+) -> Result<bool, DbError> {
+    let done =
+        sqlx::query("UPDATE pypi_file SET yanked = $1 WHERE index_name = $2 AND filename = $3")
+            .bind(reason)
+            .bind(index)
+            .bind(filename)
+            .execute(&mut *db.writer().await)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes one file's row; its blobs stay until garbage collection. False when
+/// there is no such file.
+pub async fn delete_file(db: &Db, index: &str, filename: &str) -> Result<bool, DbError> {
+    let done = sqlx::query("DELETE FROM pypi_file WHERE index_name = $1 AND filename = $2")
+        .bind(index)
+        .bind(filename)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Deletes every file of one version of a project; returns how many.
+pub async fn delete_version(
+    db: &Db,
+    index: &str,
+    project: &str,
+    version: &str,
+) -> Result<u64, DbError> {
+    let done = sqlx::query(
+        "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND version = $3",
+    )
+    .bind(index)
+    .bind(project)
+    .bind(version)
+    .execute(&mut *db.writer().await)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Projects and files stored, over every index (for the root page).
+pub async fn counts(db: &Db) -> Result<(i64, i64), DbError> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM pypi_project) AS projects, (SELECT COUNT(*) FROM pypi_file) AS files",
+    )
+    .fetch_one(&mut *db.reader().await?)
+    .await?;
+    Ok((row.try_get("projects")?, row.try_get("files")?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::IndexKind;
+
+    fn blob(byte: &str) -> StoredBlob {
+        StoredBlob {
+            digest: format!("sha256:{}", byte.repeat(32))
+                .parse()
+                .expect("digest"),
+            size: 10,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_upload_of_a_filename_wins() {
+        let db = Db::in_memory().await.expect("db");
+        let index = IndexSettings {
+            name: "root/dev".into(),
+            kind: IndexKind::Hosted,
+            upstream: None,
+            bases: vec![],
+        };
+        sync_indexes(&db, std::slice::from_ref(&index))
+            .await
+            .expect("sync");
+        sync_indexes(&db, &[index]).await.expect("sync twice");
+        let (file, meta, other) = (blob("aa"), blob("bb"), blob("cc"));
+        let up = |blob| NewUpload {
+            index: "root/dev",
+            project: "foo",
+            display_name: "Foo",
+            filename: "foo-1.0-py3-none-any.whl",
+            version: "1.0",
+            blob,
+            metadata: Some(&meta),
+            requires_python: Some(">=3.8"),
+            origin: "upload:ci",
+            upload_time_us: 1_700_000_000_000_000,
+        };
+        assert_eq!(insert_upload(&db, up(&file)).await.expect("insert"), None);
+        assert_eq!(
+            insert_upload(&db, up(&other)).await.expect("again"),
+            Some("aa".repeat(32))
+        );
+        let files = project_files(&db, "root/dev", "foo").await.expect("files");
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].metadata_sha256, Some("bb".repeat(32)));
+        assert_eq!(
+            projects(&db, "root/dev").await.expect("projects"),
+            vec![("foo".to_owned(), "Foo".to_owned())]
+        );
+        let stored = file_blob(&db, "root/dev", "foo-1.0-py3-none-any.whl", true)
+            .await
+            .expect("lookup")
+            .expect("metadata");
+        assert_eq!(stored.digest, meta.digest);
+        for reference in BLOB_REFERENCES {
+            assert_eq!(
+                db.referenced_digests(*reference).await.expect("refs").len(),
+                1
+            );
+        }
+        let name = "foo-1.0-py3-none-any.whl";
+        assert!(set_yanked(&db, "root/dev", name, Some("broken"))
+            .await
+            .expect("yank"));
+        let files = project_files(&db, "root/dev", "foo").await.expect("files");
+        assert_eq!(files[0].yanked.as_deref(), Some("broken"));
+        assert!(set_yanked(&db, "root/dev", name, None)
+            .await
+            .expect("unyank"));
+        assert!(!set_yanked(&db, "root/dev", "nope-1.0.tar.gz", None)
+            .await
+            .expect("none"));
+        assert_eq!(
+            delete_version(&db, "root/dev", "foo", "1.0")
+                .await
+                .expect("delete"),
+            1
+        );
+        assert!(!delete_file(&db, "root/dev", name).await.expect("gone"));
+        assert!(projects(&db, "root/dev")
+            .await
+            .expect("projects")
+            .is_empty());
+    }
+}

@@ -1,0 +1,233 @@
+//! airlock's Python package index, mounted at `/pypi`: the simple repository
+//! API (PEP 503 HTML and PEP 691 JSON, negotiated), uploads from twine and
+//! `uv publish`, and PEP 658 `.metadata` files.
+//!
+//! # Design
+//!
+//! - **Indexes** are named like devpi's stages (`root/prod`, `team/dev`) and
+//!   declared in the `[pypi]` config section ([`PypiSettings`]). Each has a kind,
+//!   one of the three words every airlock protocol uses: `hosted` (takes
+//!   uploads), `mirror` (pull-through of an upstream simple index) and, through
+//!   `bases`, inheritance (devpi's: bases searched in order, mirrors last, the
+//!   first index holding a filename wins). This version serves hosted indexes;
+//!   the config and the tables are shaped for mirrors and bases, which the
+//!   configuration refuses until they are built.
+//! - **Rows, not files**: `pypi_index`, `pypi_index_base`, `pypi_project` and
+//!   `pypi_file` (`migrations/0005_pypi.sql`, all SQL in [`index`]). A project
+//!   page is one indexed range scan of `pypi_file` by (index, project), rendered
+//!   in [`simple`]; no directory scan, no whole-index assembly. A file row holds
+//!   everything a page needs: filename, normalized version, sha256, size, upload
+//!   time (µs), `Requires-Python`, yank state and the `.metadata` blob's digest.
+//!   Both blob columns are in [`index::BLOB_REFERENCES`].
+//! - **Bytes** go through the shared blob store: an upload streams into a
+//!   staging file while hashed ([`upload`]), is checked ([`dist`]: a wheel must be
+//!   a readable zip whose `*.dist-info/METADATA` agrees with its filename; that
+//!   file becomes the PEP 658 `.metadata`), committed, and only then recorded.
+//!   Files are served at stable URLs, `/pypi/<index>/files/<filename>`, with
+//!   `airlock_core::serve::blob` (Range, ETag, immutable).
+//! - **Names** follow PEP 503 normalization; versions PEP 440 (`pep440_rs`);
+//!   filenames the wheel and sdist rules ([`name`]).
+//!
+//! URLs (all under `/pypi`):
+//!
+//! | URL | what |
+//! |---|---|
+//! | `POST /<user>/<index>/` | upload (`:action=file_upload`), basic auth |
+//! | `GET /<user>/<index>/simple/` | project list |
+//! | `GET /<user>/<index>/simple/<project>/` | project page |
+//! | `GET /<user>/<index>/files/<filename>` | a file; `<filename>.metadata` its core metadata |
+//! | `PUT`/`DELETE /<user>/<index>/yanked/<filename>` | yank (body: the reason) / unyank |
+//! | `DELETE /<user>/<index>/files/<filename>` | delete a file |
+//! | `DELETE /<user>/<index>/versions/<project>/<version>` | delete a version's files |
+#![warn(missing_docs)]
+
+pub mod dist;
+pub mod error;
+pub mod index;
+pub mod name;
+mod routes;
+pub mod simple;
+pub mod upload;
+
+pub use error::PypiError;
+pub use routes::configure;
+
+use airlock_core::{Db, LocalStore, Mode, Staging};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The `[pypi]` section of the configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PypiSettings {
+    /// Overrides the global mode for the Python index. Hosted indexes never
+    /// fetch, so it matters once mirror indexes exist.
+    pub mode: Option<Mode>,
+    /// `Cache-Control: max-age` of simple pages. Clients revalidate with the
+    /// page's `ETag` after it (a cheap 304); a new upload shows within it.
+    #[serde(with = "humantime_serde")]
+    pub page_max_age: Duration,
+    /// The largest file an upload may carry, in bytes.
+    pub max_upload_bytes: u64,
+    /// The indexes, at `/pypi/<name>/`.
+    pub index: Vec<IndexSettings>,
+}
+
+impl Default for PypiSettings {
+    fn default() -> Self {
+        PypiSettings {
+            mode: None,
+            page_max_age: Duration::from_secs(60),
+            max_upload_bytes: 4 << 30,
+            index: vec![IndexSettings {
+                name: "root/local".into(),
+                kind: IndexKind::Hosted,
+                upstream: None,
+                bases: Vec::new(),
+            }],
+        }
+    }
+}
+
+/// One index.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexSettings {
+    /// `<user>/<index>`, e.g. `root/prod`.
+    pub name: String,
+    /// `hosted` or `mirror`.
+    pub kind: IndexKind,
+    /// A mirror's upstream simple index (e.g. `https://pypi.org/simple/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// Indexes whose files this one also serves, in order (devpi's `bases`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bases: Vec<String>,
+}
+
+/// What an index holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexKind {
+    /// Files uploaded to it.
+    Hosted,
+    /// Files of an upstream simple index, fetched on demand.
+    Mirror,
+}
+
+impl IndexKind {
+    /// The word used in the config and the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndexKind::Hosted => "hosted",
+            IndexKind::Mirror => "mirror",
+        }
+    }
+}
+
+/// Whether `name` is a valid index name: two segments of lowercase letters,
+/// digits, `.`, `_` and `-`, each starting with a letter or digit.
+pub fn is_valid_index_name(name: &str) -> bool {
+    let segment = |s: &str| {
+        s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+            })
+    };
+    matches!(name.split_once('/'), Some((user, index)) if segment(user) && segment(index))
+}
+
+impl PypiSettings {
+    /// Checks the section: names valid and unique; kinds this version serves.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::BTreeSet::new();
+        for index in &self.index {
+            if !is_valid_index_name(&index.name) {
+                return Err(format!(
+                    "invalid index name {:?}: expected <user>/<index> of lowercase letters, digits, . _ -",
+                    index.name
+                ));
+            }
+            if !seen.insert(index.name.as_str()) {
+                return Err(format!("index {:?} is declared twice", index.name));
+            }
+            if index.kind == IndexKind::Mirror {
+                return Err(format!(
+                    "index {:?}: mirror indexes are not implemented in this version",
+                    index.name
+                ));
+            }
+            if index.upstream.is_some() {
+                return Err(format!(
+                    "index {:?}: only a mirror index has an upstream",
+                    index.name
+                ));
+            }
+            if !index.bases.is_empty() {
+                return Err(format!(
+                    "index {:?}: bases (inheritance) are not implemented in this version",
+                    index.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The Python index: what its routes share.
+pub struct Pypi {
+    /// The indexes served.
+    pub indexes: Vec<IndexSettings>,
+    /// The metadata index.
+    pub db: Db,
+    /// The blobs.
+    pub store: Arc<LocalStore>,
+    /// This process's temp area.
+    pub staging: Arc<Staging>,
+    /// Simple pages' `max-age`.
+    pub page_max_age: Duration,
+    /// The largest upload, in bytes.
+    pub max_upload: u64,
+}
+
+impl Pypi {
+    /// The served index named `name`.
+    pub fn index(&self, name: &str) -> Option<&IndexSettings> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// Records the configured indexes in the database (run once at startup).
+    pub async fn register_indexes(&self) -> Result<(), sqlx::Error> {
+        index::sync_indexes(&self.db, &self.indexes).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_names() {
+        for good in ["root/pypi", "team-a/dev.1", "0/x"] {
+            assert!(is_valid_index_name(good), "{good}");
+        }
+        for bad in [
+            "root", "root/", "/x", "root/a/b", "Root/x", "root/.x", "root/..", "a/b c",
+        ] {
+            assert!(!is_valid_index_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults_validate_and_mirrors_are_refused_for_now() {
+        PypiSettings::default().validate().expect("defaults");
+        let mut s = PypiSettings::default();
+        s.index[0].kind = IndexKind::Mirror;
+        assert!(s.validate().is_err());
+        let mut s = PypiSettings::default();
+        s.index.push(s.index[0].clone());
+        assert!(s.validate().is_err());
+    }
+}

@@ -1,0 +1,410 @@
+//! HTTP routes under `/pypi`: one resource whose raw path is parsed into a
+//! [`Target`], GET/HEAD for pages and files, POST for uploads.
+//!
+//! The raw path is percent-decoded once per segment (a `+` stays a `+`, and
+//! `%2B` becomes one), so `foo-1.0+local.whl` and `foo-1.0%2Blocal.whl` name the
+//! same file. Redirects (missing slash, unnormalized project name) are relative,
+//! so they stay right behind a reverse proxy that adds a prefix. The upload URL
+//! never redirects: twine aborts on any redirect.
+
+use crate::error::PypiError;
+use crate::simple::{self, Format};
+use crate::{index, name, upload, Pypi};
+use actix_web::http::{header, Method};
+use actix_web::{guard, web, HttpRequest, HttpResponse};
+use airlock_core::auth::Writer;
+use airlock_core::metrics::CacheResult;
+use airlock_core::rendered::{self, Rendered};
+use airlock_core::serve::{self, BlobResponse};
+use percent_encoding::percent_decode_str;
+use std::sync::Arc;
+
+/// Mounts the Python index. Call inside `web::scope("/pypi")`.
+pub fn configure(pypi: Arc<Pypi>) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::from(pypi)).service(
+            web::resource("/{tail:.*}")
+                .route(
+                    web::route()
+                        .guard(guard::Any(guard::Get()).or(guard::Head()))
+                        .to(read),
+                )
+                .route(web::post().to(post))
+                .route(web::put().to(manage))
+                .route(web::delete().to(manage))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(PypiError::MethodNotAllowed(
+                        "pages and files are read with GET; uploads are POSTed to /pypi/<index>/"
+                            .into(),
+                    ))
+                })),
+        );
+    }
+}
+
+/// Files never change under their URL.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// What a request path names.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    /// `/<user>/<index>` or `/<user>/<index>/`: the upload URL.
+    IndexRoot { index: String },
+    /// `/<user>/<index>/simple` without its slash.
+    SimpleNoSlash,
+    /// `/<user>/<index>/simple/`.
+    ProjectList { index: String },
+    /// `/<user>/<index>/simple/<project>[/]`, as written.
+    Project {
+        index: String,
+        project: String,
+        slash: bool,
+    },
+    /// `/<user>/<index>/files/<filename>[.metadata]`.
+    File {
+        index: String,
+        filename: String,
+        metadata: bool,
+    },
+    /// `/<user>/<index>/yanked/<filename>`: PUT yanks, DELETE unyanks.
+    Yanked { index: String, filename: String },
+    /// `/<user>/<index>/versions/<project>/<version>`: DELETE removes its files.
+    Version {
+        index: String,
+        project: String,
+        version: String,
+    },
+}
+
+/// Parses the path after `/pypi/`. `None` is a 404.
+fn parse(tail: &str) -> Option<Target> {
+    let segments: Vec<String> = tail
+        .split('/')
+        .map(|s| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .ok()
+                .map(|s| s.into_owned())
+        })
+        .collect::<Option<_>>()?;
+    let (user, index_part, rest) = match segments.as_slice() {
+        [user, index, rest @ ..] => (user, index, rest),
+        _ => return None,
+    };
+    let index = format!("{user}/{index_part}");
+    if !crate::is_valid_index_name(&index) {
+        return None;
+    }
+    Some(match rest {
+        [] | [_] if rest.first().is_none_or(|s| s.is_empty()) => Target::IndexRoot { index },
+        [simple] if simple == "simple" => Target::SimpleNoSlash,
+        [simple, empty] if simple == "simple" && empty.is_empty() => Target::ProjectList { index },
+        [simple, project] if simple == "simple" => Target::Project {
+            index,
+            project: project.clone(),
+            slash: false,
+        },
+        [simple, project, empty] if simple == "simple" && empty.is_empty() => Target::Project {
+            index,
+            project: project.clone(),
+            slash: true,
+        },
+        [files, filename] if files == "files" => match filename.strip_suffix(".metadata") {
+            Some(dist) => Target::File {
+                index,
+                filename: dist.to_owned(),
+                metadata: true,
+            },
+            None => Target::File {
+                index,
+                filename: filename.clone(),
+                metadata: false,
+            },
+        },
+        [yanked, filename] if yanked == "yanked" => Target::Yanked {
+            index,
+            filename: filename.clone(),
+        },
+        [versions, project, version] if versions == "versions" => Target::Version {
+            index,
+            project: project.clone(),
+            version: version.clone(),
+        },
+        _ => return None,
+    })
+}
+
+fn target(req: &HttpRequest) -> Result<Target, PypiError> {
+    let raw = req.uri().path();
+    let tail = raw.split_once("/pypi/").map(|(_, t)| t).unwrap_or("");
+    parse(tail).ok_or_else(|| PypiError::NotFound(format!("no such page: {raw}")))
+}
+
+fn known_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettings, PypiError> {
+    pypi.index(index)
+        .ok_or_else(|| PypiError::NotFound(format!("no index {index:?}")))
+}
+
+async fn post(
+    req: HttpRequest,
+    pypi: web::Data<Pypi>,
+    writer: Writer,
+    payload: web::Payload,
+) -> Result<HttpResponse, PypiError> {
+    match target(&req)? {
+        Target::IndexRoot { index } => {
+            known_index(&pypi, &index)?;
+            upload::upload(&pypi, &index, &writer.0, &req, payload).await
+        }
+        _ => Err(PypiError::MethodNotAllowed(
+            "uploads are POSTed to /pypi/<user>/<index>/".into(),
+        )),
+    }
+}
+
+/// The longest yank reason accepted.
+const YANK_REASON_LIMIT: usize = 1024;
+
+/// PUT and DELETE: yanking, unyanking and deleting, by a configured user.
+async fn manage(
+    req: HttpRequest,
+    pypi: web::Data<Pypi>,
+    writer: Writer,
+    body: web::Bytes,
+) -> Result<HttpResponse, PypiError> {
+    let put = req.method() == Method::PUT;
+    let done = |what: String| {
+        tracing::info!(user = %writer.0, change = %what, "pypi index changed");
+        HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!("{what}\n"))
+    };
+    match target(&req)? {
+        Target::Yanked { index, filename } => {
+            known_index(&pypi, &index)?;
+            let reason = if put {
+                let reason = std::str::from_utf8(&body)
+                    .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
+                    .trim();
+                if reason.len() > YANK_REASON_LIMIT || reason.chars().any(char::is_control) {
+                    return Err(PypiError::BadRequest(format!(
+                        "the yank reason must be one line of at most {YANK_REASON_LIMIT} bytes"
+                    )));
+                }
+                Some(reason)
+            } else {
+                None
+            };
+            if !index::set_yanked(&pypi.db, &index, &filename, reason).await? {
+                return Err(PypiError::NotFound(format!(
+                    "no file {filename:?} in index {index:?}"
+                )));
+            }
+            let verb = if put { "yanked" } else { "unyanked" };
+            Ok(done(format!("{verb} {filename} in {index}")))
+        }
+        Target::File {
+            index,
+            filename,
+            metadata: false,
+        } if !put => {
+            known_index(&pypi, &index)?;
+            if !index::delete_file(&pypi.db, &index, &filename).await? {
+                return Err(PypiError::NotFound(format!(
+                    "no file {filename:?} in index {index:?}"
+                )));
+            }
+            Ok(done(format!("deleted {filename} from {index}")))
+        }
+        Target::Version {
+            index,
+            project,
+            version,
+        } if !put => {
+            known_index(&pypi, &index)?;
+            let project = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
+            let version =
+                name::normalize_version(&version).map_err(|e| PypiError::NotFound(e.0))?;
+            let deleted = index::delete_version(&pypi.db, &index, &project, &version).await?;
+            if deleted == 0 {
+                return Err(PypiError::NotFound(format!(
+                    "no files of {project} {version} in index {index:?}"
+                )));
+            }
+            Ok(done(format!(
+                "deleted {deleted} files of {project} {version} from {index}"
+            )))
+        }
+        _ => Err(PypiError::MethodNotAllowed(
+            "PUT/DELETE /pypi/<index>/yanked/<filename>, DELETE /pypi/<index>/files/<filename> \
+             or /pypi/<index>/versions/<project>/<version>"
+                .into(),
+        )),
+    }
+}
+
+async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, PypiError> {
+    match target(&req)? {
+        Target::Yanked { .. } | Target::Version { .. } => {
+            Err(PypiError::NotFound("not a page".into()))
+        }
+        Target::IndexRoot { index } => {
+            known_index(&pypi, &index)?;
+            Ok(redirect("simple/"))
+        }
+        Target::SimpleNoSlash => Ok(redirect("simple/")),
+        Target::ProjectList { index } => {
+            known_index(&pypi, &index)?;
+            let format = format_of(&req)?;
+            let projects = index::projects(&pypi.db, &index).await?;
+            Ok(page(
+                &req,
+                &pypi,
+                format,
+                simple::root_page(format, &projects),
+            ))
+        }
+        Target::Project {
+            index,
+            project,
+            slash,
+        } => {
+            known_index(&pypi, &index)?;
+            let normalized = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
+            if normalized != project {
+                let up = if slash { "../" } else { "" };
+                return Ok(redirect(&format!(
+                    "{up}{}/",
+                    simple::encode_segment(&normalized)
+                )));
+            }
+            if !slash {
+                return Ok(redirect(&format!("{}/", simple::encode_segment(&project))));
+            }
+            let format = format_of(&req)?;
+            let files = index::project_files(&pypi.db, &index, &normalized).await?;
+            if files.is_empty() {
+                return Err(PypiError::NotFound(format!(
+                    "no project {normalized:?} in index {index:?}"
+                )));
+            }
+            Ok(page(
+                &req,
+                &pypi,
+                format,
+                simple::project_page(format, &normalized, &files),
+            ))
+        }
+        Target::File {
+            index,
+            filename,
+            metadata,
+        } => {
+            known_index(&pypi, &index)?;
+            name::parse_filename(&filename).map_err(|e| PypiError::NotFound(e.0))?;
+            let stored = index::file_blob(&pypi.db, &index, &filename, metadata)
+                .await?
+                .ok_or_else(|| {
+                    PypiError::NotFound(format!("no file {filename:?} in index {index:?}"))
+                })?;
+            let content_type = if metadata {
+                "text/plain; charset=utf-8"
+            } else {
+                // Never `application/x-tar` + `Content-Encoding: gzip` for a
+                // .tar.gz: clients would unpack it and its hash would not match.
+                "application/octet-stream"
+            };
+            Ok(serve::blob(
+                &req,
+                &*pypi.store,
+                &stored.digest,
+                stored.size,
+                BlobResponse {
+                    content_type,
+                    cache_control: IMMUTABLE,
+                    cache: CacheResult::Hit,
+                },
+            )
+            .await?)
+        }
+    }
+}
+
+/// The page format the request asks for (`?format=` wins over `Accept`).
+fn format_of(req: &HttpRequest) -> Result<Format, PypiError> {
+    let format_param = req.query_string().split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == "format").then(|| percent_decode_str(value).decode_utf8_lossy().into_owned())
+    });
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    simple::negotiate(accept, format_param.as_deref()).ok_or(PypiError::NotAcceptable)
+}
+
+/// A simple page: `Vary: Accept`, `max-age`, an `ETag` of its bytes (304 on a
+/// match), gzip when accepted.
+fn page(req: &HttpRequest, pypi: &Pypi, format: Format, body: String) -> HttpResponse {
+    let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+    rendered::respond(
+        req,
+        body,
+        Rendered {
+            content_type: format.content_type(),
+            cache_control: &cache_control,
+            vary: "Accept",
+        },
+    )
+}
+
+fn redirect(location: &str) -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        let idx = || "root/dev".to_owned();
+        assert_eq!(parse("root/dev"), Some(Target::IndexRoot { index: idx() }));
+        assert_eq!(parse("root/dev/"), Some(Target::IndexRoot { index: idx() }));
+        assert_eq!(parse("root/dev/simple"), Some(Target::SimpleNoSlash));
+        assert_eq!(
+            parse("root/dev/simple/"),
+            Some(Target::ProjectList { index: idx() })
+        );
+        assert_eq!(
+            parse("root/dev/simple/Foo.Bar/"),
+            Some(Target::Project {
+                index: idx(),
+                project: "Foo.Bar".into(),
+                slash: true
+            })
+        );
+        assert_eq!(
+            parse("root/dev/files/foo-1.0%2Blocal-py3-none-any.whl.metadata"),
+            Some(Target::File {
+                index: idx(),
+                filename: "foo-1.0+local-py3-none-any.whl".into(),
+                metadata: true
+            })
+        );
+        for bad in [
+            "root",
+            "Root/dev/simple/",
+            "root/../simple/",
+            "root/dev/files/a/b",
+            "root/dev/other/",
+            "root/dev/simple/a/b/",
+            "root/dev/files/%ff",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
+    }
+}
