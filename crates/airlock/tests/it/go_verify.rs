@@ -566,3 +566,32 @@ fn a_truncated_go_mod_is_refused_by_its_checksum() {
     drop(airlock);
     assert_fsck(&data, &[], " 0 errors, 0 warnings");
 }
+
+#[test]
+fn a_large_zip_that_differs_from_the_record_is_cut_short_and_not_stored() {
+    // Zips over 1 MiB stream while they arrive: the mismatch shows only once
+    // the whole zip is in, so the client's download ends short instead.
+    let w = scratch();
+    let graph = go_graph();
+    let served = tampered(&graph, "example.com/airlock/Upper", "v0.1.0", "upper.go");
+    let sumdb = upstream(w.path(), &graph, &served);
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &config(w.path(), &sumdb), &[]);
+    let url = airlock.url("/go/example.com/airlock/!upper/@v/v0.1.0.zip");
+    let response = http().get(&url).send().expect("request");
+    let complete = response
+        .bytes()
+        .is_ok_and(|b| b.as_ref() == gofixture::module_zip(&served[4]).as_slice());
+    assert!(!complete, "the whole differing zip reached the client");
+    crate::support::eventually("the mismatch logged", || {
+        airlock
+            .log()
+            .contains("checksum mismatch: module file refused")
+    });
+    assert_eq!(
+        stored(&airlock, "example.com/airlock/Upper", "v0.1.0", "zip"),
+        404
+    );
+    drop(airlock);
+    assert_fsck(&data, &[], " 0 errors, 0 warnings");
+}
