@@ -73,9 +73,15 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// A Go module cache: `$GOMODCACHE` or its `cache/download`, including `sumdb/`.
+    /// Module files are verified against the checksum database's files imported
+    /// (or already stored); those that cannot be are refused unless kept.
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+        /// Store module files that cannot be verified (no record, not cached),
+        /// marked unverified, instead of refusing them. Mismatches are always refused.
+        #[arg(long)]
+        keep_unverified: bool,
     },
 }
 
@@ -140,10 +146,14 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Import {
-            what: ImportCommand::Gomodcache { dir },
+            what:
+                ImportCommand::Gomodcache {
+                    dir,
+                    keep_unverified,
+                },
         } => {
             let _log = logging::init("warn");
-            runtime()?.block_on(server::import_gomodcache(settings, &dir))
+            runtime()?.block_on(server::import_gomodcache(settings, &dir, keep_unverified))
         }
         Command::Yum {
             what: YumCommand::Add { repo, files },

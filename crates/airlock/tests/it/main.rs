@@ -6,6 +6,7 @@ mod go_e2e;
 mod go_faults;
 mod go_http;
 mod go_queries;
+mod go_verify;
 mod oci_e2e;
 mod oci_http;
 mod pypi_e2e;
