@@ -493,3 +493,134 @@ pub async fn idle_uploads(db: &Db, before: i64) -> Result<Vec<String>, DbError> 
         .await?;
     rows.into_iter().map(|r| r.try_get("id")).collect()
 }
+
+// --- Mirrors (pull-through of upstream registries) ---
+
+/// The manifest a mirrored tag points at, and when the upstream last confirmed it
+/// (unix seconds; `None` for a tag that was pushed or imported).
+pub async fn find_tag_checked(
+    db: &Db,
+    repository: &Name,
+    tag: &str,
+) -> Result<Option<(StoredManifest, Option<i64>)>, DbError> {
+    let row = sqlx::query(
+        "SELECT m.digest, m.media_type, b.size, t.checked_at FROM oci_tag t \
+         JOIN oci_manifest m ON m.repository = t.repository AND m.digest = t.manifest \
+         JOIN blob b ON b.digest = m.digest WHERE t.repository = $1 AND t.tag = $2",
+    )
+    .bind(repository.as_str())
+    .bind(tag)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| Ok((stored_manifest(&r)?, r.try_get("checked_at")?)))
+        .transpose()
+}
+
+/// Records that the upstream still has `tag` where it was.
+pub async fn tag_checked(db: &Db, repository: &Name, tag: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE oci_tag SET checked_at = $3 WHERE repository = $1 AND tag = $2")
+        .bind(repository.as_str())
+        .bind(tag)
+        .bind(unix_now())
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Whether `digest` is stored at all (in any repository, of any protocol).
+pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError> {
+    let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
+        .transpose()
+}
+
+/// The blob row, the mirror repository (unless it exists) and the blob's link to it.
+static INSERT_MIRROR_BLOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, 'mirror', $5, $3) \
+         ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository_blob (repository, digest, created_at) VALUES ($4, $1, $3) \
+         ON CONFLICT (repository, digest) DO NOTHING"
+    )
+});
+
+/// Records a blob fetched from `upstream` (already durable) in the mirror `repository`.
+pub async fn insert_mirror_blob(
+    db: &Db,
+    repository: &Name,
+    upstream: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DbError> {
+    blob_query(&INSERT_MIRROR_BLOB, digest, size)
+        .bind(repository.as_str())
+        .bind(upstream)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+static INSERT_MIRROR_MANIFEST: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, 'mirror', $9, $3) \
+         ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
+         VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
+    )
+});
+
+/// Records a manifest fetched from `upstream` (its bytes durable) and, when
+/// fetched by tag, points the tag at it, marked checked now. Unlike a push,
+/// its layers and children need not be stored: they are fetched when a
+/// client asks. References are recorded for those already stored.
+pub async fn insert_mirror_manifest(
+    db: &Db,
+    m: NewManifest<'_>,
+    upstream: &str,
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    blob_query(&INSERT_MIRROR_MANIFEST, m.digest, m.size)
+        .bind(m.repository.as_str())
+        .bind(&m.info.media_type)
+        .bind(m.info.artifact_type.as_deref())
+        .bind(m.info.subject.as_ref().map(Digest::to_string))
+        .bind(m.info.annotations.as_deref())
+        .bind(upstream)
+        .execute(&mut *tx)
+        .await?;
+    for r in &m.info.references {
+        sqlx::query(
+            "INSERT INTO oci_manifest_reference (repository, manifest, digest, kind) \
+             SELECT $1, $2, digest, $4 FROM blob WHERE digest = $3 \
+             ON CONFLICT (repository, manifest, digest) DO NOTHING",
+        )
+        .bind(m.repository.as_str())
+        .bind(m.digest.to_string())
+        .bind(r.digest.to_string())
+        .bind(r.kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let now = unix_now();
+    for tag in m.tags {
+        sqlx::query(
+            "INSERT INTO oci_tag (repository, tag, manifest, updated_at, checked_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (repository, tag) DO UPDATE SET manifest = excluded.manifest, \
+             updated_at = excluded.updated_at, checked_at = excluded.checked_at",
+        )
+        .bind(m.repository.as_str())
+        .bind(tag)
+        .bind(m.digest.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

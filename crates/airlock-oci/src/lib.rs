@@ -52,14 +52,17 @@ pub mod auth;
 pub mod error;
 pub mod index;
 pub mod manifest;
+pub mod mirror;
 pub mod path;
 mod registry;
+pub mod remote;
 mod routes;
 
 pub use error::OciError;
 pub use registry::Registry;
 pub use routes::configure;
 
+use airlock_core::Mode;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -77,6 +80,48 @@ pub struct OciSettings {
     /// Who may read and write which repositories (`[[oci.namespaces]]`).
     /// Without a rule, anyone reads and every user writes.
     pub namespaces: Vec<NamespaceRule>,
+    /// Overrides the global mode for the registry: offline serves only what
+    /// is stored, online pulls misses of mirrored names through.
+    pub mode: Option<Mode>,
+    /// A mirrored tag is served from the store without asking its upstream
+    /// for this long after it was last checked; then a `HEAD` revalidates it.
+    #[serde(with = "humantime_serde")]
+    pub tag_ttl: Duration,
+    /// Largest blob fetched from an upstream, in bytes.
+    pub max_blob_size: u64,
+    /// The upstream registries pulled through (`[[oci.upstreams]]`).
+    pub upstreams: Vec<UpstreamRegistry>,
+}
+
+/// An upstream registry. Its repositories are served as `<name>/<repository>`
+/// (`/v2/docker.io/library/alpine/…`), or under their own name with
+/// containerd's `?ns=<name>`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamRegistry {
+    /// The registry as clients name it in image references: `docker.io`,
+    /// `quay.io`, `registry.k8s.io`. It must be a valid repository name
+    /// component (no `:port`: give such a registry an alias and its `url`).
+    pub name: String,
+    /// Its API endpoint; default `https://<name>`, and for `docker.io`
+    /// Docker Hub's `https://registry-1.docker.io`.
+    pub url: Option<String>,
+    /// Credentials for it (basic auth, or to obtain its bearer tokens).
+    pub username: Option<String>,
+    /// The password or access token of `username`.
+    pub password: Option<String>,
+}
+
+impl UpstreamRegistry {
+    /// The API endpoint, without a trailing slash.
+    pub fn endpoint(&self) -> String {
+        let url = match (&self.url, self.name.as_str()) {
+            (Some(url), _) => url.clone(),
+            (None, "docker.io") => "https://registry-1.docker.io".into(),
+            (None, name) => format!("https://{name}"),
+        };
+        url.trim_end_matches('/').to_owned()
+    }
 }
 
 /// Access to the repositories under one name prefix. The longest matching
@@ -102,6 +147,21 @@ impl OciSettings {
                     .map_err(|e| format!("namespace prefix {:?}: {e}", rule.prefix))?;
             }
         }
+        for (i, upstream) in self.upstreams.iter().enumerate() {
+            if upstream.name.contains('/') || path::Name::parse(&upstream.name).is_err() {
+                return Err(format!(
+                    "upstream name {:?} is not one repository name component (lowercase, no port)",
+                    upstream.name
+                ));
+            }
+            if self.upstreams[..i].iter().any(|u| u.name == upstream.name) {
+                return Err(format!("upstream {:?} is declared twice", upstream.name));
+            }
+            let url = upstream.endpoint();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(format!("upstream {:?}: url must be http(s)", upstream.name));
+            }
+        }
         Ok(())
     }
 }
@@ -113,6 +173,10 @@ impl Default for OciSettings {
             upload_expiry: Duration::from_secs(24 * 3600),
             page_size: 1000,
             namespaces: Vec::new(),
+            mode: None,
+            tag_ttl: Duration::from_secs(300),
+            max_blob_size: 16 << 30,
+            upstreams: Vec::new(),
         }
     }
 }

@@ -4,6 +4,7 @@
 use crate::auth::Access;
 use crate::error::OciError;
 use crate::path::{self, parse_digest, Endpoint, Name, Reference};
+use crate::mirror::{self, MirrorBlob, Resolved};
 use crate::registry::Registry;
 use crate::{index, manifest};
 use actix_web::http::{header, Method, StatusCode};
@@ -57,6 +58,8 @@ struct Query {
     last: Option<String>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
+    /// containerd's mirror parameter: the registry the client's reference names.
+    ns: Option<String>,
 }
 
 async fn handle(
@@ -87,12 +90,32 @@ async fn handle(
         }
         Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
         Endpoint::Tags(name) if method == Method::GET => {
+            let name = reg.mirrors.resolve(name, query.ns.as_deref())?.name;
             reg.auth.check(&req, &name, Access::Read).await?;
             tags(&reg, &name, &query).await
         }
         Endpoint::Manifest(name, reference) if read => {
+            let target = reg.mirrors.resolve(name, query.ns.as_deref())?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            get_manifest(&req, &reg, &target, &reference).await
+        }
+        Endpoint::Blob(name, digest) if read => {
+            let target = reg.mirrors.resolve(name, query.ns.as_deref())?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            get_blob(&req, &reg, &target, &digest).await
+        }
+        Endpoint::Referrers(name, digest) if method == Method::GET => {
+            let name = reg.mirrors.resolve(name, query.ns.as_deref())?.name;
             reg.auth.check(&req, &name, Access::Read).await?;
-            get_manifest(&req, &reg, &name, &reference).await
+            referrers(&reg, &name, &digest, &query).await
+        }
+        Endpoint::Manifest(name, _)
+        | Endpoint::Blob(name, _)
+        | Endpoint::Uploads(name)
+        | Endpoint::Upload(name, _)
+            if reg.mirrors.resolve(name.clone(), query.ns.as_deref())?.upstream.is_some() =>
+        {
+            Err(OciError::ReadOnly(format!("{method} {name}")))
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
             let user = authorize(&req, &reg, &name).await?;
@@ -103,10 +126,6 @@ async fn handle(
             delete_manifest(&reg, &name, &reference).await?;
             tracing::info!(%user, repository = %name, %reference, "oci: deleted manifest or tag");
             Ok(respond(StatusCode::ACCEPTED).finish())
-        }
-        Endpoint::Blob(name, digest) if read => {
-            reg.auth.check(&req, &name, Access::Read).await?;
-            get_blob(&req, &reg, &name, &digest).await
         }
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
             let user = authorize(&req, &reg, &name).await?;
@@ -143,10 +162,6 @@ async fn handle(
                 }
                 _ => Err(not_allowed(&method)),
             }
-        }
-        Endpoint::Referrers(name, digest) if method == Method::GET => {
-            reg.auth.check(&req, &name, Access::Read).await?;
-            referrers(&reg, &name, &digest, &query).await
         }
         _ => Err(not_allowed(&method)),
     }
@@ -262,12 +277,18 @@ fn with_digest(mut response: HttpResponse, digest: &Digest) -> HttpResponse {
 async fn get_manifest(
     req: &HttpRequest,
     reg: &Registry,
-    name: &Name,
+    target: &Resolved,
     reference: &Reference,
 ) -> Result<HttpResponse, OciError> {
-    let (found, cache_control) = match reference {
-        Reference::Tag(tag) => (index::find_tag(&reg.db, name, tag).await?, BY_TAG),
-        Reference::Digest(d) => (index::find_manifest(&reg.db, name, d).await?, IMMUTABLE),
+    let name = &target.name;
+    let cache_control = match reference {
+        Reference::Tag(_) => BY_TAG,
+        Reference::Digest(_) => IMMUTABLE,
+    };
+    let found = match (&target.upstream, reference) {
+        (Some(upstream), _) => mirror::manifest(reg, name, upstream, reference).await?,
+        (None, Reference::Tag(tag)) => index::find_tag(&reg.db, name, tag).await?,
+        (None, Reference::Digest(d)) => index::find_manifest(&reg.db, name, d).await?,
     };
     let found = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
     let how = BlobResponse {
@@ -281,19 +302,30 @@ async fn get_manifest(
 
 async fn get_blob(
     req: &HttpRequest,
-    reg: &Registry,
-    name: &Name,
+    reg: &Arc<Registry>,
+    target: &Resolved,
     digest: &Digest,
 ) -> Result<HttpResponse, OciError> {
-    let size = index::find_blob(&reg.db, name, digest)
-        .await?
-        .ok_or_else(|| OciError::BlobUnknown(digest.clone()))?;
-    let how = BlobResponse {
+    let found = match &target.upstream {
+        Some(upstream) => mirror::blob(reg, &target.name, upstream, digest).await?,
+        None => index::find_blob(&reg.db, &target.name, digest)
+            .await?
+            .map(MirrorBlob::Stored),
+    };
+    let mut how = BlobResponse {
         content_type: "application/octet-stream",
         cache_control: IMMUTABLE,
         cache: CacheResult::Hit,
     };
-    let response = serve::blob(req, reg.store.as_ref(), digest, size, how).await?;
+    let response = match found.ok_or_else(|| OciError::BlobUnknown(digest.clone()))? {
+        MirrorBlob::Stored(size) => {
+            serve::blob(req, reg.store.as_ref(), digest, size, how).await?
+        }
+        MirrorBlob::Arriving(body) => {
+            how.cache = CacheResult::Miss;
+            serve::fresh(req, body, how)
+        }
+    };
     Ok(with_digest(response, digest))
 }
 

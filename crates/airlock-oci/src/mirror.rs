@@ -1,0 +1,482 @@
+//! One host for many upstream registries: pull-through and offline serving.
+//!
+//! # Names
+//!
+//! A client names a proxied image in one of two ways, and both map onto one
+//! stored repository (so a pod and a podman user share the cache):
+//!
+//! - a path prefix: `/v2/docker.io/library/alpine/manifests/3.20`;
+//! - containerd's mirror parameter: `/v2/library/alpine/manifests/3.20?ns=docker.io`.
+//!
+//! Both are stored as `docker.io/library/alpine` (Docker Hub's one-component
+//! names get their implicit `library/`). A name whose first component is no
+//! configured upstream is a hosted repository; `?ns=` naming no upstream is
+//! `NAME_UNKNOWN`. Mirrored repositories take no pushes or deletes.
+//!
+//! # Pull-through (online)
+//!
+//! - A manifest miss, by tag or by digest, is fetched from the upstream,
+//!   checked (size limit, its digest when asked by digest and against the
+//!   upstream's `Docker-Content-Digest`, schema 1 refused), stored byte-exact
+//!   with its media type, then served. An index's children are fetched when a
+//!   client asks for them, like any manifest by digest.
+//! - A stored tag is served as is for `tag_ttl` after its last check; then a
+//!   `HEAD` asks the upstream where it points. When the upstream is down,
+//!   rate-limited or lost the tag, the stored tag is served and a warning
+//!   logged. Manifests by digest never go upstream once stored.
+//! - A blob miss starts one background fetch per digest (single-flight),
+//!   received into staging through a `BlobWriter`. Every client asking while
+//!   it arrives follows the staged file ([`airlock_core::follow::shared`]),
+//!   all but the last [`HOLD_BACK`] bytes as they land; the tail comes once
+//!   the digest matched. A fetch that fails (timeout, truncated, wrong digest)
+//!   stores nothing and ends every follower's body short with an error, so a
+//!   client's connection is cut rather than given bad bytes.
+//!
+//! # Offline
+//!
+//! Only what is stored is served, under both name forms; a miss is the spec's
+//! `MANIFEST_UNKNOWN` or `BLOB_UNKNOWN`, and no connection is ever opened.
+
+use crate::error::OciError;
+use crate::index::{self, StoredManifest};
+use crate::manifest;
+use crate::path::{Name, Reference};
+use crate::registry::Registry;
+use crate::remote::Remote;
+use crate::OciSettings;
+use airlock_core::follow::{self, Shared};
+use airlock_core::inflight::Inflight;
+use airlock_core::store::{BlobBody, StoreError};
+use airlock_core::upstream::{Upstream, UpstreamBody, UpstreamError};
+use airlock_core::{unix_now, Digest, Mode};
+use sha2::Digest as _;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Bytes of a blob held back from followers until its digest matched.
+pub const HOLD_BACK: u64 = 64 << 10;
+
+/// Docker Hub's other names, which mean `docker.io` in `?ns=`.
+const DOCKER_HUB_ALIASES: [&str; 2] = ["index.docker.io", "registry-1.docker.io"];
+
+/// The upstream registries and the pull-through state.
+#[derive(Debug)]
+pub struct Mirrors {
+    /// Online (pull-through) or offline (stored content only).
+    pub mode: Mode,
+    remotes: HashMap<String, Arc<Remote>>,
+    /// Single-flight per tag, manifest and blob fetch.
+    fetching: Inflight,
+    /// Blobs arriving from an upstream, which clients follow.
+    arriving: Mutex<HashMap<Digest, Shared>>,
+}
+
+/// Where a request's repository name leads.
+#[derive(Clone, Debug)]
+pub struct Resolved {
+    /// The stored repository name.
+    pub name: Name,
+    /// For a mirrored name: the upstream and the repository's name there.
+    pub upstream: Option<(Arc<Remote>, String)>,
+}
+
+impl Mirrors {
+    /// The upstreams of `settings`, reached through `upstream`.
+    pub fn new(settings: &OciSettings, mode: Mode, upstream: &Upstream) -> Mirrors {
+        let remotes = settings
+            .upstreams
+            .iter()
+            .map(|u| {
+                let remote = Remote::new(u.clone(), upstream.clone());
+                (u.name.clone(), Arc::new(remote))
+            })
+            .collect();
+        Mirrors {
+            mode,
+            remotes,
+            fetching: Inflight::default(),
+            arriving: Mutex::default(),
+        }
+    }
+
+    /// Maps a request's name (and its `?ns=`) onto the stored repository.
+    pub fn resolve(&self, name: Name, ns: Option<&str>) -> Result<Resolved, OciError> {
+        let (remote, rest) = match ns.filter(|ns| !ns.is_empty()) {
+            Some(ns) => {
+                let ns = match DOCKER_HUB_ALIASES.contains(&ns) {
+                    true => "docker.io",
+                    false => ns,
+                };
+                let remote = self.remotes.get(ns).ok_or_else(|| {
+                    OciError::NameUnknown(format!("{ns} is no upstream of this registry"))
+                })?;
+                // A mirror entry with a path (`/v2/docker.io`) sends both forms at once.
+                let rest = match name.as_str().split_once('/') {
+                    Some((first, rest)) if first == ns || first == remote.config.name => rest,
+                    _ => name.as_str(),
+                };
+                (remote, rest.to_owned())
+            }
+            None => match name.as_str().split_once('/') {
+                Some((first, rest)) if self.remotes.contains_key(first) => {
+                    (&self.remotes[first], rest.to_owned())
+                }
+                _ if self.remotes.contains_key(name.as_str()) => {
+                    return Err(OciError::NameInvalid(format!(
+                        "{name} is an upstream: name a repository under it"
+                    )))
+                }
+                _ => {
+                    return Ok(Resolved {
+                        name,
+                        upstream: None,
+                    })
+                }
+            },
+        };
+        let repo = match (remote.config.name.as_str(), rest.contains('/')) {
+            ("docker.io", false) => format!("library/{rest}"),
+            _ => rest,
+        };
+        let stored = Name::parse(&format!("{}/{repo}", remote.config.name))?;
+        Ok(Resolved {
+            name: stored,
+            upstream: Some((Arc::clone(remote), repo)),
+        })
+    }
+
+    fn online(&self) -> bool {
+        self.mode == Mode::Online
+    }
+
+    fn arriving(&self, digest: &Digest) -> Option<Shared> {
+        let arriving = self.arriving.lock().unwrap_or_else(|p| p.into_inner());
+        arriving.get(digest).cloned()
+    }
+
+    fn set_arriving(&self, digest: &Digest, shared: Option<Shared>) {
+        let mut arriving = self.arriving.lock().unwrap_or_else(|p| p.into_inner());
+        match shared {
+            Some(shared) => arriving.insert(digest.clone(), shared),
+            None => arriving.remove(digest),
+        };
+    }
+}
+
+/// A stored manifest of a mirrored repository, fetched first when it is
+/// missing (or, for a tag, due for revalidation) and the registry is online.
+pub async fn manifest(
+    reg: &Registry,
+    name: &Name,
+    (remote, repo): &(Arc<Remote>, String),
+    reference: &Reference,
+) -> Result<Option<StoredManifest>, OciError> {
+    let mirrors = &reg.mirrors;
+    match reference {
+        Reference::Digest(digest) => {
+            let found = index::find_manifest(&reg.db, name, digest).await?;
+            if found.is_some() || !mirrors.online() {
+                return Ok(found);
+            }
+            let _turn = mirrors.fetching.lock(&format!("m {name}@{digest}")).await;
+            if let Some(found) = index::find_manifest(&reg.db, name, digest).await? {
+                return Ok(Some(found));
+            }
+            fetch_manifest(reg, name, remote, repo, &digest.to_string(), Some(digest), None).await
+        }
+        Reference::Tag(tag) => {
+            let fresh = |checked: Option<i64>| {
+                let ttl = i64::try_from(reg.settings.tag_ttl.as_secs()).unwrap_or(i64::MAX);
+                // A tag never checked was pushed or imported: the store is its truth.
+                checked.is_none_or(|at| unix_now() < at.saturating_add(ttl))
+            };
+            let found = index::find_tag_checked(&reg.db, name, tag).await?;
+            if !mirrors.online() {
+                return Ok(found.map(|(m, _)| m));
+            }
+            if let Some((m, checked)) = &found {
+                if fresh(*checked) {
+                    return Ok(Some(m.clone()));
+                }
+            }
+            let _turn = mirrors.fetching.lock(&format!("t {name}:{tag}")).await;
+            let Some((stored, checked)) = index::find_tag_checked(&reg.db, name, tag).await? else {
+                return fetch_manifest(reg, name, remote, repo, tag, None, Some(tag)).await;
+            };
+            if fresh(checked) {
+                return Ok(Some(stored)); // revalidated while this request waited
+            }
+            revalidate(reg, name, remote, repo, tag, stored).await
+        }
+    }
+}
+
+/// Asks the upstream (`HEAD`) where a stored tag points now: the same
+/// manifest, another one (fetched), or no answer (the stored one is served).
+async fn revalidate(
+    reg: &Registry,
+    name: &Name,
+    remote: &Remote,
+    repo: &str,
+    tag: &str,
+    stored: StoredManifest,
+) -> Result<Option<StoredManifest>, OciError> {
+    let upstream = &remote.config.name;
+    let head = match remote.manifest(repo, tag, true).await {
+        Ok(head) => head,
+        Err(e) => {
+            tracing::warn!(repository = %name, tag, upstream, error = %e, digest = %stored.digest,
+                "oci: upstream unavailable; serving the cached tag");
+            return Ok(Some(stored));
+        }
+    };
+    let current = head
+        .headers()
+        .get(CONTENT_DIGEST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<Digest>().ok());
+    if current.as_ref() == Some(&stored.digest) {
+        index::tag_checked(&reg.db, name, tag).await?;
+        return Ok(Some(stored));
+    }
+    match fetch_manifest(reg, name, remote, repo, tag, None, Some(tag)).await {
+        Ok(Some(moved)) => {
+            tracing::info!(repository = %name, tag, upstream, from = %stored.digest, to = %moved.digest,
+                "oci: upstream moved the tag");
+            Ok(Some(moved))
+        }
+        Ok(None) => Ok(Some(stored)),
+        Err(e) => {
+            tracing::warn!(repository = %name, tag, upstream, error = %e, digest = %stored.digest,
+                "oci: upstream unavailable; serving the cached tag");
+            Ok(Some(stored))
+        }
+    }
+}
+
+const CONTENT_DIGEST: &str = "docker-content-digest";
+
+/// Fetches a manifest, checks it, stores its bytes and records it (with
+/// `tag` pointing at it). `None` when the upstream does not have it.
+async fn fetch_manifest(
+    reg: &Registry,
+    name: &Name,
+    remote: &Remote,
+    repo: &str,
+    reference: &str,
+    expected: Option<&Digest>,
+    tag: Option<&str>,
+) -> Result<Option<StoredManifest>, OciError> {
+    let body = match remote.manifest(repo, reference, false).await {
+        Ok(body) => body,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let announced = header_digest(&body);
+    let content_type = body
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_owned());
+    let origin = body.url().to_owned();
+    let bytes = body
+        .bytes(reg.settings.max_manifest_size)
+        .await
+        .map_err(OciError::from)?;
+    let digest = Digest::from_sha256_bytes(&sha2::Sha256::digest(&bytes));
+    for (what, want) in [("asked for", expected), ("announced", announced.as_ref())] {
+        if let Some(want) = want {
+            if *want != digest {
+                return Err(OciError::UpstreamContent(format!(
+                    "{origin}: the manifest hashes to {digest}, not the {what} {want}"
+                )));
+            }
+        }
+    }
+    // Only a manifest media type may decide; a generic one (`application/json`) may not.
+    let content_type = content_type.filter(|t| manifest::is_manifest_type(t));
+    let info = manifest::parse(&bytes, content_type.as_deref())
+        .map_err(|e| OciError::UpstreamContent(format!("{origin}: {e}")))?;
+    let size = bytes.len() as u64;
+    reg.store
+        .put_bytes(&reg.staging, bytes::Bytes::from(bytes))
+        .await?;
+    let tags: Vec<String> = tag.map(str::to_owned).into_iter().collect();
+    let new = index::NewManifest {
+        repository: name,
+        digest: &digest,
+        size,
+        info: &info,
+        tags: &tags,
+    };
+    index::insert_mirror_manifest(&reg.db, new, &remote.config.name).await?;
+    tracing::info!(repository = %name, %reference, %digest, upstream = %remote.config.name,
+        media_type = %info.media_type, "oci: fetched manifest");
+    Ok(Some(StoredManifest {
+        digest,
+        media_type: info.media_type,
+        size,
+    }))
+}
+
+fn header_digest(body: &UpstreamBody) -> Option<Digest> {
+    body.headers()
+        .get(CONTENT_DIGEST)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// A blob of a mirrored repository.
+pub enum MirrorBlob {
+    /// Stored: serve it from the store.
+    Stored(u64),
+    /// Arriving from the upstream: this body follows it.
+    Arriving(BlobBody),
+}
+
+/// A blob of a mirrored repository: stored, being fetched (followed), or
+/// fetched now. `None` when neither the store nor the upstream has it.
+pub async fn blob(
+    reg: &Arc<Registry>,
+    name: &Name,
+    (remote, repo): &(Arc<Remote>, String),
+    digest: &Digest,
+) -> Result<Option<MirrorBlob>, OciError> {
+    if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
+        return Ok(Some(MirrorBlob::Stored(size)));
+    }
+    let mirrors = &reg.mirrors;
+    if !mirrors.online() {
+        return Ok(None);
+    }
+    if let Some(body) = join(reg, name, remote, digest).await? {
+        return Ok(Some(body));
+    }
+    let turn = mirrors.fetching.lock(&format!("b {digest}")).await;
+    if let Some(body) = join(reg, name, remote, digest).await? {
+        return Ok(Some(body));
+    }
+    if let Some(size) = index::blob_size(&reg.db, digest).await? {
+        // Stored for another repository (or protocol): the bytes are the same.
+        index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size).await?;
+        return Ok(Some(MirrorBlob::Stored(size)));
+    }
+    let body = match remote.blob(repo, digest).await {
+        Ok(body) => body,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let max = reg.settings.max_blob_size;
+    if body.content_length.is_some_and(|len| len > max) {
+        return Err(UpstreamError::TooLarge {
+            url: body.url().to_owned(),
+            limit: max,
+        }
+        .into());
+    }
+    let writer = reg.staging.writer(Some(max)).await?;
+    let Some(len) = body.content_length else {
+        // No length to promise a follower: receive it whole, then serve it stored.
+        let staged = receive(body, writer, digest).await?;
+        store(reg, name, &remote.config.name, staged).await?;
+        return Ok(Some(MirrorBlob::Stored(len_of(reg, name, digest).await?)));
+    };
+    let (verdict, shared) = follow::shared(
+        writer.path()?.to_owned(),
+        len,
+        HOLD_BACK,
+        writer.in_file(),
+    );
+    let served = shared.follow()?;
+    mirrors.set_arriving(digest, Some(shared));
+    let (reg, name, digest) = (Arc::clone(reg), name.clone(), digest.clone());
+    let upstream = remote.config.name.clone();
+    // The fetch goes on when the client that started it leaves: others may follow it.
+    tokio::spawn(async move {
+        let _turn = turn;
+        let result = async {
+            let staged = receive(body, writer, &digest).await?;
+            if staged.size != len {
+                return Err(OciError::UpstreamContent(format!(
+                    "{} bytes received, {len} announced",
+                    staged.size
+                )));
+            }
+            verdict.verified();
+            store(&reg, &name, &upstream, staged).await
+        }
+        .await;
+        reg.mirrors.set_arriving(&digest, None);
+        match result {
+            Ok(()) => tracing::info!(repository = %name, %digest, upstream, size = len, "oci: fetched blob"),
+            Err(e) => {
+                tracing::warn!(repository = %name, %digest, upstream, error = %e, "oci: blob fetch failed; nothing stored")
+            }
+        }
+    });
+    Ok(Some(MirrorBlob::Arriving(served)))
+}
+
+/// Follows a blob another request is fetching, if one is.
+async fn join(
+    reg: &Registry,
+    name: &Name,
+    remote: &Remote,
+    digest: &Digest,
+) -> Result<Option<MirrorBlob>, OciError> {
+    let Some(shared) = reg.mirrors.arriving(digest) else {
+        return Ok(None);
+    };
+    match shared.follow() {
+        Ok(body) => Ok(Some(MirrorBlob::Arriving(body))),
+        // Committed meanwhile (or failed): the store or the index answers.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match index::blob_size(&reg.db, digest).await? {
+                Some(size) => {
+                    index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size)
+                        .await?;
+                    Ok(Some(MirrorBlob::Stored(size)))
+                }
+                None => Ok(None),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Receives an upstream body into `writer` and checks its digest.
+async fn receive(
+    mut body: UpstreamBody,
+    mut writer: airlock_core::store::BlobWriter,
+    digest: &Digest,
+) -> Result<airlock_core::store::StagedBlob, OciError> {
+    while let Some(chunk) = body.chunk().await? {
+        writer.write(chunk).await?;
+    }
+    let origin = body.url().to_owned();
+    writer.finish(Some(digest)).await.map_err(|e| match e {
+        StoreError::DigestMismatch { actual, .. } => OciError::UpstreamContent(format!(
+            "{origin}: the blob hashes to {actual}, not {digest}"
+        )),
+        e => e.into(),
+    })
+}
+
+/// Makes a fetched blob durable, then records it in the mirror repository.
+async fn store(
+    reg: &Registry,
+    name: &Name,
+    upstream: &str,
+    staged: airlock_core::store::StagedBlob,
+) -> Result<(), OciError> {
+    let (digest, size) = (staged.digest.clone(), staged.size);
+    reg.store.commit(staged).await?;
+    index::insert_mirror_blob(&reg.db, name, upstream, &digest, size).await?;
+    Ok(())
+}
+
+async fn len_of(reg: &Registry, name: &Name, digest: &Digest) -> Result<u64, OciError> {
+    index::find_blob(&reg.db, name, digest)
+        .await?
+        .ok_or_else(|| OciError::BlobUnknown(digest.clone()))
+}
