@@ -388,12 +388,15 @@ pub async fn blob(
         writer.in_file(),
     );
     let served = shared.follow()?;
+    // From here on, the map is the single flight: later requests follow this
+    // fetch instead of waiting for the lock until the blob is stored.
     mirrors.set_arriving(digest, Some(shared));
+    drop(turn);
     let (reg, name, digest) = (Arc::clone(reg), name.clone(), digest.clone());
     let upstream = remote.config.name.clone();
     // The fetch goes on when the client that started it leaves: others may follow it.
     tokio::spawn(async move {
-        let _turn = turn;
+        let mut verdict = Some(verdict);
         let result = async {
             let staged = receive(body, writer, &digest).await?;
             if staged.size != len {
@@ -402,11 +405,16 @@ pub async fn blob(
                     staged.size
                 )));
             }
-            verdict.verified();
+            if let Some(verdict) = verdict.take() {
+                verdict.verified();
+            }
             store(&reg, &name, &upstream, staged).await
         }
         .await;
+        // Stored and recorded, or failed: new requests look in the index (and
+        // fetch again); then the followers learn a failure.
         reg.mirrors.set_arriving(&digest, None);
+        drop(verdict);
         match result {
             Ok(()) => tracing::info!(repository = %name, %digest, upstream, size = len, "oci: fetched blob"),
             Err(e) => {

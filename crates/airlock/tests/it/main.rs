@@ -7,4 +7,5 @@ mod go_http;
 mod go_queries;
 mod oci_e2e;
 mod oci_http;
+mod oci_mirror;
 mod support;

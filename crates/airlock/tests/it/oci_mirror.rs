@@ -1,0 +1,386 @@
+//! One host for many upstream registries: airlock pulls through Debian's
+//! `docker-registry` (as `docker.io`) and a second airlock (behind the bearer
+//! handshake, with credentials) at once, for skopeo, podman and containerd,
+//! under both name forms; then serves the same pulls with the upstreams gone,
+//! online (cached tags) and offline. A fault-injecting upstream proves that
+//! faults store nothing and that concurrent pulls of a blob fetch it once.
+
+use crate::support::faulty::{Fault, Faulty};
+use crate::support::ociclient::{
+    error_code, oci_config, skopeo, skopeo_ok, Containerd, DockerRegistry, Podman, Registry,
+    PASSWORD, USER,
+};
+use crate::support::ocifixture::{index_of, sha256, Image, Layout, OCI_INDEX, OCI_MANIFEST};
+use crate::support::server::{assert_fsck, Airlock};
+use crate::support::{noise, scratch};
+use reqwest::Method;
+use std::path::Path;
+use std::time::Duration;
+
+/// `skopeo inspect --raw` of `reference` (over plain HTTP).
+fn raw(reference: &str) -> String {
+    skopeo_ok(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{reference}"),
+    ])
+}
+
+/// `skopeo copy --all` of `reference` into a fresh OCI layout under `dir`
+/// (skopeo checks every blob's digest); returns the manifest digest it wrote.
+fn copy_out(reference: &str, dir: &Path) -> String {
+    let _ = std::fs::remove_dir_all(dir);
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &format!("docker://{reference}"),
+        &format!("oci:{}:x", dir.display()),
+    ]);
+    let text = std::fs::read_to_string(dir.join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_str(&text).expect("json");
+    index["manifests"][0]["digest"]
+        .as_str()
+        .expect("digest")
+        .to_owned()
+}
+
+#[test]
+fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
+    let w = scratch();
+    let mut layout = Layout::new(&w.path().join("layout"));
+    let amd64 = Image::new("amd64", &[("arch", b"amd64\n")]);
+    let arm64 = Image::new("arm64", &[("arch", b"arm64\n")]);
+    let index = index_of(&[("amd64", &amd64), ("arm64", &arm64)]);
+    let tool = Image::new("amd64", &[("tool", b"a tool\n")]);
+    for image in [&amd64, &arm64, &tool] {
+        layout.image(image);
+    }
+    layout.blob(&index);
+    layout.tag("multi", OCI_INDEX, &index);
+    layout.tag("tool", OCI_MANIFEST, &tool.manifest);
+    let creds = format!("{USER}:{PASSWORD}");
+
+    // Upstream 1: docker-registry, standing in for Docker Hub.
+    let hub = DockerRegistry::start(&w.path().join("hub"));
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &layout.reference("multi"),
+        &format!("docker://{}/library/alpine:3.20", hub.host),
+    ]);
+    // Upstream 2: an airlock whose reads need credentials (the bearer handshake).
+    let upstream_data = w.path().join("upstream");
+    let private = "[[oci.namespaces]]\nprefix = \"\"\nread = [\"ci\"]\n";
+    let mut upstream = Airlock::start(&upstream_data, &oci_config(private), &[]);
+    let upstream_host = upstream.base.trim_start_matches("http://").to_owned();
+    skopeo_ok(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        &creds,
+        &layout.reference("tool"),
+        &format!("docker://{upstream_host}/team/tool:1"),
+    ]);
+
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[oci]\ntag_ttl = \"0s\"\n\
+         [[oci.upstreams]]\nname = \"docker.io\"\nurl = \"http://{}\"\n\
+         [[oci.upstreams]]\nname = \"airlock.test\"\nurl = \"{}\"\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
+        hub.host, upstream.base
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let reg = Registry::new(&airlock.base);
+    let out = w.path().join("out");
+
+    // skopeo, path prefix: by tag (Docker Hub's short name gets its library/),
+    // every platform, then a child by digest; and the private upstream.
+    let index_digest = sha256(&index);
+    assert_eq!(
+        raw(&format!("{host}/docker.io/alpine:3.20")).as_bytes(),
+        index.as_slice()
+    );
+    assert_eq!(
+        copy_out(&format!("{host}/docker.io/library/alpine:3.20"), &out),
+        index_digest
+    );
+    assert_eq!(
+        copy_out(
+            &format!("{host}/docker.io/library/alpine@{}", arm64.digest()),
+            &out
+        ),
+        arm64.digest()
+    );
+    assert_eq!(
+        copy_out(&format!("{host}/airlock.test/team/tool:1"), &out),
+        tool.digest()
+    );
+
+    // containerd's form: the same stored repository.
+    let r = reg
+        .anon(Method::GET, "/v2/library/alpine/manifests/3.20?ns=docker.io")
+        .header("accept", OCI_INDEX)
+        .send()
+        .expect("GET ?ns=");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], index_digest.as_str());
+    assert_eq!(r.bytes().expect("body").as_ref(), index.as_slice());
+    let r = reg
+        .anon(Method::GET, "/v2/nothing/here/manifests/1?ns=elsewhere.io")
+        .send()
+        .expect("GET unknown ns");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "NAME_UNKNOWN");
+
+    // Mirrored repositories take no pushes.
+    let r = reg
+        .req(Method::POST, "/v2/docker.io/library/alpine/blobs/uploads/")
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 405);
+    assert_eq!(error_code(r), "UNSUPPORTED");
+    let r = reg
+        .req(Method::POST, "/v2/library/alpine/blobs/uploads/?ns=docker.io")
+        .send()
+        .expect("POST ?ns=");
+    assert_eq!(r.status(), 405);
+
+    // podman, with a registries.conf mirror (path prefix) for docker.io.
+    let podman = Podman::new(&w.path().join("podman"), &host);
+    std::fs::write(
+        w.path().join("podman/registries.conf"),
+        format!(
+            "[[registry]]\nprefix = \"docker.io\"\nlocation = \"docker.io\"\n\
+             [[registry.mirror]]\nlocation = \"{host}/docker.io\"\ninsecure = true\n"
+        ),
+    )
+    .expect("registries.conf");
+    let (ok, log) = podman.run(&["pull", "--arch", "arm64", "docker.io/library/alpine:3.20"]);
+    assert!(ok, "podman pull through the mirror:\n{log}");
+
+    // containerd, one mirror for every registry: it sends ?ns=docker.io.
+    let ctd = Containerd::start(&w.path().join("ctd"));
+    ctd.hosts_toml(
+        "_default",
+        &format!("[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"),
+    );
+    let hosts = ctd.hosts_dir();
+    let (ok, log) = ctd.ctr(&[
+        "content",
+        "fetch",
+        "--hosts-dir",
+        &hosts,
+        "--platform",
+        "linux/amd64",
+        "docker.io/library/alpine:3.20",
+    ]);
+    // (Without ?ns=docker.io its /v2/library/alpine/… would name no repository.)
+    assert!(ok, "ctr content fetch through _default/hosts.toml:\n{log}");
+
+    // The upstreams go away. Online, the tags are served from the store (the
+    // HEAD that revalidates them fails), and digests never needed upstream.
+    drop(hub);
+    upstream.stop();
+    assert_eq!(
+        raw(&format!("{host}/docker.io/library/alpine:3.20")).as_bytes(),
+        index.as_slice()
+    );
+    assert_eq!(
+        copy_out(&format!("{host}/airlock.test/team/tool:1"), &out),
+        tool.digest()
+    );
+    assert!(
+        airlock
+            .log()
+            .contains("upstream unavailable; serving the cached tag"),
+        "the log says the cached tag was served"
+    );
+    drop(airlock);
+
+    // Offline: the same pulls, under both forms; misses are the spec's 404s.
+    let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let reg = Registry::new(&airlock.base);
+    assert_eq!(
+        copy_out(&format!("{host}/docker.io/library/alpine:3.20"), &out),
+        index_digest
+    );
+    assert_eq!(
+        copy_out(
+            &format!("{host}/docker.io/library/alpine@{}", amd64.digest()),
+            &out
+        ),
+        amd64.digest()
+    );
+    assert_eq!(
+        copy_out(&format!("{host}/airlock.test/team/tool:1"), &out),
+        tool.digest()
+    );
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/library/alpine/blobs/{}?ns=docker.io", sha256(&amd64.layer)),
+        )
+        .send()
+        .expect("blob ?ns=");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().expect("body").as_ref(), amd64.layer.as_slice());
+    let r = reg
+        .anon(Method::GET, "/v2/docker.io/library/alpine/manifests/3.19")
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "MANIFEST_UNKNOWN");
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/docker.io/library/alpine/blobs/{}", sha256(b"absent")),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "BLOB_UNKNOWN");
+    let (ok, _, _) = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{host}/docker.io/library/busybox:1"),
+    ]);
+    assert!(!ok, "an image never pulled is not there offline");
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
+
+/// An upstream tree for [`Faulty`]: `team/app:v1`, one large layer.
+struct Tree {
+    image: Image,
+    layer_path: String,
+}
+
+fn fault_tree(root: &Path) -> Tree {
+    let image = Image::new("amd64", &[("big", &noise(3 << 20))]);
+    let dir = root.join("v2/team/app");
+    std::fs::create_dir_all(dir.join("manifests")).expect("dirs");
+    std::fs::create_dir_all(dir.join("blobs")).expect("dirs");
+    std::fs::write(dir.join("manifests/v1"), &image.manifest).expect("tag");
+    std::fs::write(dir.join("manifests").join(image.digest()), &image.manifest).expect("digest");
+    for bytes in [&image.config, &image.layer] {
+        std::fs::write(dir.join("blobs").join(sha256(bytes)), bytes).expect("blob");
+    }
+    let layer_path = format!("/v2/team/app/blobs/{}", sha256(&image.layer));
+    Tree { image, layer_path }
+}
+
+#[test]
+fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
+    let w = scratch();
+    let tree = fault_tree(&w.path().join("tree"));
+    let faulty = Faulty::start(&w.path().join("tree"));
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[upstream]\nfetch_timeout = \"2s\"\nretries = 0\n\
+         [oci]\ntag_ttl = \"0s\"\n[[oci.upstreams]]\nname = \"faulty.test\"\nurl = \"{}\"\n",
+        faulty.base
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let reg = Registry::new(&airlock.base);
+    let layer = sha256(&tree.image.layer);
+    let blob_url = format!("/v2/faulty.test/team/app/blobs/{layer}");
+    // The whole body, or the error that cut it.
+    let get_blob = || -> Result<Vec<u8>, String> {
+        let r = reg
+            .anon(Method::GET, &blob_url)
+            .send()
+            .map_err(|e| e.to_string())?;
+        if r.status() != 200 {
+            return Err(format!("status {}", r.status()));
+        }
+        r.bytes().map(|b| b.to_vec()).map_err(|e| e.to_string())
+    };
+
+    // Manifest faults: a 500, then bytes that are not what the digest names.
+    faulty.set("/v2/team/app/manifests/v1", Fault::Status(500));
+    let r = reg
+        .anon(Method::GET, "/v2/faulty.test/team/app/manifests/v1")
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 502);
+    assert_eq!(error_code(r), "UNAVAILABLE");
+    faulty.clear("/v2/team/app/manifests/v1");
+    let by_digest = format!("/v2/team/app/manifests/{}", tree.image.digest());
+    faulty.set(&by_digest, Fault::Body(b"{\"schemaVersion\":2}".to_vec()));
+    let r = reg
+        .anon(Method::GET, &format!("/v2/faulty.test{}", &by_digest[3..]))
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 502);
+    faulty.clear(&by_digest);
+
+    // Blob faults: truncated, wrong bytes, a 500, a stall past the deadline.
+    let mut wrong = tree.image.layer.clone();
+    wrong[1000] ^= 1;
+    for fault in [
+        Fault::Truncate(1 << 20),
+        Fault::Body(wrong),
+        Fault::Status(500),
+        Fault::Stall(1 << 20, Duration::from_secs(4)),
+    ] {
+        faulty.set(&tree.layer_path, fault.clone());
+        match get_blob() {
+            Ok(body) => panic!(
+                "{fault:?}: the client got a whole body ({} bytes)",
+                body.len()
+            ),
+            Err(e) => eprintln!("{fault:?}: {e}"),
+        }
+        // Nothing was stored: the next request asks the upstream again.
+        let before = faulty.hits(&tree.layer_path);
+        faulty.clear(&tree.layer_path);
+        faulty.set(&tree.layer_path, Fault::Status(503));
+        assert!(get_blob().is_err(), "{fault:?}: nothing cached");
+        assert_eq!(faulty.hits(&tree.layer_path), before + 1, "{fault:?}");
+    }
+
+    // Eight clients at once, one upstream fetch; each gets every byte.
+    faulty.set(&tree.layer_path, Fault::Slow(Duration::from_millis(500)));
+    let before = faulty.hits(&tree.layer_path);
+    let pulls: Vec<_> = (0..8)
+        .map(|_| {
+            let base = airlock.base.clone();
+            let url = blob_url.clone();
+            std::thread::spawn(move || {
+                crate::support::server::http()
+                    .get(format!("{base}{url}"))
+                    .send()
+                    .and_then(|r| r.bytes())
+                    .map(|b| b.to_vec())
+            })
+        })
+        .collect();
+    for pull in pulls {
+        let body = pull.join().expect("thread").expect("pull");
+        assert_eq!(body, tree.image.layer);
+    }
+    assert_eq!(faulty.hits(&tree.layer_path), before + 1, "one upstream fetch");
+
+    // A stored tag whose upstream is rate-limited is served, and the log says so.
+    let tag = "/v2/faulty.test/team/app/manifests/v1";
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    faulty.set("/v2/team/app/manifests/v1", Fault::Status(429));
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().expect("body").as_ref(), tree.image.manifest.as_slice());
+    assert!(airlock
+        .log()
+        .contains("upstream unavailable; serving the cached tag"));
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
