@@ -251,7 +251,9 @@ impl Upstream {
                         true => reqwest::Method::HEAD,
                         false => reqwest::Method::GET,
                     };
-                    let mut request = http.request(method, url.clone()).headers(req.headers.clone());
+                    let mut request = http
+                        .request(method, url.clone())
+                        .headers(req.headers.clone());
                     if !user.is_empty() {
                         request = request.basic_auth(&user, password.as_deref());
                     }
@@ -284,7 +286,10 @@ impl Upstream {
                                     .get(reqwest::header::WWW_AUTHENTICATE)
                                     .and_then(|v| v.to_str().ok())
                                     .map(str::to_owned);
-                                return Err(UpstreamError::Unauthorized { url: shown, challenge });
+                                return Err(UpstreamError::Unauthorized {
+                                    url: shown,
+                                    challenge,
+                                });
                             }
                             if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
                                 return Err(UpstreamError::NotFound {

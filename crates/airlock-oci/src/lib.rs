@@ -91,6 +91,10 @@ pub struct OciSettings {
     pub max_blob_size: u64,
     /// The upstream registries pulled through (`[[oci.upstreams]]`).
     pub upstreams: Vec<UpstreamRegistry>,
+    /// The upstream that pulls of names under no upstream and of no hosted
+    /// repository go to (docker's `registry-mirrors` sends Docker Hub images
+    /// as `/v2/library/alpine/…`). Unset: such names are hosted only.
+    pub default_upstream: Option<String>,
 }
 
 /// An upstream registry. Its repositories are served as `<name>/<repository>`
@@ -162,6 +166,13 @@ impl OciSettings {
                 return Err(format!("upstream {:?}: url must be http(s)", upstream.name));
             }
         }
+        if let Some(name) = &self.default_upstream {
+            if !self.upstreams.iter().any(|u| u.name == *name) {
+                return Err(format!(
+                    "default_upstream {name:?} is no [[oci.upstreams]] entry"
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -177,6 +188,7 @@ impl Default for OciSettings {
             tag_ttl: Duration::from_secs(300),
             max_blob_size: 16 << 30,
             upstreams: Vec::new(),
+            default_upstream: None,
         }
     }
 }

@@ -65,6 +65,8 @@ pub struct Mirrors {
     /// Online (pull-through) or offline (stored content only).
     pub mode: Mode,
     remotes: HashMap<String, Arc<Remote>>,
+    /// Where reads of unprefixed names that are no hosted repository go.
+    default: Option<Arc<Remote>>,
     /// Single-flight per tag, manifest and blob fetch.
     fetching: Inflight,
     /// Blobs arriving from an upstream, which clients follow.
@@ -78,6 +80,9 @@ pub struct Resolved {
     pub name: Name,
     /// For a mirrored name: the upstream and the repository's name there.
     pub upstream: Option<(Arc<Remote>, String)>,
+    /// Mirrored only because of `default_upstream`: a hosted repository of
+    /// the name as asked (`hosted`) wins, and writes go to it.
+    pub hosted: Option<Name>,
 }
 
 impl Mirrors {
@@ -90,9 +95,14 @@ impl Mirrors {
                 let remote = Remote::new(u.clone(), upstream.clone());
                 (u.name.clone(), Arc::new(remote))
             })
-            .collect();
+            .collect::<HashMap<_, _>>();
+        let default = settings
+            .default_upstream
+            .as_ref()
+            .and_then(|name| remotes.get(name).cloned());
         Mirrors {
             mode,
+            default,
             remotes,
             fetching: Inflight::default(),
             arriving: Mutex::default(),
@@ -126,14 +136,28 @@ impl Mirrors {
                         "{name} is an upstream: name a repository under it"
                     )))
                 }
-                _ => {
-                    return Ok(Resolved {
-                        name,
-                        upstream: None,
-                    })
-                }
+                _ => match &self.default {
+                    Some(remote) => {
+                        let rest = name.as_str().to_owned();
+                        let mut resolved = self.under(remote, rest)?;
+                        resolved.hosted = Some(name);
+                        return Ok(resolved);
+                    }
+                    None => {
+                        return Ok(Resolved {
+                            name,
+                            upstream: None,
+                            hosted: None,
+                        })
+                    }
+                },
             },
         };
+        self.under(remote, rest)
+    }
+
+    /// The repository `rest` of `remote`, and its stored name.
+    fn under(&self, remote: &Arc<Remote>, rest: String) -> Result<Resolved, OciError> {
         let repo = match (remote.config.name.as_str(), rest.contains('/')) {
             ("docker.io", false) => format!("library/{rest}"),
             _ => rest,
@@ -142,6 +166,36 @@ impl Mirrors {
         Ok(Resolved {
             name: stored,
             upstream: Some((Arc::clone(remote), repo)),
+            hosted: None,
+        })
+    }
+
+    /// [`Mirrors::resolve`] for a read: a hosted repository of the name as
+    /// asked wins over `default_upstream`.
+    pub async fn resolve_read(
+        &self,
+        db: &airlock_core::Db,
+        name: Name,
+        ns: Option<&str>,
+    ) -> Result<Resolved, OciError> {
+        let resolved = self.resolve(name, ns)?;
+        match resolved.hosted {
+            Some(hosted) if index::repository_known(db, &hosted).await? => Ok(Resolved {
+                name: hosted,
+                upstream: None,
+                hosted: None,
+            }),
+            _ => Ok(resolved),
+        }
+    }
+
+    /// [`Mirrors::resolve`] for a write: `None` for a mirrored name (read-only).
+    pub fn resolve_write(&self, name: Name, ns: Option<&str>) -> Result<Option<Name>, OciError> {
+        let resolved = self.resolve(name, ns)?;
+        Ok(match (resolved.hosted, resolved.upstream) {
+            (Some(hosted), _) => Some(hosted),
+            (None, Some(_)) => None,
+            (None, None) => Some(resolved.name),
         })
     }
 
@@ -182,7 +236,16 @@ pub async fn manifest(
             if let Some(found) = index::find_manifest(&reg.db, name, digest).await? {
                 return Ok(Some(found));
             }
-            fetch_manifest(reg, name, remote, repo, &digest.to_string(), Some(digest), None).await
+            fetch_manifest(
+                reg,
+                name,
+                remote,
+                repo,
+                &digest.to_string(),
+                Some(digest),
+                None,
+            )
+            .await
         }
         Reference::Tag(tag) => {
             let fresh = |checked: Option<i64>| {
@@ -381,12 +444,8 @@ pub async fn blob(
         store(reg, name, &remote.config.name, staged).await?;
         return Ok(Some(MirrorBlob::Stored(len_of(reg, name, digest).await?)));
     };
-    let (verdict, shared) = follow::shared(
-        writer.path()?.to_owned(),
-        len,
-        HOLD_BACK,
-        writer.in_file(),
-    );
+    let (verdict, shared) =
+        follow::shared(writer.path()?.to_owned(), len, HOLD_BACK, writer.in_file());
     let served = shared.follow()?;
     // From here on, the map is the single flight: later requests follow this
     // fetch instead of waiting for the lock until the blob is stored.
@@ -416,7 +475,9 @@ pub async fn blob(
         reg.mirrors.set_arriving(&digest, None);
         drop(verdict);
         match result {
-            Ok(()) => tracing::info!(repository = %name, %digest, upstream, size = len, "oci: fetched blob"),
+            Ok(()) => {
+                tracing::info!(repository = %name, %digest, upstream, size = len, "oci: fetched blob")
+            }
             Err(e) => {
                 tracing::warn!(repository = %name, %digest, upstream, error = %e, "oci: blob fetch failed; nothing stored")
             }

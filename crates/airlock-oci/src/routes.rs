@@ -3,8 +3,8 @@
 
 use crate::auth::Access;
 use crate::error::OciError;
-use crate::path::{self, parse_digest, Endpoint, Name, Reference};
 use crate::mirror::{self, MirrorBlob, Resolved};
+use crate::path::{self, parse_digest, Endpoint, Name, Reference};
 use crate::registry::Registry;
 use crate::{index, manifest};
 use actix_web::http::{header, Method, StatusCode};
@@ -90,22 +90,36 @@ async fn handle(
         }
         Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
         Endpoint::Tags(name) if method == Method::GET => {
-            let name = reg.mirrors.resolve(name, query.ns.as_deref())?.name;
+            let name = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?
+                .name;
             reg.auth.check(&req, &name, Access::Read).await?;
             tags(&reg, &name, &query).await
         }
         Endpoint::Manifest(name, reference) if read => {
-            let target = reg.mirrors.resolve(name, query.ns.as_deref())?;
+            let target = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?;
             reg.auth.check(&req, &target.name, Access::Read).await?;
             get_manifest(&req, &reg, &target, &reference).await
         }
         Endpoint::Blob(name, digest) if read => {
-            let target = reg.mirrors.resolve(name, query.ns.as_deref())?;
+            let target = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?;
             reg.auth.check(&req, &target.name, Access::Read).await?;
             get_blob(&req, &reg, &target, &digest).await
         }
         Endpoint::Referrers(name, digest) if method == Method::GET => {
-            let name = reg.mirrors.resolve(name, query.ns.as_deref())?.name;
+            let name = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?
+                .name;
             reg.auth.check(&req, &name, Access::Read).await?;
             referrers(&reg, &name, &digest, &query).await
         }
@@ -113,7 +127,10 @@ async fn handle(
         | Endpoint::Blob(name, _)
         | Endpoint::Uploads(name)
         | Endpoint::Upload(name, _)
-            if reg.mirrors.resolve(name.clone(), query.ns.as_deref())?.upstream.is_some() =>
+            if reg
+                .mirrors
+                .resolve_write(name.clone(), query.ns.as_deref())?
+                .is_none() =>
         {
             Err(OciError::ReadOnly(format!("{method} {name}")))
         }
@@ -318,9 +335,7 @@ async fn get_blob(
         cache: CacheResult::Hit,
     };
     let response = match found.ok_or_else(|| OciError::BlobUnknown(digest.clone()))? {
-        MirrorBlob::Stored(size) => {
-            serve::blob(req, reg.store.as_ref(), digest, size, how).await?
-        }
+        MirrorBlob::Stored(size) => serve::blob(req, reg.store.as_ref(), digest, size, how).await?,
         MirrorBlob::Arriving(body) => {
             how.cache = CacheResult::Miss;
             serve::fresh(req, body, how)

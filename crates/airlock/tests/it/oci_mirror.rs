@@ -90,7 +90,7 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
 
     let data = w.path().join("data");
     let config = oci_config(&format!(
-        "[oci]\ntag_ttl = \"0s\"\n\
+        "[oci]\ntag_ttl = \"0s\"\ndefault_upstream = \"docker.io\"\n\
          [[oci.upstreams]]\nname = \"docker.io\"\nurl = \"http://{}\"\n\
          [[oci.upstreams]]\nname = \"airlock.test\"\nurl = \"{}\"\nusername = \"{USER}\"\npassword = \"{PASSWORD}\"\n",
         hub.host, upstream.base
@@ -125,7 +125,10 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
 
     // containerd's form: the same stored repository.
     let r = reg
-        .anon(Method::GET, "/v2/library/alpine/manifests/3.20?ns=docker.io")
+        .anon(
+            Method::GET,
+            "/v2/library/alpine/manifests/3.20?ns=docker.io",
+        )
         .header("accept", OCI_INDEX)
         .send()
         .expect("GET ?ns=");
@@ -139,6 +142,23 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r), "NAME_UNKNOWN");
 
+    // docker's registry-mirrors form (no prefix, no ns) goes to default_upstream;
+    // a hosted repository still takes pushes and wins over it.
+    let r = reg
+        .anon(Method::HEAD, "/v2/library/alpine/manifests/3.20")
+        .header("accept", OCI_INDEX)
+        .send()
+        .expect("HEAD unprefixed");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["docker-content-digest"], index_digest.as_str());
+    reg.push_image("team/own", "1", &tool);
+    let r = reg
+        .anon(Method::GET, "/v2/team/own/manifests/1")
+        .send()
+        .expect("GET hosted");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().expect("body").as_ref(), tool.manifest.as_slice());
+
     // Mirrored repositories take no pushes.
     let r = reg
         .req(Method::POST, "/v2/docker.io/library/alpine/blobs/uploads/")
@@ -147,7 +167,10 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
     assert_eq!(r.status(), 405);
     assert_eq!(error_code(r), "UNSUPPORTED");
     let r = reg
-        .req(Method::POST, "/v2/library/alpine/blobs/uploads/?ns=docker.io")
+        .req(
+            Method::POST,
+            "/v2/library/alpine/blobs/uploads/?ns=docker.io",
+        )
         .send()
         .expect("POST ?ns=");
     assert_eq!(r.status(), 405);
@@ -226,7 +249,10 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
     let r = reg
         .anon(
             Method::GET,
-            &format!("/v2/library/alpine/blobs/{}?ns=docker.io", sha256(&amd64.layer)),
+            &format!(
+                "/v2/library/alpine/blobs/{}?ns=docker.io",
+                sha256(&amd64.layer)
+            ),
         )
         .send()
         .expect("blob ?ns=");
@@ -326,26 +352,23 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
     // Blob faults: truncated, wrong bytes, a 500, a stall past the deadline.
     let mut wrong = tree.image.layer.clone();
     wrong[1000] ^= 1;
-    for fault in [
-        Fault::Truncate(1 << 20),
-        Fault::Body(wrong),
-        Fault::Status(500),
-        Fault::Stall(1 << 20, Duration::from_secs(4)),
+    for (what, fault) in [
+        ("truncated", Fault::Truncate(1 << 20)),
+        ("wrong digest", Fault::Body(wrong)),
+        ("500", Fault::Status(500)),
+        ("stall", Fault::Stall(1 << 20, Duration::from_secs(4))),
     ] {
-        faulty.set(&tree.layer_path, fault.clone());
+        faulty.set(&tree.layer_path, fault);
         match get_blob() {
-            Ok(body) => panic!(
-                "{fault:?}: the client got a whole body ({} bytes)",
-                body.len()
-            ),
-            Err(e) => eprintln!("{fault:?}: {e}"),
+            Ok(body) => panic!("{what}: the client got a whole body ({} bytes)", body.len()),
+            Err(e) => eprintln!("{what}: {e}"),
         }
         // Nothing was stored: the next request asks the upstream again.
         let before = faulty.hits(&tree.layer_path);
         faulty.clear(&tree.layer_path);
         faulty.set(&tree.layer_path, Fault::Status(503));
-        assert!(get_blob().is_err(), "{fault:?}: nothing cached");
-        assert_eq!(faulty.hits(&tree.layer_path), before + 1, "{fault:?}");
+        assert!(get_blob().is_err(), "{what}: nothing cached");
+        assert_eq!(faulty.hits(&tree.layer_path), before + 1, "{what}");
     }
 
     // Eight clients at once, one upstream fetch; each gets every byte.
@@ -368,7 +391,11 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
         let body = pull.join().expect("thread").expect("pull");
         assert_eq!(body, tree.image.layer);
     }
-    assert_eq!(faulty.hits(&tree.layer_path), before + 1, "one upstream fetch");
+    assert_eq!(
+        faulty.hits(&tree.layer_path),
+        before + 1,
+        "one upstream fetch"
+    );
 
     // A stored tag whose upstream is rate-limited is served, and the log says so.
     let tag = "/v2/faulty.test/team/app/manifests/v1";
@@ -377,7 +404,10 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
     faulty.set("/v2/team/app/manifests/v1", Fault::Status(429));
     let r = reg.anon(Method::GET, tag).send().expect("GET");
     assert_eq!(r.status(), 200);
-    assert_eq!(r.bytes().expect("body").as_ref(), tree.image.manifest.as_slice());
+    assert_eq!(
+        r.bytes().expect("body").as_ref(),
+        tree.image.manifest.as_slice()
+    );
     assert!(airlock
         .log()
         .contains("upstream unavailable; serving the cached tag"));
