@@ -57,6 +57,7 @@ pub mod path;
 mod registry;
 pub mod remote;
 mod routes;
+pub mod sync;
 
 pub use error::OciError;
 pub use registry::Registry;

@@ -549,3 +549,35 @@ async fn len_of(reg: &Registry, name: &Name, digest: &Digest) -> Result<u64, Oci
         .await?
         .ok_or_else(|| OciError::BlobUnknown(digest.clone()))
 }
+
+/// A blob of a mirrored repository, fetched and stored whole when missing
+/// (for `airlock sync oci`, which serves no client). Returns its size and
+/// whether it was fetched now; `None` when the upstream does not have it.
+pub async fn store_blob(
+    reg: &Registry,
+    name: &Name,
+    (remote, repo): &(Arc<Remote>, String),
+    digest: &Digest,
+) -> Result<Option<(u64, bool)>, OciError> {
+    if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
+        return Ok(Some((size, false)));
+    }
+    let _turn = reg.mirrors.fetching.lock(&format!("b {digest}")).await;
+    if let Some(size) = index::blob_size(&reg.db, digest).await? {
+        index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size).await?;
+        return Ok(Some((size, false)));
+    }
+    if !reg.mirrors.online() {
+        return Ok(None);
+    }
+    let body = match remote.blob(repo, digest).await {
+        Ok(body) => body,
+        Err(e) if e.is_not_found() => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let writer = reg.staging.writer(Some(reg.settings.max_blob_size)).await?;
+    let staged = receive(body, writer, digest).await?;
+    let size = staged.size;
+    store(reg, name, &remote.config.name, staged).await?;
+    Ok(Some((size, true)))
+}

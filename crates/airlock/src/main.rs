@@ -4,6 +4,7 @@ mod fsck;
 mod page;
 mod server;
 mod settings;
+mod sync;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -40,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         what: ImportCommand,
     },
+    /// Fetches artifacts from upstreams into the store, ahead of offline use.
+    Sync {
+        #[command(subcommand)]
+        what: SyncCommand,
+    },
     /// Checks the index and the blob store against each other.
     Fsck {
         /// Fix what is found: drop rows whose blobs are gone or corrupt, and delete
@@ -62,6 +68,23 @@ enum ImportCommand {
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SyncCommand {
+    /// Images from the `[[oci.upstreams]]` registries, e.g. `docker.io/library/alpine:3.20`
+    /// or `registry.k8s.io/pause@sha256:…`, with everything they reference.
+    Oci {
+        /// The images.
+        images: Vec<String>,
+        /// A file listing more images, one per line (`#` starts a comment).
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// Keep only these platforms of a multi-platform image (`linux/amd64`,
+        /// `linux/arm64/v8`; repeatable). The index keeps its original bytes and digest.
+        #[arg(long = "platform")]
+        platforms: Vec<airlock_oci::sync::Platform>,
     },
 }
 
@@ -117,6 +140,18 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             init_logging("warn");
             runtime()?.block_on(server::import_gomodcache(settings, &dir))
+        }
+        Command::Sync {
+            what:
+                SyncCommand::Oci {
+                    images,
+                    file,
+                    platforms,
+                },
+        } => {
+            init_logging("warn");
+            let images = sync::image_list(images, file.as_deref())?;
+            runtime()?.block_on(sync::oci(settings, &images, &platforms))
         }
         Command::Fsck { repair, verify } => {
             init_logging("warn");

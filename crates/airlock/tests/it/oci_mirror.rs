@@ -414,3 +414,114 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// `airlock sync oci` fills the store from an image list, one platform of a
+/// multi-platform image only, and the result serves offline: the index keeps
+/// its bytes and digest, the platform left out is `MANIFEST_UNKNOWN`.
+#[test]
+fn sync_fills_the_store_for_offline_use_with_a_platform_filter() {
+    let w = scratch();
+    let mut layout = Layout::new(&w.path().join("layout"));
+    let amd64 = Image::new("amd64", &[("arch", b"amd64\n")]);
+    let arm64 = Image::new("arm64", &[("arch", b"arm64\n")]);
+    let index = index_of(&[("amd64", &amd64), ("arm64", &arm64)]);
+    let tool = Image::new("amd64", &[("tool", b"a tool\n")]);
+    for image in [&amd64, &arm64, &tool] {
+        layout.image(image);
+    }
+    layout.blob(&index);
+    layout.tag("multi", OCI_INDEX, &index);
+    layout.tag("tool", OCI_MANIFEST, &tool.manifest);
+    let hub = DockerRegistry::start(&w.path().join("hub"));
+    for (tag, to) in [("multi", "library/alpine:3.20"), ("tool", "team/tool:1")] {
+        skopeo_ok(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &layout.reference(tag),
+            &format!("docker://{}/{to}", hub.host),
+        ]);
+    }
+    let data = w.path().join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let config = oci_config(&format!(
+        "[[oci.upstreams]]\nname = \"docker.io\"\nurl = \"http://{}\"\n",
+        hub.host
+    ));
+    let config_path = crate::support::server::write_config(&data, &config);
+    let list = w.path().join("images.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# what the cluster needs\ndocker.io/library/alpine:3.20\n\ndocker.io/team/tool@{}\n",
+            tool.digest()
+        ),
+    )
+    .expect("list");
+    let out = crate::support::server::run(&[
+        "sync",
+        "oci",
+        "-c",
+        config_path.to_str().expect("utf-8"),
+        "--data-dir",
+        data.to_str().expect("utf-8"),
+        "--platform",
+        "linux/amd64",
+        "--file",
+        list.to_str().expect("utf-8"),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "sync failed:\n{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "synced docker.io/library/alpine:3.20 {}",
+            sha256(&index)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("left out"),
+        "plain lines without a terminal:\n{stderr}"
+    );
+    drop(hub);
+
+    let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let reg = Registry::new(&airlock.base);
+    assert_eq!(
+        raw(&format!(
+            "{host}/docker.io/library/alpine@{}",
+            sha256(&index)
+        ))
+        .as_bytes(),
+        index.as_slice()
+    );
+    let out_dir = w.path().join("out");
+    assert_eq!(
+        copy_out(
+            &format!("{host}/docker.io/library/alpine@{}", amd64.digest()),
+            &out_dir
+        ),
+        amd64.digest()
+    );
+    assert_eq!(
+        copy_out(
+            &format!("{host}/docker.io/team/tool@{}", tool.digest()),
+            &out_dir
+        ),
+        tool.digest()
+    );
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/docker.io/library/alpine/manifests/{}", arm64.digest()),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "MANIFEST_UNKNOWN");
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
