@@ -69,8 +69,8 @@ pub struct Mirrors {
     default: Option<Arc<Remote>>,
     /// Single-flight per tag, manifest and blob fetch.
     fetching: Inflight,
-    /// Blobs arriving from an upstream, which clients follow.
-    arriving: Mutex<HashMap<Digest, Shared>>,
+    /// Blobs arriving from an upstream, which clients follow (by [`share_key`]).
+    arriving: Mutex<HashMap<String, Shared>>,
 }
 
 /// Where a request's repository name leads.
@@ -203,16 +203,16 @@ impl Mirrors {
         self.mode == Mode::Online
     }
 
-    fn arriving(&self, digest: &Digest) -> Option<Shared> {
+    fn arriving(&self, key: &str) -> Option<Shared> {
         let arriving = self.arriving.lock().unwrap_or_else(|p| p.into_inner());
-        arriving.get(digest).cloned()
+        arriving.get(key).cloned()
     }
 
-    fn set_arriving(&self, digest: &Digest, shared: Option<Shared>) {
+    fn set_arriving(&self, key: &str, shared: Option<Shared>) {
         let mut arriving = self.arriving.lock().unwrap_or_else(|p| p.into_inner());
         match shared {
-            Some(shared) => arriving.insert(digest.clone(), shared),
-            None => arriving.remove(digest),
+            Some(shared) => arriving.insert(key.to_owned(), shared),
+            None => arriving.remove(key),
         };
     }
 }
@@ -389,6 +389,35 @@ fn header_digest(body: &UpstreamBody) -> Option<Digest> {
         .and_then(|v| v.parse().ok())
 }
 
+/// What blob fetches share. When every repository is public, bytes are
+/// bytes: a blob stored (or arriving) for any repository serves every other
+/// one. With read rules, a repository gets only what its own upstream sent,
+/// so that knowing a digest opens no repository one may not read.
+fn share_key(reg: &Registry, name: &Name, digest: &Digest) -> String {
+    match reg.auth.all_public() {
+        true => format!("b {digest}"),
+        false => format!("b {name}@{digest}"),
+    }
+}
+
+/// A blob stored for another repository, when sharing is allowed: linked
+/// into `name` and its size returned.
+async fn stored_elsewhere(
+    reg: &Registry,
+    name: &Name,
+    upstream: &str,
+    digest: &Digest,
+) -> Result<Option<u64>, OciError> {
+    if !reg.auth.all_public() {
+        return Ok(None);
+    }
+    let Some(size) = index::blob_size(&reg.db, digest).await? else {
+        return Ok(None);
+    };
+    index::insert_mirror_blob(&reg.db, name, upstream, digest, size).await?;
+    Ok(Some(size))
+}
+
 /// A blob of a mirrored repository.
 pub enum MirrorBlob {
     /// Stored: serve it from the store.
@@ -415,13 +444,15 @@ pub async fn blob(
     if let Some(body) = join(reg, name, remote, digest).await? {
         return Ok(Some(body));
     }
-    let turn = mirrors.fetching.lock(&format!("b {digest}")).await;
+    let key = share_key(reg, name, digest);
+    let turn = mirrors.fetching.lock(&key).await;
     if let Some(body) = join(reg, name, remote, digest).await? {
         return Ok(Some(body));
     }
-    if let Some(size) = index::blob_size(&reg.db, digest).await? {
-        // Stored for another repository (or protocol): the bytes are the same.
-        index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size).await?;
+    if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
+        return Ok(Some(MirrorBlob::Stored(size))); // stored while this request waited
+    }
+    if let Some(size) = stored_elsewhere(reg, name, &remote.config.name, digest).await? {
         return Ok(Some(MirrorBlob::Stored(size)));
     }
     let body = match remote.blob(repo, digest).await {
@@ -449,7 +480,7 @@ pub async fn blob(
     let served = shared.follow()?;
     // From here on, the map is the single flight: later requests follow this
     // fetch instead of waiting for the lock until the blob is stored.
-    mirrors.set_arriving(digest, Some(shared));
+    mirrors.set_arriving(&key, Some(shared));
     drop(turn);
     let (reg, name, digest) = (Arc::clone(reg), name.clone(), digest.clone());
     let upstream = remote.config.name.clone();
@@ -472,7 +503,7 @@ pub async fn blob(
         .await;
         // Stored and recorded, or failed: new requests look in the index (and
         // fetch again); then the followers learn a failure.
-        reg.mirrors.set_arriving(&digest, None);
+        reg.mirrors.set_arriving(&key, None);
         drop(verdict);
         match result {
             Ok(()) => {
@@ -493,21 +524,18 @@ async fn join(
     remote: &Remote,
     digest: &Digest,
 ) -> Result<Option<MirrorBlob>, OciError> {
-    let Some(shared) = reg.mirrors.arriving(digest) else {
+    let Some(shared) = reg.mirrors.arriving(&share_key(reg, name, digest)) else {
         return Ok(None);
     };
     match shared.follow() {
         Ok(body) => Ok(Some(MirrorBlob::Arriving(body))),
         // Committed meanwhile (or failed): the store or the index answers.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            match index::blob_size(&reg.db, digest).await? {
-                Some(size) => {
-                    index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size)
-                        .await?;
-                    Ok(Some(MirrorBlob::Stored(size)))
-                }
-                None => Ok(None),
-            }
+            let stored = match reg.auth.all_public() {
+                true => stored_elsewhere(reg, name, &remote.config.name, digest).await?,
+                false => index::find_blob(&reg.db, name, digest).await?,
+            };
+            Ok(stored.map(MirrorBlob::Stored))
         }
         Err(e) => Err(e.into()),
     }
@@ -562,9 +590,11 @@ pub async fn store_blob(
     if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
         return Ok(Some((size, false)));
     }
-    let _turn = reg.mirrors.fetching.lock(&format!("b {digest}")).await;
-    if let Some(size) = index::blob_size(&reg.db, digest).await? {
-        index::insert_mirror_blob(&reg.db, name, &remote.config.name, digest, size).await?;
+    let _turn = reg.mirrors.fetching.lock(&share_key(reg, name, digest)).await;
+    if let Some(size) = stored_elsewhere(reg, name, &remote.config.name, digest).await? {
+        return Ok(Some((size, false)));
+    }
+    if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
         return Ok(Some((size, false)));
     }
     if !reg.mirrors.online() {
