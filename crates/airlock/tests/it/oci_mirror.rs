@@ -412,7 +412,34 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
         .log()
         .contains("upstream unavailable; serving the cached tag"));
     drop(airlock);
+
+    // Offline: what is stored, and not one connection to the upstream.
+    let seen = faulty.total();
+    let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
+    let reg = Registry::new(&airlock.base);
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    assert_eq!(get_blob_from(&reg, &blob_url).len(), tree.image.layer.len());
+    let config_blob = format!(
+        "/v2/faulty.test/team/app/blobs/{}",
+        sha256(&tree.image.config)
+    );
+    let r = reg.anon(Method::GET, &config_blob).send().expect("GET");
+    assert_eq!((r.status().as_u16(), error_code(r)), (404, "BLOB_UNKNOWN".into()));
+    let r = reg
+        .anon(Method::HEAD, "/v2/faulty.test/team/app/manifests/v2")
+        .send()
+        .expect("HEAD");
+    assert_eq!(r.status(), 404);
+    assert_eq!(faulty.total(), seen, "offline opened a connection");
+    drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
+
+fn get_blob_from(reg: &Registry, url: &str) -> Vec<u8> {
+    let r = reg.anon(Method::GET, url).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    r.bytes().expect("body").to_vec()
 }
 
 /// `airlock sync oci` fills the store from an image list, one platform of a
