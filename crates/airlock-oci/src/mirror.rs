@@ -46,6 +46,7 @@ use crate::remote::Remote;
 use crate::OciSettings;
 use airlock_core::follow::{self, Shared};
 use airlock_core::inflight::Inflight;
+use airlock_core::metrics::CacheResult;
 use airlock_core::store::{BlobBody, StoreError};
 use airlock_core::upstream::{Upstream, UpstreamBody, UpstreamError};
 use airlock_core::{unix_now, Digest, Mode};
@@ -224,17 +225,17 @@ pub async fn manifest(
     name: &Name,
     (remote, repo): &(Arc<Remote>, String),
     reference: &Reference,
-) -> Result<Option<StoredManifest>, OciError> {
+) -> Result<Option<(StoredManifest, CacheResult)>, OciError> {
     let mirrors = &reg.mirrors;
     match reference {
         Reference::Digest(digest) => {
             let found = index::find_manifest(&reg.db, name, digest).await?;
             if found.is_some() || !mirrors.online() {
-                return Ok(found);
+                return Ok(found.map(hit));
             }
             let _turn = mirrors.fetching.lock(&format!("m {name}@{digest}")).await;
             if let Some(found) = index::find_manifest(&reg.db, name, digest).await? {
-                return Ok(Some(found));
+                return Ok(Some(hit(found)));
             }
             fetch_manifest(
                 reg,
@@ -246,6 +247,7 @@ pub async fn manifest(
                 None,
             )
             .await
+            .map(|fetched| fetched.map(miss))
         }
         Reference::Tag(tag) => {
             let fresh = |checked: Option<i64>| {
@@ -255,19 +257,20 @@ pub async fn manifest(
             };
             let found = index::find_tag_checked(&reg.db, name, tag).await?;
             if !mirrors.online() {
-                return Ok(found.map(|(m, _)| m));
+                return Ok(found.map(|(m, _)| hit(m)));
             }
             if let Some((m, checked)) = &found {
                 if fresh(*checked) {
-                    return Ok(Some(m.clone()));
+                    return Ok(Some(hit(m.clone())));
                 }
             }
             let _turn = mirrors.fetching.lock(&format!("t {name}:{tag}")).await;
             let Some((stored, checked)) = index::find_tag_checked(&reg.db, name, tag).await? else {
-                return fetch_manifest(reg, name, remote, repo, tag, None, Some(tag)).await;
+                let fetched = fetch_manifest(reg, name, remote, repo, tag, None, Some(tag)).await?;
+                return Ok(fetched.map(miss));
             };
             if fresh(checked) {
-                return Ok(Some(stored)); // revalidated while this request waited
+                return Ok(Some(hit(stored))); // revalidated while this request waited
             }
             revalidate(reg, name, remote, repo, tag, stored).await
         }
@@ -283,14 +286,14 @@ async fn revalidate(
     repo: &str,
     tag: &str,
     stored: StoredManifest,
-) -> Result<Option<StoredManifest>, OciError> {
+) -> Result<Option<(StoredManifest, CacheResult)>, OciError> {
     let upstream = &remote.config.name;
     let head = match remote.manifest(repo, tag, true).await {
         Ok(head) => head,
         Err(e) => {
             tracing::warn!(repository = %name, tag, upstream, error = %e, digest = %stored.digest,
                 "oci: upstream unavailable; serving the cached tag");
-            return Ok(Some(stored));
+            return Ok(Some(hit(stored)));
         }
     };
     let current = head
@@ -300,21 +303,29 @@ async fn revalidate(
         .and_then(|v| v.parse::<Digest>().ok());
     if current.as_ref() == Some(&stored.digest) {
         index::tag_checked(&reg.db, name, tag).await?;
-        return Ok(Some(stored));
+        return Ok(Some(hit(stored)));
     }
     match fetch_manifest(reg, name, remote, repo, tag, None, Some(tag)).await {
         Ok(Some(moved)) => {
             tracing::info!(repository = %name, tag, upstream, from = %stored.digest, to = %moved.digest,
                 "oci: upstream moved the tag");
-            Ok(Some(moved))
+            Ok(Some(miss(moved)))
         }
-        Ok(None) => Ok(Some(stored)),
+        Ok(None) => Ok(Some(hit(stored))),
         Err(e) => {
             tracing::warn!(repository = %name, tag, upstream, error = %e, digest = %stored.digest,
                 "oci: upstream unavailable; serving the cached tag");
-            Ok(Some(stored))
+            Ok(Some(hit(stored)))
         }
     }
+}
+
+fn hit(m: StoredManifest) -> (StoredManifest, CacheResult) {
+    (m, CacheResult::Hit)
+}
+
+fn miss(m: StoredManifest) -> (StoredManifest, CacheResult) {
+    (m, CacheResult::Miss)
 }
 
 const CONTENT_DIGEST: &str = "docker-content-digest";
@@ -590,7 +601,11 @@ pub async fn store_blob(
     if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
         return Ok(Some((size, false)));
     }
-    let _turn = reg.mirrors.fetching.lock(&share_key(reg, name, digest)).await;
+    let _turn = reg
+        .mirrors
+        .fetching
+        .lock(&share_key(reg, name, digest))
+        .await;
     if let Some(size) = stored_elsewhere(reg, name, &remote.config.name, digest).await? {
         return Ok(Some((size, false)));
     }

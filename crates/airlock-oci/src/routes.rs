@@ -302,16 +302,17 @@ async fn get_manifest(
         Reference::Tag(_) => BY_TAG,
         Reference::Digest(_) => IMMUTABLE,
     };
+    let hit = |m: Option<index::StoredManifest>| m.map(|m| (m, CacheResult::Hit));
     let found = match (&target.upstream, reference) {
         (Some(upstream), _) => mirror::manifest(reg, name, upstream, reference).await?,
-        (None, Reference::Tag(tag)) => index::find_tag(&reg.db, name, tag).await?,
-        (None, Reference::Digest(d)) => index::find_manifest(&reg.db, name, d).await?,
+        (None, Reference::Tag(tag)) => hit(index::find_tag(&reg.db, name, tag).await?),
+        (None, Reference::Digest(d)) => hit(index::find_manifest(&reg.db, name, d).await?),
     };
-    let found = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
+    let (found, cache) = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
     let how = BlobResponse {
         content_type: &found.media_type,
         cache_control,
-        cache: CacheResult::Hit,
+        cache,
     };
     let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
     Ok(with_digest(response, &found.digest))

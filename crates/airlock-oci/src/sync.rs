@@ -137,14 +137,15 @@ pub async fn sync_image(
             "{image}: its registry is no [[oci.upstreams]] entry"
         ))
     })?;
-    let top = mirror::manifest(reg, &name, &upstream, &reference)
+    let (top, _) = mirror::manifest(reg, &name, &upstream, &reference)
         .await?
         .ok_or_else(|| OciError::ManifestUnknown(image.to_owned()))?;
     let mut todo = vec![top.digest.clone()];
     while let Some(digest) = todo.pop() {
-        let found = mirror::manifest(reg, &name, &upstream, &Reference::Digest(digest.clone()))
-            .await?
-            .ok_or_else(|| OciError::ManifestUnknown(digest.to_string()))?;
+        let (found, _) =
+            mirror::manifest(reg, &name, &upstream, &Reference::Digest(digest.clone()))
+                .await?
+                .ok_or_else(|| OciError::ManifestUnknown(digest.to_string()))?;
         report(Event::Manifest {
             digest: &digest,
             media_type: &found.media_type,

@@ -425,7 +425,10 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
         sha256(&tree.image.config)
     );
     let r = reg.anon(Method::GET, &config_blob).send().expect("GET");
-    assert_eq!((r.status().as_u16(), error_code(r)), (404, "BLOB_UNKNOWN".into()));
+    assert_eq!(
+        (r.status().as_u16(), error_code(r)),
+        (404, "BLOB_UNKNOWN".into())
+    );
     let r = reg
         .anon(Method::HEAD, "/v2/faulty.test/team/app/manifests/v2")
         .send()
