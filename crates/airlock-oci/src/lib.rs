@@ -1,7 +1,8 @@
 //! airlock's OCI registry: the distribution-spec v1.1 API at `/v2/` for podman,
-//! skopeo, containerd, docker and helm. This crate holds **hosted** repositories
-//! (they take pushes); pull-through mirrors of upstream registries come next and
-//! fit the same tables (`oci_repository.kind`, `upstream`).
+//! skopeo, containerd, docker and helm. It holds **hosted** repositories (they
+//! take pushes) and **mirrors** of upstream registries (`[[oci.upstreams]]`),
+//! pulled through online and served from the store offline ([`mirror`]); both
+//! are rows of the same tables (`oci_repository.kind`, `upstream`).
 //!
 //! Spec: <https://github.com/opencontainers/distribution-spec/blob/main/spec.md>.
 //! Client setup: `docs/oci.md`.
@@ -12,7 +13,8 @@
 //! (sha256), so the registry, the Go proxy and the other protocols share one
 //! copy of any content. Rows say what a repository holds:
 //!
-//! - `oci_repository`: name, kind (`hosted`, later `mirror`), upstream.
+//! - `oci_repository`: name, kind (`hosted` or `mirror`), upstream (a mirror's
+//!   `[[oci.upstreams]]` name).
 //! - `oci_repository_blob`: the blobs visible in a repository (pushed or mounted).
 //! - `oci_manifest`: a manifest of a repository. Its bytes are stored exactly as
 //!   pushed and served with the media type they were pushed with, whatever the
@@ -42,6 +44,10 @@
 //! | `GET/PATCH/PUT/DELETE /v2/<name>/blobs/uploads/<id>` | status 204, append 202, finish 201, cancel 204 (write) |
 //! | `GET /v2/<name>/tags/list[?n=&last=]`, `GET /v2/_catalog[?n=&last=]` | pages with `Link` |
 //! | `GET /v2/<name>/referrers/<digest>[?artifactType=]` | an image index |
+//!
+//! Names under an upstream (`docker.io/library/alpine`, or `library/alpine`
+//! with `?ns=docker.io`) are mirrors: reads pull through, writes are 405
+//! `UNSUPPORTED`. `?ns=` is accepted on every read.
 //!
 //! Writes need a `[[users]]` entry (HTTP basic, or a bearer token from the
 //! handshake docker and podman follow); reads are anonymous. `[[oci.namespaces]]`
