@@ -118,10 +118,14 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
         ),
         arm64.digest()
     );
+    let tokens = || upstream.log().matches("path=/v2/_token").count();
+    let tokens_before = tokens();
     assert_eq!(
         copy_out(&format!("{host}/airlock.test/team/tool:1"), &out),
         tool.digest()
     );
+    // Manifest, config and layer: one token, fetched with the credentials, then cached.
+    assert_eq!(tokens() - tokens_before, 1, "{}", upstream.log());
 
     // containerd's form: the same stored repository.
     let r = reg
