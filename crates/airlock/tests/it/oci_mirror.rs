@@ -309,7 +309,7 @@ fn fault_tree(root: &Path) -> Tree {
 }
 
 #[test]
-fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
+fn upstream_faults_store_nothing_and_clients_share_one_streamed_fetch() {
     let w = scratch();
     let tree = fault_tree(&w.path().join("tree"));
     let faulty = Faulty::start(&w.path().join("tree"));
@@ -373,6 +373,34 @@ fn upstream_faults_store_nothing_and_concurrent_pulls_fetch_a_blob_once() {
         faulty.set(&tree.layer_path, Fault::Status(503));
         assert!(get_blob().is_err(), "{what}: nothing cached");
         assert_eq!(faulty.hits(&tree.layer_path), before + 1, "{what}");
+    }
+
+    // Clients are served while the blob arrives, a later one from the same
+    // fetch: the upstream sends 1 MiB and stalls, yet each client reads most
+    // of it (all but the held-back tail); then the fetch fails and cuts both.
+    faulty.set(
+        &tree.layer_path,
+        Fault::Stall(1 << 20, Duration::from_secs(4)),
+    );
+    let before = faulty.hits(&tree.layer_path);
+    let mut first = reg.anon(Method::GET, &blob_url).send().expect("GET");
+    let mut head = vec![0u8; 900_000];
+    std::io::Read::read_exact(&mut first, &mut head).expect("the first client streams");
+    assert_eq!(head, tree.image.layer[..900_000]);
+    let mut later = reg.anon(Method::GET, &blob_url).send().expect("GET");
+    std::io::Read::read_exact(&mut later, &mut head).expect("a later client follows");
+    assert_eq!(head, tree.image.layer[..900_000]);
+    assert_eq!(
+        faulty.hits(&tree.layer_path),
+        before + 1,
+        "one upstream fetch"
+    );
+    for mut client in [first, later] {
+        let mut rest = Vec::new();
+        assert!(
+            std::io::Read::read_to_end(&mut client, &mut rest).is_err(),
+            "the failed fetch cuts the client"
+        );
     }
 
     // Eight clients at once, one upstream fetch; each gets every byte.
