@@ -587,3 +587,52 @@ fn sync_fills_the_store_for_offline_use_with_a_platform_filter() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// docker's `registry-mirrors` sends Docker Hub images without a prefix or
+/// `?ns=` (`/v2/library/alpine/…`): with `default_upstream = "docker.io"`
+/// they pull through. No internet: a failed mirror would fail the pull.
+#[test]
+fn docker_pulls_docker_hub_images_through_registry_mirrors() {
+    let w = scratch();
+    let mut layout = Layout::new(&w.path().join("layout"));
+    let amd64 = Image::new("amd64", &[("hello.txt", b"hello through the mirror\n")]);
+    let arm64 = Image::new("arm64", &[("hello.txt", b"arm64\n")]);
+    let index = index_of(&[("amd64", &amd64), ("arm64", &arm64)]);
+    layout.image(&amd64);
+    layout.image(&arm64);
+    layout.blob(&index);
+    layout.tag("multi", OCI_INDEX, &index);
+    let hub = DockerRegistry::start(&w.path().join("hub"));
+    skopeo_ok(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &layout.reference("multi"),
+        &format!("docker://{}/library/alpine:3.20", hub.host),
+    ]);
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[oci]\ndefault_upstream = \"docker.io\"\n[[oci.upstreams]]\nname = \"docker.io\"\nurl = \"http://{}\"\n",
+        hub.host
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    let docker = crate::support::ociclient::Docker::start_with(
+        &w.path().join("docker"),
+        &host,
+        &["--registry-mirror", &airlock.base],
+    );
+    let (ok, out) = docker.run(&["pull", "--platform", "linux/amd64", "alpine:3.20"], None);
+    assert!(ok, "docker pull through registry-mirrors:\n{out}");
+    assert!(out.contains(&sha256(&index)), "{out}");
+    assert!(
+        airlock
+            .log()
+            .contains("path=/v2/library/alpine/manifests/3.20"),
+        "docker asked the mirror"
+    );
+    drop(docker);
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
