@@ -78,6 +78,10 @@ pub enum UpstreamError {
         url: String,
         /// The `WWW-Authenticate` header, if any.
         challenge: Option<String>,
+        /// The URL that answered, when redirects led away from the one asked
+        /// (its host issued the challenge: retry there). Never logged: a
+        /// signed redirect URL carries its signature.
+        answered_by: Option<String>,
     },
 }
 
@@ -286,9 +290,12 @@ impl Upstream {
                                     .get(reqwest::header::WWW_AUTHENTICATE)
                                     .and_then(|v| v.to_str().ok())
                                     .map(str::to_owned);
+                                let answered_by =
+                                    (response.url() != &url).then(|| response.url().to_string());
                                 return Err(UpstreamError::Unauthorized {
                                     url: shown,
                                     challenge,
+                                    answered_by,
                                 });
                             }
                             if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {

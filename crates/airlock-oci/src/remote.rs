@@ -75,7 +75,8 @@ impl Remote {
     ) -> Result<UpstreamBody, UpstreamError> {
         let scope = format!("repository:{repo}:pull");
         let mut authorization = self.cached(&scope);
-        let mut answered = false;
+        let mut url = url.to_owned();
+        let (mut answered, mut moved) = (false, false);
         loop {
             let mut headers = HeaderMap::new();
             if let Some(accept) = accept {
@@ -84,16 +85,42 @@ impl Remote {
             if let Some(value) = &authorization {
                 headers.insert(AUTHORIZATION, value.clone());
             }
-            let request = UpstreamRequest { url, head, headers };
-            match self.upstream.send(&request).await {
-                Err(UpstreamError::Unauthorized { url, challenge }) if !answered => {
-                    answered = true;
-                    let Some(value) = self.authorize(challenge.as_deref(), &scope).await? else {
-                        return Err(UpstreamError::Unauthorized { url, challenge });
-                    };
-                    authorization = Some(value);
+            let request = UpstreamRequest {
+                url: &url,
+                head,
+                headers,
+            };
+            let (shown, challenge) = match self.upstream.send(&request).await {
+                Err(UpstreamError::Unauthorized {
+                    url: shown,
+                    challenge,
+                    answered_by,
+                }) => {
+                    // A redirect to another host (registry.k8s.io sends clients
+                    // to its storage) drops `Authorization`: ask that host itself.
+                    if let Some(there) = answered_by.filter(|_| !moved) {
+                        moved = true;
+                        url = there;
+                        if authorization.is_some() {
+                            continue; // the cached token may be that host's
+                        }
+                    }
+                    (shown, challenge)
                 }
                 result => return result,
+            };
+            let refused = |challenge| UpstreamError::Unauthorized {
+                url: shown,
+                challenge,
+                answered_by: None,
+            };
+            if answered {
+                return Err(refused(challenge));
+            }
+            answered = true;
+            match self.authorize(challenge.as_deref(), &scope).await? {
+                Some(value) => authorization = Some(value),
+                None => return Err(refused(challenge)),
             }
         }
     }
