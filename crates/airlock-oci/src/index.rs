@@ -114,15 +114,34 @@ pub async fn repository_known(db: &Db, repository: &Name) -> Result<bool, DbErro
     Ok(row.is_some())
 }
 
-/// The blob row, the repository (hosted, unless it exists) and the blob's link to it.
+/// The blob row, the repository (of kind $5 with upstream $6, unless it
+/// exists) and the blob's link to it.
 static INSERT_REPOSITORY_BLOB: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, $5, $6, $3) \
+         ON CONFLICT (name) DO NOTHING; \
          INSERT INTO oci_repository_blob (repository, digest, created_at) VALUES ($4, $1, $3) \
          ON CONFLICT (repository, digest) DO NOTHING"
     )
 });
+
+/// [`INSERT_REPOSITORY_BLOB`] with its parameters: `upstream` for a mirror, `None` when hosted.
+fn repository_blob_query<'q>(
+    repository: &'q Name,
+    upstream: Option<&'q str>,
+    digest: &Digest,
+    size: u64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
+        .bind(repository.as_str())
+        .bind(if upstream.is_some() {
+            "mirror"
+        } else {
+            "hosted"
+        })
+        .bind(upstream)
+}
 
 /// Records a pushed blob (already durable) in `repository`.
 pub async fn insert_blob(
@@ -131,8 +150,7 @@ pub async fn insert_blob(
     digest: &Digest,
     size: u64,
 ) -> Result<(), DbError> {
-    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
-        .bind(repository.as_str())
+    repository_blob_query(repository, None, digest, size)
         .execute(&mut *db.writer().await)
         .await?;
     Ok(())
@@ -161,8 +179,7 @@ pub async fn mount_blob(
         return Ok(None);
     };
     let size = row.try_get::<i64, _>("size")? as u64;
-    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
-        .bind(repository.as_str())
+    repository_blob_query(repository, None, digest, size)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -222,14 +239,36 @@ pub struct NewManifest<'a> {
     pub tags: &'a [String],
 }
 
+/// The blob row, the repository (of kind $9 with upstream $10, unless it
+/// exists) and the manifest.
 static INSERT_MANIFEST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, $9, $10, $3) \
+         ON CONFLICT (name) DO NOTHING; \
          INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
          VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
     )
 });
+
+/// [`INSERT_MANIFEST`] with its parameters: `upstream` for a mirror, `None` when hosted.
+fn manifest_query<'q>(
+    m: &NewManifest<'q>,
+    upstream: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    blob_query(&INSERT_MANIFEST, m.digest, m.size)
+        .bind(m.repository.as_str())
+        .bind(m.info.media_type.as_str())
+        .bind(m.info.artifact_type.as_deref())
+        .bind(m.info.subject.as_ref().map(Digest::to_string))
+        .bind(m.info.annotations.as_deref())
+        .bind(if upstream.is_some() {
+            "mirror"
+        } else {
+            "hosted"
+        })
+        .bind(upstream)
+}
 
 /// Records a manifest, its references and its tag in one transaction, after
 /// checking again (under the write lock) that everything it references is in
@@ -241,14 +280,7 @@ pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>,
     if !missing.is_empty() {
         return Ok(missing);
     }
-    blob_query(&INSERT_MANIFEST, m.digest, m.size)
-        .bind(m.repository.as_str())
-        .bind(&m.info.media_type)
-        .bind(m.info.artifact_type.as_deref())
-        .bind(m.info.subject.as_ref().map(Digest::to_string))
-        .bind(m.info.annotations.as_deref())
-        .execute(&mut *tx)
-        .await?;
+    manifest_query(&m, None).execute(&mut *tx).await?;
     for r in &m.info.references {
         if r.may_be_absent {
             let stored = sqlx::query("SELECT 1 AS one FROM blob WHERE digest = $1")
@@ -537,17 +569,6 @@ pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError>
         .transpose()
 }
 
-/// The blob row, the mirror repository (unless it exists) and the blob's link to it.
-static INSERT_MIRROR_BLOB: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, 'mirror', $5, $3) \
-         ON CONFLICT (name) DO NOTHING; \
-         INSERT INTO oci_repository_blob (repository, digest, created_at) VALUES ($4, $1, $3) \
-         ON CONFLICT (repository, digest) DO NOTHING"
-    )
-});
-
 /// Records a blob fetched from `upstream` (already durable) in the mirror `repository`.
 pub async fn insert_mirror_blob(
     db: &Db,
@@ -556,23 +577,11 @@ pub async fn insert_mirror_blob(
     digest: &Digest,
     size: u64,
 ) -> Result<(), DbError> {
-    blob_query(&INSERT_MIRROR_BLOB, digest, size)
-        .bind(repository.as_str())
-        .bind(upstream)
+    repository_blob_query(repository, Some(upstream), digest, size)
         .execute(&mut *db.writer().await)
         .await?;
     Ok(())
 }
-
-static INSERT_MIRROR_MANIFEST: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, 'mirror', $9, $3) \
-         ON CONFLICT (name) DO NOTHING; \
-         INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
-         VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
-    )
-});
 
 /// Records a manifest fetched from `upstream` (its bytes durable) and, when
 /// fetched by tag, points the tag at it, marked checked now. Unlike a push,
@@ -585,15 +594,7 @@ pub async fn insert_mirror_manifest(
 ) -> Result<(), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    blob_query(&INSERT_MIRROR_MANIFEST, m.digest, m.size)
-        .bind(m.repository.as_str())
-        .bind(&m.info.media_type)
-        .bind(m.info.artifact_type.as_deref())
-        .bind(m.info.subject.as_ref().map(Digest::to_string))
-        .bind(m.info.annotations.as_deref())
-        .bind(upstream)
-        .execute(&mut *tx)
-        .await?;
+    manifest_query(&m, Some(upstream)).execute(&mut *tx).await?;
     for r in &m.info.references {
         sqlx::query(
             "INSERT INTO oci_manifest_reference (repository, manifest, digest, kind) \
