@@ -143,6 +143,13 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
+        oci_mode: settings.oci_mode(),
+        oci_upstreams: settings
+            .oci
+            .upstreams
+            .iter()
+            .map(|u| u.name.clone())
+            .collect(),
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
