@@ -626,3 +626,77 @@ pub async fn store_blob(
     store(reg, name, &remote.config.name, staged).await?;
     Ok(Some((size, true)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UpstreamRegistry;
+
+    fn mirrors(default_upstream: Option<&str>) -> Mirrors {
+        let upstream = |name: &str| UpstreamRegistry {
+            name: name.into(),
+            url: None,
+            username: None,
+            password: None,
+        };
+        let settings = OciSettings {
+            upstreams: vec![upstream("docker.io"), upstream("registry.k8s.io")],
+            default_upstream: default_upstream.map(str::to_owned),
+            ..OciSettings::default()
+        };
+        let client = Upstream::new(&Default::default()).expect("client");
+        Mirrors::new(&settings, Mode::Online, &client)
+    }
+
+    fn resolve(m: &Mirrors, name: &str, ns: Option<&str>) -> (String, Option<String>) {
+        let r = m.resolve(Name::parse(name).expect("name"), ns).expect(name);
+        (r.name.to_string(), r.upstream.map(|(_, repo)| repo))
+    }
+
+    #[test]
+    fn both_name_forms_map_onto_one_repository() {
+        let m = mirrors(None);
+        let alpine = (
+            "docker.io/library/alpine".to_owned(),
+            Some("library/alpine".to_owned()),
+        );
+        assert_eq!(resolve(&m, "docker.io/library/alpine", None), alpine);
+        assert_eq!(resolve(&m, "docker.io/alpine", None), alpine);
+        assert_eq!(resolve(&m, "library/alpine", Some("docker.io")), alpine);
+        assert_eq!(resolve(&m, "alpine", Some("index.docker.io")), alpine);
+        assert_eq!(
+            resolve(&m, "docker.io/library/alpine", Some("docker.io")),
+            alpine
+        );
+        assert_eq!(
+            resolve(&m, "pause", Some("registry.k8s.io")),
+            ("registry.k8s.io/pause".to_owned(), Some("pause".to_owned()))
+        );
+        assert_eq!(resolve(&m, "team/app", None), ("team/app".to_owned(), None));
+        let unknown = m.resolve(Name::parse("x/y").expect("name"), Some("ghcr.io"));
+        assert_eq!(
+            unknown.map(|_| ()).map_err(|e| e.code()),
+            Err("NAME_UNKNOWN")
+        );
+        let bare = m.resolve(Name::parse("docker.io").expect("name"), None);
+        assert_eq!(bare.map(|_| ()).map_err(|e| e.code()), Err("NAME_INVALID"));
+    }
+
+    #[test]
+    fn default_upstream_takes_unprefixed_reads_and_leaves_writes_hosted() {
+        let m = mirrors(Some("docker.io"));
+        let name = |n: &str| Name::parse(n).expect("name");
+        let r = m.resolve(name("library/alpine"), None).expect("resolve");
+        assert_eq!(r.name.as_str(), "docker.io/library/alpine");
+        assert_eq!(r.hosted.as_ref().map(Name::as_str), Some("library/alpine"));
+        assert_eq!(
+            m.resolve_write(name("library/alpine"), None)
+                .expect("write"),
+            Some(name("library/alpine"))
+        );
+        assert_eq!(
+            m.resolve_write(name("docker.io/x"), None).expect("write"),
+            None
+        );
+    }
+}
