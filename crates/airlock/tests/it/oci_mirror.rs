@@ -636,3 +636,107 @@ fn docker_pulls_docker_hub_images_through_registry_mirrors() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// An upstream that, like Docker Hub, wants a bearer token for every request:
+/// `/v2/…` without `Authorization: Bearer anon-token` is a 401 challenge, and
+/// `/token` hands that token to anyone. Otherwise it serves files of `root`.
+struct TokenUpstream {
+    base: String,
+    /// The query strings of the token requests.
+    token_requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenUpstream {
+    fn start(root: &Path) -> TokenUpstream {
+        use std::io::{BufRead as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let token_requests: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let (root, seen, realm) = (
+            root.to_owned(),
+            std::sync::Arc::clone(&token_requests),
+            base.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+                let (mut line, mut authorized) = (String::new(), false);
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let target = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let mut header = String::new();
+                while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                    authorized |=
+                        header.to_ascii_lowercase().trim() == "authorization: bearer anon-token";
+                    header.clear();
+                }
+                let mut out = stream;
+                let answer = |out: &mut std::net::TcpStream,
+                              status: &str,
+                              extra: &str,
+                              body: &[u8]| {
+                    let _ = write!(out, "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n", body.len());
+                    let _ = out.write_all(body);
+                };
+                if let Some(query) = target.strip_prefix("/token?") {
+                    seen.lock().expect("lock").push(query.to_owned());
+                    answer(
+                        &mut out,
+                        "200 OK",
+                        "Content-Type: application/json\r\n",
+                        br#"{"token":"anon-token","expires_in":300}"#,
+                    );
+                } else if !authorized {
+                    let challenge = format!(
+                        "WWW-Authenticate: Bearer realm=\"{realm}/token\",service=\"fake.test\",scope=\"repository:team/app:pull\"\r\n"
+                    );
+                    answer(&mut out, "401 Unauthorized", &challenge, b"{}");
+                } else {
+                    match std::fs::read(root.join(target.trim_start_matches('/'))) {
+                        Ok(body) => answer(&mut out, "200 OK", "", &body),
+                        Err(_) => answer(&mut out, "404 Not Found", "", b"{}"),
+                    }
+                }
+            }
+        });
+        TokenUpstream {
+            base,
+            token_requests,
+        }
+    }
+}
+
+#[test]
+fn an_upstream_behind_anonymous_bearer_tokens_is_pulled_through_with_one_token() {
+    let w = scratch();
+    let tree = fault_tree(&w.path().join("tree"));
+    let hub = TokenUpstream::start(&w.path().join("tree"));
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[[oci.upstreams]]\nname = \"hub.test\"\nurl = \"{}\"\n",
+        hub.base
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        copy_out(
+            &format!("{host}/hub.test/team/app:v1"),
+            &w.path().join("out")
+        ),
+        tree.image.digest()
+    );
+    let requests = hub.token_requests.lock().expect("lock").clone();
+    assert_eq!(
+        requests.len(),
+        1,
+        "one token for the manifest and both blobs: {requests:?}"
+    );
+    assert!(
+        requests[0].contains("service=fake.test")
+            && requests[0].contains("scope=repository%3Ateam%2Fapp%3Apull"),
+        "{requests:?}"
+    );
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
