@@ -740,3 +740,57 @@ fn an_upstream_behind_anonymous_bearer_tokens_is_pulled_through_with_one_token()
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// Answers every request with a `307` to the same path on `target`, as
+/// registry.k8s.io sends clients to its storage. Another port is another
+/// origin: the client drops `Authorization` on the way.
+fn start_redirector(target: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let target = target.to_owned();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut reader = std::io::BufReader::new(stream.try_clone().expect("clone"));
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let mut header = String::new();
+            while reader.read_line(&mut header).is_ok_and(|n| n > 2) {
+                header.clear();
+            }
+            let _ = write!(
+                stream,
+                "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}{path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+        }
+    });
+    base
+}
+
+#[test]
+fn a_redirect_to_storage_that_wants_a_token_is_followed_with_one() {
+    let w = scratch();
+    let tree = fault_tree(&w.path().join("tree"));
+    let storage = TokenUpstream::start(&w.path().join("tree"));
+    let front = start_redirector(&storage.base);
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[[oci.upstreams]]\nname = \"k8s.test\"\nurl = \"{front}\"\n"
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let host = airlock.base.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        copy_out(
+            &format!("{host}/k8s.test/team/app:v1"),
+            &w.path().join("out")
+        ),
+        tree.image.digest()
+    );
+    let requests = storage.token_requests.lock().expect("lock").len();
+    assert_eq!(requests, 1, "one token, reused at the storage host");
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
