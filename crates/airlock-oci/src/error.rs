@@ -168,6 +168,10 @@ impl ResponseError for OciError {
             OciError::Unsupported(_) => StatusCode::NOT_FOUND,
             OciError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
             OciError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            // The client may wait and retry, as it would with the upstream itself.
+            OciError::Upstream(UpstreamError::Status { status: 429, .. }) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             OciError::Upstream(_) | OciError::UpstreamContent(_) => StatusCode::BAD_GATEWAY,
             OciError::Db(_) | OciError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -343,6 +343,17 @@ fn upstream_faults_store_nothing_and_clients_share_one_streamed_fetch() {
         .expect("GET");
     assert_eq!(r.status(), 502);
     assert_eq!(error_code(r), "UNAVAILABLE");
+    faulty.set("/v2/team/app/manifests/v1", Fault::Status(429));
+    let r = reg
+        .anon(Method::GET, "/v2/faulty.test/team/app/manifests/v1")
+        .send()
+        .expect("GET");
+    assert_eq!(
+        r.status(),
+        429,
+        "a rate limit is passed on when nothing is stored"
+    );
+    assert_eq!(error_code(r), "TOOMANYREQUESTS");
     faulty.clear("/v2/team/app/manifests/v1");
     let by_digest = format!("/v2/team/app/manifests/{}", tree.image.digest());
     faulty.set(&by_digest, Fault::Body(b"{\"schemaVersion\":2}".to_vec()));
