@@ -400,6 +400,49 @@ fn header_digest(body: &UpstreamBody) -> Option<Digest> {
         .and_then(|v| v.parse().ok())
 }
 
+/// Largest tag list read from an upstream.
+const TAGS_MAX: u64 = 4 << 20;
+
+/// A page of the upstream's tags of a mirrored repository (online): up to
+/// `n` tags after `last`, and whether the upstream has more. `None` when the
+/// upstream failed or the registry is offline: the caller lists stored tags.
+pub async fn upstream_tags(
+    reg: &Registry,
+    name: &Name,
+    (remote, repo): &(Arc<Remote>, String),
+    n: u32,
+    last: Option<&str>,
+) -> Result<Option<(Vec<String>, bool)>, OciError> {
+    #[derive(serde::Deserialize)]
+    struct TagList {
+        #[serde(default)]
+        tags: Option<Vec<String>>,
+    }
+    if !reg.mirrors.online() {
+        return Ok(None);
+    }
+    let listed = async {
+        let body = remote.tags(repo, n, last).await?;
+        let more = body.headers().contains_key(reqwest::header::LINK);
+        let bytes = body.bytes(TAGS_MAX).await?;
+        let list: TagList =
+            serde_json::from_slice(&bytes).map_err(|e| UpstreamError::Transport {
+                url: format!("{}: tag list", remote.config.name),
+                message: e.to_string(),
+            })?;
+        Ok::<_, UpstreamError>((list.tags.unwrap_or_default(), more))
+    }
+    .await;
+    match listed {
+        Ok(listed) => Ok(Some(listed)),
+        Err(e) => {
+            tracing::warn!(repository = %name, upstream = %remote.config.name, error = %e,
+                "oci: upstream unavailable; listing the stored tags");
+            Ok(None)
+        }
+    }
+}
+
 /// What blob fetches share. When every repository is public, bytes are
 /// bytes: a blob stored (or arriving) for any repository serves every other
 /// one. With read rules, a repository gets only what its own upstream sent,

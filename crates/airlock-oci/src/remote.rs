@@ -60,6 +60,24 @@ impl Remote {
         self.send(repo, &url, head, Some(MANIFEST_ACCEPT)).await
     }
 
+    /// `GET /v2/<repo>/tags/list?n=<n>[&last=<last>]`.
+    pub async fn tags(
+        &self,
+        repo: &str,
+        n: u32,
+        last: Option<&str>,
+    ) -> Result<UpstreamBody, UpstreamError> {
+        let mut url = format!("{}/v2/{repo}/tags/list?n={n}", self.endpoint);
+        if let Some(last) = last {
+            url.push_str("&last=");
+            url.extend(percent_encoding::utf8_percent_encode(
+                last,
+                percent_encoding::NON_ALPHANUMERIC,
+            ));
+        }
+        self.send(repo, &url, false, Some("application/json")).await
+    }
+
     /// `GET /v2/<repo>/blobs/<digest>`.
     pub async fn blob(&self, repo: &str, digest: &Digest) -> Result<UpstreamBody, UpstreamError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.endpoint);

@@ -90,13 +90,12 @@ async fn handle(
         }
         Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
         Endpoint::Tags(name) if method == Method::GET => {
-            let name = reg
+            let target = reg
                 .mirrors
                 .resolve_read(&reg.db, name, query.ns.as_deref())
-                .await?
-                .name;
-            reg.auth.check(&req, &name, Access::Read).await?;
-            tags(&reg, &name, &query).await
+                .await?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            tags(&reg, &target, &query).await
         }
         Endpoint::Manifest(name, reference) if read => {
             let target = reg
@@ -245,11 +244,33 @@ fn page(
     response.body(body(&items).to_string())
 }
 
-async fn tags(reg: &Registry, name: &Name, q: &Query) -> Result<HttpResponse, OciError> {
+/// A repository's tags: a mirror's from its upstream when online (falling
+/// back to the stored ones), a hosted repository's from the index.
+async fn tags(reg: &Registry, target: &Resolved, q: &Query) -> Result<HttpResponse, OciError> {
+    let name = &target.name;
     let limit = page_limit(reg, q.n.as_deref())?;
-    let found = index::tags(&reg.db, name, q.last.as_deref(), limit.saturating_add(1))
-        .await?
-        .ok_or_else(|| OciError::NameUnknown(name.to_string()))?;
+    let last = q.last.as_deref();
+    let listed = match &target.upstream {
+        Some(upstream) => mirror::upstream_tags(reg, name, upstream, limit, last).await?,
+        None => None,
+    };
+    let (found, limit) = match listed {
+        // The upstream's page may be shorter than asked; when it has more,
+        // one entry past the page makes `page` link to the next.
+        Some((mut tags, true)) if !tags.is_empty() => {
+            let shown = tags.len().min(limit as usize) as u32;
+            tags.push(String::new());
+            (tags, shown)
+        }
+        Some((tags, _)) => (tags, limit),
+        None => {
+            let stored = index::tags(&reg.db, name, last, limit.saturating_add(1)).await?;
+            (
+                stored.ok_or_else(|| OciError::NameUnknown(name.to_string()))?,
+                limit,
+            )
+        }
+    };
     Ok(page(
         found,
         limit,

@@ -73,6 +73,13 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
         &layout.reference("multi"),
         &format!("docker://{}/library/alpine:3.20", hub.host),
     ]);
+    skopeo_ok(&[
+        "copy",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &layout.reference("tool"),
+        &format!("docker://{}/library/alpine:edge", hub.host),
+    ]);
     // Upstream 2: an airlock whose reads need credentials (the bearer handshake).
     let upstream_data = w.path().join("upstream");
     let private = "[[oci.namespaces]]\nprefix = \"\"\nread = [\"ci\"]\n";
@@ -126,6 +133,20 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
     );
     // Manifest, config and layer: one token, fetched with the credentials, then cached.
     assert_eq!(tokens() - tokens_before, 1, "{}", upstream.log());
+
+    // Online, a mirror lists its upstream's tags (edge was never pulled).
+    let tags = |host: &str| {
+        let listed = skopeo_ok(&[
+            "list-tags",
+            "--tls-verify=false",
+            &format!("docker://{host}/docker.io/library/alpine"),
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&listed).expect("json");
+        let mut tags: Vec<String> = serde_json::from_value(json["Tags"].clone()).expect("tags");
+        tags.sort(); // in the upstream's order
+        serde_json::json!(tags)
+    };
+    assert_eq!(tags(&host), serde_json::json!(["3.20", "edge"]));
 
     // containerd's form: the same stored repository.
     let r = reg
@@ -277,6 +298,8 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
         .expect("GET");
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r), "BLOB_UNKNOWN");
+    // Offline, what is stored.
+    assert_eq!(tags(&host), serde_json::json!(["3.20"]));
     let (ok, _, _) = skopeo(&[
         "inspect",
         "--raw",
