@@ -6,6 +6,7 @@ mod logging;
 mod page;
 mod server;
 mod settings;
+mod sync;
 mod yum;
 
 use anyhow::Context as _;
@@ -47,6 +48,11 @@ enum Command {
     Yum {
         #[command(subcommand)]
         what: YumCommand,
+    },
+    /// Fetches artifacts from upstreams into the store, ahead of offline use.
+    Sync {
+        #[command(subcommand)]
+        what: SyncCommand,
     },
     /// Checks the index and the blob store against each other.
     Fsck {
@@ -95,6 +101,23 @@ enum YumCommand {
         /// The .rpm files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SyncCommand {
+    /// Images from the `[[oci.upstreams]]` registries, e.g. `docker.io/library/alpine:3.20`
+    /// or `registry.k8s.io/pause@sha256:…`, with everything they reference.
+    Oci {
+        /// The images.
+        images: Vec<String>,
+        /// A file listing more images, one per line (`#` starts a comment).
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// Keep only these platforms of a multi-platform image (`linux/amd64`,
+        /// `linux/arm64/v8`; repeatable). The index keeps its original bytes and digest.
+        #[arg(long = "platform")]
+        platforms: Vec<airlock_oci::sync::Platform>,
     },
 }
 
@@ -160,6 +183,18 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             let _log = logging::init("warn");
             runtime()?.block_on(yum::add(settings, &repo, &files))
+        }
+        Command::Sync {
+            what:
+                SyncCommand::Oci {
+                    images,
+                    file,
+                    platforms,
+                },
+        } => {
+            let _log = logging::init("warn");
+            let images = sync::image_list(images, file.as_deref())?;
+            runtime()?.block_on(sync::oci(settings, &images, &platforms))
         }
         Command::Fsck { repair, verify } => {
             let _log = logging::init("warn");

@@ -106,6 +106,11 @@ pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Regis
         locks: Inflight::default(),
         settings: settings.oci.clone(),
         auth: airlock_oci::auth::Auth::new(settings.oci.namespaces.clone()),
+        mirrors: airlock_oci::mirror::Mirrors::new(
+            &settings.oci,
+            settings.oci_mode(),
+            &Upstream::new(&settings.upstream).context("building the HTTP client")?,
+        ),
     })
 }
 
@@ -175,11 +180,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
         pypi_indexes: settings.pypi.index.iter().map(|i| i.name.clone()).collect(),
+        oci_mode: settings.oci_mode(),
+        oci_upstreams: settings
+            .oci
+            .upstreams
+            .iter()
+            .map(|u| u.name.clone())
+            .collect(),
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
     let write_behind = web::Data::from(Arc::clone(&go.write_behind));
-    tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), oci_mode = ?settings.oci_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
     let server = HttpServer::new(move || {
         App::new()

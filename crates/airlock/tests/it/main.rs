@@ -9,6 +9,7 @@ mod go_queries;
 mod go_verify;
 mod oci_e2e;
 mod oci_http;
+mod oci_mirror;
 mod pypi_e2e;
 mod pypi_http;
 mod support;

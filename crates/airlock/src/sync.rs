@@ -1,0 +1,117 @@
+//! `airlock sync oci`: fetches images from their upstream registries into the
+//! store (always online: it is an explicit request for the network), with a
+//! progress bar on a terminal and one plain line per artifact otherwise.
+
+use crate::server::{oci_registry, DataDir};
+use crate::settings::Settings;
+use airlock_core::Mode;
+use airlock_oci::sync::{sync_image, Event, Platform};
+use anyhow::Context as _;
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The images named on the command line, then those of `file` (one per line,
+/// `#` comments and blank lines ignored).
+pub fn image_list(mut images: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        images.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    anyhow::ensure!(!images.is_empty(), "no images to sync");
+    Ok(images)
+}
+
+/// Syncs every image; a failed one is reported and the rest go on.
+pub async fn oci(
+    mut settings: Settings,
+    images: &[String],
+    platforms: &[Platform],
+) -> anyhow::Result<std::process::ExitCode> {
+    settings.oci.mode = Some(Mode::Online);
+    anyhow::ensure!(
+        !settings.oci.upstreams.is_empty(),
+        "no [[oci.upstreams]] in the configuration: nothing to sync from"
+    );
+    let data = DataDir::open(&settings.data_dir).await?;
+    let registry = Arc::new(oci_registry(&settings, &data)?);
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes} fetched {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let mut failed = 0;
+    for image in images {
+        if let Some(bar) = &bar {
+            bar.set_message(image.clone());
+        }
+        let (mut manifests, mut blobs, mut bytes) = (0, 0, 0);
+        let mut report = |event: Event<'_>| match event {
+            Event::Manifest { digest, media_type } => {
+                manifests += 1;
+                if bar.is_none() {
+                    eprintln!("{image}: manifest {digest} ({media_type})");
+                }
+            }
+            Event::Skipped { digest } => {
+                if bar.is_none() {
+                    eprintln!("{image}: left out {digest} (platform)");
+                }
+            }
+            Event::Blob {
+                digest,
+                size,
+                fetched,
+            } => {
+                blobs += 1;
+                if fetched {
+                    bytes += size;
+                    if let Some(bar) = &bar {
+                        bar.inc(size);
+                    }
+                }
+                if bar.is_none() {
+                    let how = if fetched { "fetched" } else { "already stored" };
+                    eprintln!("{image}: blob {digest} {size} bytes {how}");
+                }
+            }
+        };
+        match sync_image(&registry, image, platforms, &mut report).await {
+            Ok(digest) => {
+                let line = format!(
+                    "synced {image} {digest}: {manifests} manifests, {blobs} blobs, {} MB fetched",
+                    bytes / 1_000_000
+                );
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => println!("{line}"),
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let line = format!("failed {image}: {e}");
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(match failed {
+        0 => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::FAILURE,
+    })
+}
