@@ -5,16 +5,22 @@
 //! A client thus receives a large artifact while it is fetched, instead of
 //! after, and never receives the whole of one that fails its checks: its
 //! download ends short, with an error.
+//!
+//! [`shared`] lets any number of clients follow one staged file: each
+//! [`Shared::follow`] opens it afresh, under the one verdict (the OCI
+//! registry's pull-through serves every client asking for a blob that is
+//! still arriving from the one upstream fetch).
 
 use crate::store::{BlobBody, ChunkPool, STREAM_CHUNK};
 use futures_util::stream::StreamExt as _;
 use std::fs::File as StdFile;
 use std::io;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+pub(crate) enum State {
     /// The fetch or its checks are still running.
     Pending,
     /// Every byte is in the file and passed the checks.
@@ -60,6 +66,71 @@ pub fn follow(
     in_file: watch::Receiver<u64>,
 ) -> (Verdict, BlobBody) {
     let (tx, verdict) = watch::channel(State::Pending);
+    (Verdict { tx }, body(file, len, hold_back, in_file, verdict))
+}
+
+/// A staged file that clients may follow while it is written, one body each.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    path: PathBuf,
+    len: u64,
+    hold_back: u64,
+    in_file: watch::Receiver<u64>,
+    verdict: watch::Receiver<State>,
+}
+
+/// Like [`follow`], for any number of followers of the staged file at
+/// `path` (a [`crate::store::BlobWriter::path`]), which must exist now.
+pub fn shared(
+    path: PathBuf,
+    len: u64,
+    hold_back: u64,
+    in_file: watch::Receiver<u64>,
+) -> (Verdict, Shared) {
+    let (tx, verdict) = watch::channel(State::Pending);
+    let shared = Shared {
+        path,
+        len,
+        hold_back,
+        in_file,
+        verdict,
+    };
+    (Verdict { tx }, shared)
+}
+
+impl Shared {
+    /// A body for one more follower, reading the file from its start. Fails
+    /// with `NotFound` once the file was committed (renamed into the store:
+    /// serve it from there) or dropped.
+    pub fn follow(&self) -> io::Result<BlobBody> {
+        let file = StdFile::open(&self.path)?;
+        Ok(body(
+            file,
+            self.len,
+            self.hold_back,
+            self.in_file.clone(),
+            self.verdict.clone(),
+        ))
+    }
+
+    /// The length every follower is promised.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether the file is promised to be empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+fn body(
+    file: StdFile,
+    len: u64,
+    hold_back: u64,
+    in_file: watch::Receiver<u64>,
+    verdict: watch::Receiver<State>,
+) -> BlobBody {
     let (file, pool) = (Arc::new(file), ChunkPool::default());
     let start = Follower {
         verdict,
@@ -109,11 +180,10 @@ pub fn follow(
             Some((Err(e), None))
         }
     });
-    let body = BlobBody::Stream {
+    BlobBody::Stream {
         len,
         stream: stream.boxed(),
-    };
-    (Verdict { tx }, body)
+    }
 }
 
 /// The reading side's state.
@@ -185,6 +255,26 @@ mod tests {
         let (got, err) = reading.await.expect("join");
         assert_eq!(got, b"0123456789");
         assert!(err.is_none());
+    }
+
+    #[tokio::test]
+    async fn shared_followers_each_read_the_whole_file() {
+        let (mut w, _) = staged();
+        let (written, in_file) = watch::channel(0);
+        let (verdict, shared) = shared(w.path().to_owned(), 6, 2, in_file);
+        let first = tokio::spawn(collect(shared.follow().expect("open")));
+        w.write_all(b"abc").expect("write");
+        written.send_replace(3);
+        let late = tokio::spawn(collect(shared.follow().expect("open")));
+        w.write_all(b"def").expect("write");
+        written.send_replace(6);
+        drop(written);
+        verdict.verified();
+        for reading in [first, late] {
+            let (got, err) = reading.await.expect("join");
+            assert_eq!(got, b"abcdef");
+            assert!(err.is_none());
+        }
     }
 
     #[tokio::test]

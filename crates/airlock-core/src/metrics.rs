@@ -19,6 +19,7 @@ pub struct Metrics {
     upstream_fetches: IntCounterVec,
     upstream_bytes: IntCounterVec,
     handles: Arc<Handles>,
+    security_events: IntCounterVec,
 }
 
 /// Protocols whose per-request series are kept resolved; more than any server
@@ -132,6 +133,12 @@ impl Default for Metrics {
                 "Bytes fetched from upstreams",
                 &["protocol"],
             ),
+            security_events: counter(
+                &registry,
+                "airlock_security_events_total",
+                "Upstream content refused as forged (checksum mismatches, forked checksum databases)",
+                &["protocol", "event"],
+            ),
             registry,
             handles: Arc::new(Handles::new()),
         }
@@ -190,6 +197,14 @@ impl Metrics {
         self.upstream_bytes
             .with_label_values(&[protocol])
             .inc_by(bytes);
+    }
+
+    /// Counts one security event: upstream content that a signed record
+    /// contradicts (`event` names what, e.g. `checksum_mismatch`).
+    pub fn security_event(&self, protocol: &str, event: &str) {
+        self.security_events
+            .with_label_values(&[protocol, event])
+            .inc();
     }
 
     /// The Prometheus text exposition.

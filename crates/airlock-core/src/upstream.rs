@@ -70,6 +70,19 @@ pub enum UpstreamError {
     /// The URL is not usable (bad syntax or scheme).
     #[error("bad upstream URL {0:?}")]
     BadUrl(String),
+    /// The upstream answered 401; `challenge` is its `WWW-Authenticate`
+    /// header, which says how to get credentials (e.g. a registry's bearer token).
+    #[error("upstream {url} asks for credentials (401)")]
+    Unauthorized {
+        /// The URL, without credentials.
+        url: String,
+        /// The `WWW-Authenticate` header, if any.
+        challenge: Option<String>,
+        /// The URL that answered, when redirects led away from the one asked
+        /// (its host issued the challenge: retry there). Never logged: a
+        /// signed redirect URL carries its signature.
+        answered_by: Option<String>,
+    },
 }
 
 impl UpstreamError {
@@ -98,8 +111,8 @@ pub struct UpstreamBody {
     source: BodySource,
     /// The declared length, when the upstream sent one.
     pub content_length: Option<u64>,
-    /// The HTTP status (200 for a file; 304 answers a conditional request).
-    pub status: u16,
+    /// The response headers (empty for `file://`); boxed to keep the body small.
+    headers: Box<reqwest::header::HeaderMap>,
     received: u64,
     deadline: Instant,
     timeout: Duration,
@@ -108,6 +121,20 @@ pub struct UpstreamBody {
 enum BodySource {
     Http(reqwest::Response),
     File(tokio::fs::File),
+    /// The answer to a `HEAD`: headers only.
+    Empty,
+}
+
+/// A request with more than [`Upstream::get`] says: a method (`GET` or
+/// `HEAD`) and headers, such as a registry's `Accept` and `Authorization`.
+#[derive(Clone, Debug)]
+pub struct UpstreamRequest<'a> {
+    /// The URL (`http`, `https` or `file`).
+    pub url: &'a str,
+    /// `HEAD` instead of `GET`: the answer has headers and no body.
+    pub head: bool,
+    /// Headers to send.
+    pub headers: reqwest::header::HeaderMap,
 }
 
 /// A URL string as it may appear in logs and errors: without user info.
@@ -165,25 +192,26 @@ impl Upstream {
     /// failures, 429 and 5xx before the body starts; the whole fetch, body included,
     /// must finish within the fetch timeout.
     pub async fn get(&self, url: &str) -> Result<UpstreamBody, UpstreamError> {
-        self.get_with(url, &[]).await
+        self.send(&UpstreamRequest {
+            url,
+            head: false,
+            headers: reqwest::header::HeaderMap::new(),
+        })
+        .await
     }
 
-    /// [`Upstream::get`] with extra request headers (`Accept`, `If-None-Match`).
-    /// A 304 answer to a conditional request is `Ok`, with `status` 304 and an
-    /// empty body.
-    pub async fn get_with(
-        &self,
-        url: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<UpstreamBody, UpstreamError> {
+    /// [`Upstream::get`] with a method and headers. A 401 is
+    /// [`UpstreamError::Unauthorized`], with the upstream's challenge.
+    pub async fn send(&self, req: &UpstreamRequest<'_>) -> Result<UpstreamBody, UpstreamError> {
+        let url = req.url;
         let mut url = Url::parse(url).map_err(|_| UpstreamError::BadUrl(url.to_owned()))?;
         let shown = redact(&url);
         let deadline = Instant::now() + self.settings.fetch_timeout;
-        let body = |source, content_length, status| UpstreamBody {
+        let body = |source, content_length, headers| UpstreamBody {
             url: shown.clone(),
             source,
             content_length,
-            status,
+            headers: Box::new(headers),
             received: 0,
             deadline,
             timeout: self.settings.fetch_timeout,
@@ -202,7 +230,11 @@ impl Upstream {
                                 status: 404,
                             });
                         }
-                        Ok(body(BodySource::File(file), Some(meta.len()), 200))
+                        let source = match req.head {
+                            true => BodySource::Empty,
+                            false => BodySource::File(file),
+                        };
+                        Ok(body(source, Some(meta.len()), Default::default()))
                     }
                     Err(e) if e.kind() == io::ErrorKind::NotFound => Err(UpstreamError::NotFound {
                         url: shown,
@@ -219,10 +251,13 @@ impl Upstream {
                 let _ = url.set_password(None);
                 let mut attempt = 0;
                 loop {
-                    let mut request = http.get(url.clone());
-                    for (name, value) in headers {
-                        request = request.header(*name, *value);
-                    }
+                    let method = match req.head {
+                        true => reqwest::Method::HEAD,
+                        false => reqwest::Method::GET,
+                    };
+                    let mut request = http
+                        .request(method, url.clone())
+                        .headers(req.headers.clone());
                     if !user.is_empty() {
                         request = request.basic_auth(&user, password.as_deref());
                     }
@@ -236,13 +271,32 @@ impl Upstream {
                         }
                         Ok(Ok(response)) => {
                             let status = response.status();
-                            if status == StatusCode::NOT_MODIFIED {
-                                return Ok(body(BodySource::Http(response), Some(0), 304));
-                            }
                             if status.is_success() {
+                                let headers = response.headers().clone();
+                                if req.head {
+                                    // A HEAD's body is empty; its length is in the header.
+                                    let len = headers
+                                        .get(reqwest::header::CONTENT_LENGTH)
+                                        .and_then(|v| v.to_str().ok())
+                                        .and_then(|v| v.parse().ok());
+                                    return Ok(body(BodySource::Empty, len, headers));
+                                }
                                 let len = response.content_length();
-                                let code = status.as_u16();
-                                return Ok(body(BodySource::Http(response), len, code));
+                                return Ok(body(BodySource::Http(response), len, headers));
+                            }
+                            if status == StatusCode::UNAUTHORIZED {
+                                let challenge = response
+                                    .headers()
+                                    .get(reqwest::header::WWW_AUTHENTICATE)
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_owned);
+                                let answered_by =
+                                    (response.url() != &url).then(|| response.url().to_string());
+                                return Err(UpstreamError::Unauthorized {
+                                    url: shown,
+                                    challenge,
+                                    answered_by,
+                                });
                             }
                             if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
                                 return Err(UpstreamError::NotFound {
@@ -324,6 +378,7 @@ impl UpstreamBody {
                     buf.truncate(n);
                     Ok((n > 0).then(|| Bytes::from(buf)))
                 }
+                BodySource::Empty => Ok(None),
             }
         })
         .await
@@ -342,6 +397,7 @@ impl UpstreamBody {
                 Ok(Some(chunk))
             }
             None => match self.content_length {
+                Some(_) if matches!(self.source, BodySource::Empty) => Ok(None),
                 Some(expected) if expected != self.received => Err(UpstreamError::Truncated {
                     url: self.url.clone(),
                     expected,
@@ -371,12 +427,9 @@ impl UpstreamBody {
         Ok(out)
     }
 
-    /// A response header as text, if present and printable (`None` for a file).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        match &self.source {
-            BodySource::Http(response) => response.headers().get(name)?.to_str().ok(),
-            BodySource::File(_) => None,
-        }
+    /// The response headers (none for `file://`).
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        &self.headers
     }
 
     /// The URL this body comes from, without credentials.

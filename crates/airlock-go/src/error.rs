@@ -28,6 +28,14 @@ pub enum GoError {
     /// An upstream served content that fails validation; nothing was stored.
     #[error("bad upstream: {0}")]
     BadContent(String),
+    /// A fetched `.mod` or `.zip` differs from the checksum database's record;
+    /// nothing was stored. Logged (`security=true`) where it was found.
+    #[error("{0}")]
+    ChecksumMismatch(String),
+    /// A fetched file could not be verified against the checksum database
+    /// (unreachable, no record, an invalid answer); nothing was stored.
+    #[error("{0}")]
+    Unverifiable(String),
     /// The database failed.
     #[error("index error: {0}")]
     Db(#[from] sqlx::Error),
@@ -59,7 +67,10 @@ impl ResponseError for GoError {
     fn status_code(&self) -> StatusCode {
         match self {
             GoError::BadPath(_) | GoError::NotFound(_) => StatusCode::NOT_FOUND,
-            GoError::Upstream(_) | GoError::BadContent(_) => StatusCode::BAD_GATEWAY,
+            GoError::Upstream(_)
+            | GoError::BadContent(_)
+            | GoError::ChecksumMismatch(_)
+            | GoError::Unverifiable(_) => StatusCode::BAD_GATEWAY,
             GoError::UpstreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GoError::Db(_) | GoError::Store(_) | GoError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -77,7 +88,7 @@ impl ResponseError for GoError {
             tracing::error!(error = %self, "go proxy internal error");
             "internal error (see the airlock log)\n".to_owned()
         } else {
-            if status.is_server_error() {
+            if status.is_server_error() && !matches!(self, GoError::ChecksumMismatch(_)) {
                 // Upstream URLs in these messages are already stripped of credentials.
                 tracing::warn!(error = %self, "go proxy upstream fault");
             }

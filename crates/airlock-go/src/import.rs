@@ -4,11 +4,16 @@
 //! every `.info`, `.mod` and `.zip` passes the same checks as an upstream fetch,
 //! `.ziphash` files are compared with the recomputed hash, and the checksum
 //! database files under `sumdb/` (lookups and tiles) are cached as if fetched.
+//! Each `.mod` and `.zip` is then verified against the checksum database's
+//! files already stored (import `sumdb/` first: see [`is_sumdb`]), as an
+//! online fetch is; what cannot be verified is refused, or kept and marked
+//! when `go.store_unverified` (`--keep-unverified`), and listed in the report.
 
 use crate::error::GoError;
 use crate::index::{self, NewGoFile};
 use crate::proxy::GoProxy;
 use crate::request::{self, FileKind, GoRequest, SumDbPath};
+use crate::sumdb::verify::{ImportCheck, Verification};
 use airlock_core::{Digest, StagedBlob};
 use sqlx::Connection;
 use std::path::{Path, PathBuf};
@@ -26,6 +31,11 @@ pub struct ImportReport {
     pub bytes: u64,
     /// Files refused, with the reason.
     pub rejected: Vec<(PathBuf, String)>,
+    /// Module files stored without being verified against a checksum database.
+    pub not_verified: u64,
+    /// Those of them worth listing, with why (not listed: every file, when no
+    /// checksum database with a key is configured).
+    pub unverified: Vec<(PathBuf, String)>,
     /// Files that are not module or checksum-database files (lists, locks, partial downloads).
     pub skipped: u64,
     /// Query answers (`<query>.info`) kept, so the same query resolves offline.
@@ -44,6 +54,8 @@ impl ImportReport {
         self.skipped += other.skipped;
         self.queries += other.queries;
         self.rejected.extend(other.rejected);
+        self.not_verified += other.not_verified;
+        self.unverified.extend(other.unverified);
         self.left_out.extend(other.left_out);
     }
 }
@@ -55,6 +67,14 @@ pub struct ImportItem {
     pub path: PathBuf,
     /// Its size.
     pub size: u64,
+}
+
+/// Whether a file found by [`scan`] under `root` is a checksum-database file:
+/// these are imported before module files, which are verified against them.
+pub fn is_sumdb(root: &Path, item: &ImportItem) -> bool {
+    item.path
+        .strip_prefix(root)
+        .is_ok_and(|rel| rel.starts_with("sumdb"))
 }
 
 /// Lists the files to import under `dir` (a module cache root or its `cache/download`).
@@ -98,6 +118,8 @@ pub enum Pending {
         h1: Option<String>,
         /// Where it came from.
         origin: String,
+        /// How it was checked against the checksum database.
+        verification: Option<Verification>,
     },
     /// A query's answer (`<query>.info`): what the query resolves to, and the
     /// version's `.info` when it was not stored yet (already durable: it is small
@@ -218,13 +240,30 @@ pub async fn prepare_file(
                     existing.digest
                 ));
             }
+            let origin = format!("import:{}", item.path.display());
+            let verification = match proxy
+                .check_imported(&module, &version, kind, h1.as_deref(), &origin)
+                .await?
+            {
+                ImportCheck::Refuse(reason) => return refuse(reason),
+                ImportCheck::Store(verification, note) => {
+                    if verification.is_some_and(|v| v != Verification::Verified) {
+                        report.not_verified += 1;
+                    }
+                    if let Some(note) = note {
+                        report.unverified.push((item.path.clone(), note));
+                    }
+                    verification
+                }
+            };
             Ok(Some(Pending::Module {
                 module,
                 version,
                 kind,
                 staged,
                 h1,
-                origin: format!("import:{}", item.path.display()),
+                origin,
+                verification,
             }))
         }
         GoRequest::SumDb {
@@ -321,6 +360,7 @@ pub async fn commit_batch(
                 staged: blob,
                 h1,
                 origin,
+                verification,
             } => {
                 rows.push(Row::Module {
                     module,
@@ -330,6 +370,7 @@ pub async fn commit_batch(
                     size: blob.size,
                     h1,
                     origin,
+                    verification,
                 });
                 staged.push(blob);
             }
@@ -349,6 +390,7 @@ pub async fn commit_batch(
                         size,
                         h1: None,
                         origin: origin.clone(),
+                        verification: None,
                     });
                 }
                 rows.push(Row::Query {
@@ -386,6 +428,7 @@ pub async fn commit_batch(
                 size,
                 h1,
                 origin,
+                verification,
             } => {
                 let new = NewGoFile {
                     module,
@@ -395,6 +438,7 @@ pub async fn commit_batch(
                     size: *size,
                     h1: h1.as_deref(),
                     origin,
+                    verification: *verification,
                 };
                 if index::insert_file_tx(&mut tx, new).await? {
                     report.stored += 1;
@@ -436,6 +480,7 @@ enum Row {
         size: u64,
         h1: Option<String>,
         origin: String,
+        verification: Option<Verification>,
     },
     Query {
         module: String,

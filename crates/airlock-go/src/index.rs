@@ -2,6 +2,7 @@
 //! lives here.
 
 use crate::request::FileKind;
+use crate::sumdb::verify::Verification;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
 use airlock_core::{Db, Digest};
 use futures_util::TryStreamExt;
@@ -55,6 +56,8 @@ pub struct NewGoFile<'a> {
     pub h1: Option<&'a str>,
     /// Where it came from.
     pub origin: &'a str,
+    /// How it was checked against the checksum database (`None` for `.info`).
+    pub verification: Option<Verification>,
 }
 
 /// Looks up one file of a module version.
@@ -80,8 +83,8 @@ pub async fn find_file(
 /// The blob row, then the file row unless one exists; returns a row when it inserted one.
 static INSERT_FILE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{INSERT_BLOB}; INSERT INTO go_file (module, version, kind, blob_digest, h1, origin, created_at) \
-         VALUES ($4, $5, $6, $1, $7, $8, $3) ON CONFLICT (module, version, kind) DO NOTHING RETURNING 1 AS inserted"
+        "{INSERT_BLOB}; INSERT INTO go_file (module, version, kind, blob_digest, h1, origin, created_at, verification) \
+         VALUES ($4, $5, $6, $1, $7, $8, $3, $9) ON CONFLICT (module, version, kind) DO NOTHING RETURNING 1 AS inserted"
     )
 });
 
@@ -106,6 +109,7 @@ async fn insert_file_on(conn: &mut SqliteConnection, file: NewGoFile<'_>) -> Res
         .bind(file.kind.as_str())
         .bind(file.h1)
         .bind(file.origin)
+        .bind(file.verification.map(Verification::as_str))
         .fetch_all(conn)
         .await?;
     Ok(!inserted.is_empty())
@@ -218,16 +222,27 @@ pub async fn module_known(db: &Db, module: &str) -> Result<bool, DbError> {
     Ok(row.is_some())
 }
 
+/// One entry of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    /// Module path.
+    pub module: String,
+    /// Version.
+    pub version: String,
+    /// How its zip was checked (`None`: stored before airlock verified).
+    pub verification: Option<String>,
+}
+
 /// A page of stored module versions with a zip, after `(module, version)`.
 pub async fn catalog(
     db: &Db,
     after: Option<(&str, &str)>,
     limit: u32,
-) -> Result<Vec<(String, String)>, DbError> {
+) -> Result<Vec<CatalogEntry>, DbError> {
     let (module, version) = after.unwrap_or(("", ""));
     let rows = sqlx::query(
-        "SELECT module, version FROM go_file WHERE kind = 'zip' AND (module > $1 OR (module = $1 AND version > $2)) \
-         ORDER BY module, version LIMIT $3",
+        "SELECT module, version, verification FROM go_file WHERE kind = 'zip' \
+         AND (module > $1 OR (module = $1 AND version > $2)) ORDER BY module, version LIMIT $3",
     )
     .bind(module)
     .bind(version)
@@ -235,7 +250,13 @@ pub async fn catalog(
     .fetch_all(&mut *db.reader().await?)
     .await?;
     rows.into_iter()
-        .map(|r| Ok((r.try_get("module")?, r.try_get("version")?)))
+        .map(|r| {
+            Ok(CatalogEntry {
+                module: r.try_get("module")?,
+                version: r.try_get("version")?,
+                verification: r.try_get("verification")?,
+            })
+        })
         .collect()
 }
 
@@ -247,6 +268,72 @@ pub async fn counts(db: &Db) -> Result<(i64, i64), DbError> {
     .fetch_one(&mut *db.reader().await?)
     .await?;
     Ok((row.try_get("modules")?, row.try_get("versions")?))
+}
+
+/// The newest verified tree head of a checksum database: (size, base64 root hash).
+pub async fn sumdb_head(db: &Db, name: &str) -> Result<Option<(u64, String)>, DbError> {
+    let row = sqlx::query("SELECT tree_size, root_hash FROM go_sumdb_head WHERE db_name = $1")
+        .bind(name)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| {
+        let size: i64 = r.try_get("tree_size")?;
+        Ok((size as u64, r.try_get("root_hash")?))
+    })
+    .transpose()
+}
+
+/// Records a verified tree head, unless a larger one is already recorded (by
+/// another process: the caller checked consistency with the one it knew).
+pub async fn set_sumdb_head(
+    db: &Db,
+    name: &str,
+    size: u64,
+    root_hash: &str,
+    note: &str,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO go_sumdb_head (db_name, tree_size, root_hash, note, updated_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (db_name) DO UPDATE SET tree_size = excluded.tree_size, root_hash = excluded.root_hash, \
+         note = excluded.note, updated_at = excluded.updated_at WHERE go_sumdb_head.tree_size < excluded.tree_size",
+    )
+    .bind(name)
+    .bind(size as i64)
+    .bind(root_hash)
+    .bind(note)
+    .bind(airlock_core::unix_now())
+    .execute(&mut *db.writer().await)
+    .await?;
+    Ok(())
+}
+
+/// Stored `.mod` and `.zip` files kept although the checksum database could
+/// not verify them: (module, version, kind), in order.
+pub async fn unverified_files(db: &Db) -> Result<Vec<(String, String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT module, version, kind FROM go_file WHERE verification = 'unverified' \
+         ORDER BY module, version, kind",
+    )
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok((
+                r.try_get("module")?,
+                r.try_get("version")?,
+                r.try_get("kind")?,
+            ))
+        })
+        .collect()
+}
+
+/// How many stored `.mod` and `.zip` files no checksum database covers.
+pub async fn not_covered_count(db: &Db) -> Result<i64, DbError> {
+    let row =
+        sqlx::query("SELECT COUNT(*) AS files FROM go_file WHERE verification = 'not-covered'")
+            .fetch_one(&mut *db.reader().await?)
+            .await?;
+    row.try_get("files")
 }
 
 /// Looks up a cached checksum-database file.
@@ -340,6 +427,7 @@ mod tests {
             size: 3,
             h1: Some("h1:x"),
             origin: "test",
+            verification: Some(Verification::Verified),
         }
     }
 

@@ -14,11 +14,13 @@ pub mod gomod;
 pub mod import;
 pub mod index;
 pub mod module;
+pub mod patterns;
 pub mod proxy;
 pub mod query;
 pub mod request;
 mod routes;
 pub mod semver;
+pub mod sumdb;
 pub mod zipcheck;
 
 pub use error::GoError;
@@ -39,8 +41,16 @@ pub struct GoSettings {
     /// and `file://` (a directory in GOPROXY layout, such as a module cache's
     /// `cache/download`).
     pub upstream: String,
-    /// Checksum databases proxied (and cached) at `/go/sumdb/<name>/`.
+    /// Checksum databases proxied (and cached) at `/go/sumdb/<name>/`. The first
+    /// one with a verifier key also verifies every fetched `.mod` and `.zip`.
     pub sumdb: Vec<SumDbSettings>,
+    /// Module path patterns (`GOPRIVATE`/`GONOSUMDB` syntax: comma-separated
+    /// globs matching path prefixes) whose files are not looked up in the
+    /// checksum database; they are stored marked "not-covered".
+    pub private: String,
+    /// When the checksum database cannot be reached: `false` refuses the fetch
+    /// (502); `true` stores the files marked "unverified".
+    pub store_unverified: bool,
     /// How long `@v/list` and `@latest` answers are reused before they are
     /// computed (and, online, fetched) again. A zip stored by this server
     /// refreshes them at once; an import by another process shows within this time.
@@ -60,6 +70,10 @@ pub struct SumDbSettings {
     pub name: String,
     /// Where to fetch it from; `https://<name>` when unset.
     pub url: Option<String>,
+    /// Its verifier key, `<name>+<hash>+<base64 key>` as in `GOSUMDB`; known for
+    /// `sum.golang.org`. Without one the database is proxied but verifies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 impl Default for GoSettings {
@@ -70,7 +84,10 @@ impl Default for GoSettings {
             sumdb: vec![SumDbSettings {
                 name: "sum.golang.org".into(),
                 url: None,
+                key: None,
             }],
+            private: String::new(),
+            store_unverified: false,
             metadata_ttl: std::time::Duration::from_secs(10),
             prefetch: true,
         }
@@ -78,13 +95,33 @@ impl Default for GoSettings {
 }
 
 impl GoSettings {
-    /// Checks the settings and resolves them into upstream entries.
-    pub fn resolve(&self) -> Result<(Vec<proxy::ProxyEntry>, Vec<proxy::SumDbUpstream>), String> {
+    /// Checks the settings and resolves them into upstream entries and the
+    /// checksum-database check.
+    pub fn resolve(&self) -> Result<Resolved, String> {
         let upstreams = proxy::parse_proxy_list(&self.upstream)?;
+        let private =
+            patterns::PathPatterns::parse(&self.private).map_err(|e| format!("go.private: {e}"))?;
         let mut sumdbs = Vec::new();
+        let mut verifier = None;
         for s in &self.sumdb {
             if s.name.is_empty() || s.name.contains('/') {
                 return Err(format!("invalid checksum database name {:?}", s.name));
+            }
+            let key = match (&s.key, s.name.as_str()) {
+                (Some(key), _) => Some(key.as_str()),
+                (None, "sum.golang.org") => Some(sumdb::verify::SUM_GOLANG_ORG_KEY),
+                (None, _) => None,
+            };
+            if let Some(key) = key {
+                let v = sumdb::note::Verifier::parse(key).map_err(|e| format!("go.sumdb: {e}"))?;
+                if v.name() != s.name {
+                    return Err(format!(
+                        "go.sumdb: the key of {:?} is for {:?}",
+                        s.name,
+                        v.name()
+                    ));
+                }
+                verifier.get_or_insert(v);
             }
             sumdbs.push(proxy::SumDbUpstream {
                 name: s.name.clone(),
@@ -94,6 +131,21 @@ impl GoSettings {
                     .unwrap_or_else(|| format!("https://{}", s.name)),
             });
         }
-        Ok((upstreams, sumdbs))
+        Ok(Resolved {
+            upstreams,
+            sumdbs,
+            check: sumdb::verify::SumDbCheck::new(verifier, private, self.store_unverified),
+        })
     }
+}
+
+/// The `[go]` settings, checked.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Upstream module proxies, in order.
+    pub upstreams: Vec<proxy::ProxyEntry>,
+    /// Proxied checksum databases.
+    pub sumdbs: Vec<proxy::SumDbUpstream>,
+    /// How fetched module files are verified.
+    pub check: sumdb::verify::SumDbCheck,
 }

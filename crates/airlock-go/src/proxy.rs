@@ -9,6 +9,7 @@ use crate::index::{self, NewGoFile, StoredFile};
 use crate::query;
 use crate::request::FileKind;
 use crate::semver;
+use crate::sumdb::verify::Expected;
 use crate::zipcheck;
 use airlock_core::follow::follow;
 use airlock_core::inflight::Inflight;
@@ -99,6 +100,8 @@ pub struct GoProxy {
     pub upstreams: Vec<ProxyEntry>,
     /// Proxied checksum databases.
     pub sumdbs: Vec<SumDbUpstream>,
+    /// How fetched module files are verified against a checksum database.
+    pub sumdb_check: crate::sumdb::verify::SumDbCheck,
     /// The index.
     pub db: Db,
     /// The blob store.
@@ -277,7 +280,7 @@ impl GoProxy {
         if let Some(found) = self.in_memory(module, version, kind) {
             return Ok(found);
         }
-        let (fetched, h1, origin) = match self.fetch_file(module, version, kind).await {
+        let (fetched, h1, origin, expected) = match self.fetch_file(module, version, kind).await {
             Ok(fetched) => fetched,
             Err(e) => {
                 // Stored by another process (an import) since the keys were loaded?
@@ -300,7 +303,7 @@ impl GoProxy {
         let body = match fetched {
             Fetched::Arriving(body) => {
                 return self
-                    .serve_while_receiving(guard, body, module, version, origin)
+                    .serve_while_receiving(guard, body, module, version, origin, expected)
                     .await;
             }
             Fetched::Small(ref bytes) => BlobBody::Bytes(bytes.clone()),
@@ -311,7 +314,7 @@ impl GoProxy {
         self.tasks.spawn_on(
             async move {
                 let result = this
-                    .store_fetched(fetched, guard, &module, &version, kind, h1, &origin)
+                    .store_fetched(fetched, guard, &module, &version, kind, h1, &origin, expected)
                     .await;
                 if let Err(e) = result {
                     tracing::error!(module, version, kind = kind.as_str(), error = %e, "could not store a fetched go module file");
@@ -363,6 +366,7 @@ impl GoProxy {
         module: &str,
         version: &str,
         origin: String,
+        expected: Option<Expected>,
     ) -> Result<Found, GoError> {
         let len = body
             .content_length
@@ -387,11 +391,14 @@ impl GoProxy {
                         "{origin}: {} bytes received, {len} declared",
                         staged.size
                     ))),
-                    Ok((staged, h1)) => {
-                        verdict.verified();
-                        this.store_fetched(Fetched::Staged(staged), guard, &module, &version, FileKind::Zip, Some(h1), &origin)
-                            .await
-                    }
+                    Ok((staged, h1)) => match this.check_hash(expected.as_ref(), &module, &version, FileKind::Zip, Some(&h1), &origin) {
+                        Ok(()) => {
+                            verdict.verified();
+                            this.store_fetched(Fetched::Staged(staged), guard, &module, &version, FileKind::Zip, Some(h1), &origin, expected)
+                                .await
+                        }
+                        Err(e) => Err(e), // dropping the verdict fails the client's body
+                    },
                     Err(e) => Err(e), // dropping the verdict fails the client's body
                 };
                 if let Err(e) = result {
@@ -406,23 +413,41 @@ impl GoProxy {
         })
     }
 
-    /// Fetches one module file from the upstreams and checks it.
+    /// Fetches one module file from the upstreams and checks it, and (at the
+    /// same time) what the checksum database says it must hash to. A file
+    /// whose hash is known is checked against it here; a large zip still
+    /// arriving is checked once received, before the end of it is served.
     async fn fetch_file(
         &self,
         module: &str,
         version: &str,
         kind: FileKind,
-    ) -> Result<(Fetched, Option<String>, String), GoError> {
+    ) -> Result<(Fetched, Option<String>, String, Option<Expected>), GoError> {
         let rel = format!(
             "{}/@v/{}.{}",
             escape_path(module)?,
             escape_version(version)?,
             kind.as_str()
         );
-        self.fetch_first(&rel, |body| {
-            self.fetch_module_file(body, module, version, kind)
-        })
-        .await
+        let (fetched, expected) = tokio::join!(
+            self.fetch_first(&rel, |body| {
+                self.fetch_module_file(body, module, version, kind)
+            }),
+            self.expected_hash(module, version, kind, true)
+        );
+        let (fetched, h1, origin) = fetched?;
+        let expected = expected?;
+        if !matches!(fetched, Fetched::Arriving(_)) {
+            self.check_hash(
+                expected.as_ref(),
+                module,
+                version,
+                kind,
+                h1.as_deref(),
+                &origin,
+            )?;
+        }
+        Ok((fetched, h1, origin, expected))
     }
 
     /// Makes a fetched file durable, then records it. `lock` is the file's fetch
@@ -440,6 +465,7 @@ impl GoProxy {
         kind: FileKind,
         h1: Option<String>,
         origin: &str,
+        expected: Option<Expected>,
     ) -> Result<(), GoError> {
         let (mut _pending, mut _turn, mut _lock) = (None, None, Some(lock));
         let (digest, size, h1) = match fetched {
@@ -457,6 +483,7 @@ impl GoProxy {
             Fetched::Staged(staged) => self.commit(staged, h1).await?,
             Fetched::Arriving(body) => {
                 let (staged, h1) = self.receive_arriving(body, module, version).await?;
+                self.check_hash(expected.as_ref(), module, version, kind, Some(&h1), origin)?;
                 self.commit(staged, Some(h1)).await?
             }
         };
@@ -468,6 +495,7 @@ impl GoProxy {
             size,
             h1: h1.as_deref(),
             origin,
+            verification: expected.map(|e| e.verification()),
         })
         .await
     }
@@ -526,19 +554,20 @@ impl GoProxy {
                 }
                 let fetched = match self.fetch_file(module, version, kind).await? {
                     // Receive a large zip here, where shutdown can cancel it.
-                    (Fetched::Arriving(body), _, origin) => {
+                    (Fetched::Arriving(body), _, origin, expected) => {
                         let (staged, h1) = self.receive_arriving(body, module, version).await?;
-                        (Fetched::Staged(staged), Some(h1), origin)
+                        self.check_hash(expected.as_ref(), module, version, kind, Some(&h1), &origin)?;
+                        (Fetched::Staged(staged), Some(h1), origin, expected)
                     }
                     fetched => fetched,
                 };
                 Ok::<_, GoError>(Some((guard, fetched)))
             } => fetched?,
         };
-        let Some((guard, (fetched, h1, origin))) = fetched else {
+        let Some((guard, (fetched, h1, origin, expected))) = fetched else {
             return Ok(());
         };
-        self.store_fetched(fetched, guard, module, version, kind, h1, &origin)
+        self.store_fetched(fetched, guard, module, version, kind, h1, &origin, expected)
             .await
     }
 
@@ -962,6 +991,7 @@ impl GoProxy {
                         FileKind::Info,
                         None,
                         &origin,
+                        None, // an .info: no checksum database records it
                     )
                     .await;
                 if let Err(e) = result {
@@ -1043,6 +1073,18 @@ impl GoProxy {
                 cache: CacheResult::Hit,
             })
         };
+        // Fetched for a verification and still being stored: served from memory.
+        let pending = || {
+            let bytes = self.sumdb_check.pending_file(name, path)?;
+            self.metrics.cache(PROTOCOL, CacheResult::Hit);
+            Some(Ok(Found::Fresh {
+                body: BlobBody::Bytes(bytes),
+                cache: CacheResult::Hit,
+            }))
+        };
+        if let Some(found) = pending() {
+            return found;
+        }
         // `latest` changes: online it is fetched fresh and the cached copy is the fallback.
         let mutable = path == "latest";
         let online = fetch && self.mode == Mode::Online;
@@ -1061,9 +1103,12 @@ impl GoProxy {
             )));
         }
         self.metrics.cache(PROTOCOL, CacheResult::Miss);
-        let _guard = self.inflight.lock(&format!("sumdb/{name}/{path}")).await;
+        let _guard = self.inflight.lock(&sumdb_inflight_key(name, path)).await;
         if !mutable {
-            // Whoever held the lock may have stored it.
+            // Whoever held the lock may have stored it, or be storing it.
+            if let Some(found) = pending() {
+                return found;
+            }
             if let Some(file) = index::find_sumdb(&self.db, name, path).await? {
                 return hit(file);
             }
@@ -1110,16 +1155,9 @@ impl GoProxy {
         body: UpstreamBody,
         path: &str,
     ) -> Result<StagedBlob, GoError> {
-        let url = body.url().to_owned();
         // Lookups and tiles are small: check them in memory, then stage them.
-        let bytes = body.bytes(MAX_SUMDB_FILE).await.map_err(|e| match e {
-            UpstreamError::TooLarge { limit, .. } => {
-                GoError::BadContent(format!("{url}: larger than the {limit}-byte limit"))
-            }
-            e => e.into(),
-        })?;
-        check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
-        Ok(self.staging.stage_bytes(Bytes::from(bytes)).await?)
+        let bytes = receive_sumdb_file(body, path).await?;
+        Ok(self.staging.stage_bytes(bytes).await?)
     }
 
     fn offline_hint(&self) -> &'static str {
@@ -1227,6 +1265,25 @@ pub fn check_sumdb_file(path: &str, bytes: &[u8]) -> Result<(), String> {
             width * 32
         ))
     }
+}
+
+/// Receives a checksum-database file into memory and checks its shape: these
+/// are cached forever, so an error page served with 200 must not get in.
+pub async fn receive_sumdb_file(body: UpstreamBody, path: &str) -> Result<Bytes, GoError> {
+    let url = body.url().to_owned();
+    let bytes = body.bytes(MAX_SUMDB_FILE).await.map_err(|e| match e {
+        UpstreamError::TooLarge { limit, .. } => {
+            GoError::BadContent(format!("{url}: larger than the {limit}-byte limit"))
+        }
+        e => e.into(),
+    })?;
+    check_sumdb_file(path, &bytes).map_err(|e| GoError::BadContent(format!("{url}: {e}")))?;
+    Ok(Bytes::from(bytes))
+}
+
+/// The single-flight key of a checksum-database file.
+pub fn sumdb_inflight_key(name: &str, path: &str) -> String {
+    format!("sumdb/{name}/{path}")
 }
 
 /// The single-flight key of one module file.

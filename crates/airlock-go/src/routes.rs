@@ -122,11 +122,17 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
             let after = query.token.as_deref().and_then(|t| t.rsplit_once('@'));
             let page = crate::index::catalog(&proxy.db, after, limit).await?;
             let next = (page.len() as u32 == limit)
-                .then(|| page.last().map(|(m, v)| format!("{m}@{v}")))
+                .then(|| page.last().map(|e| format!("{}@{}", e.module, e.version)))
                 .flatten();
             let modules: Vec<_> = page
                 .iter()
-                .map(|(m, v)| serde_json::json!({ "module": m, "version": v }))
+                .map(|e| {
+                    serde_json::json!({
+                        "module": e.module,
+                        "version": e.version,
+                        "verification": e.verification,
+                    })
+                })
                 .collect();
             let body = serde_json::json!({ "modules": modules, "next": next });
             Ok(small(

@@ -6,6 +6,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use airlock_core::store::StoreError;
+use airlock_core::upstream::UpstreamError;
 use airlock_core::Digest;
 
 /// Everything a registry request can fail with.
@@ -73,6 +74,15 @@ pub enum OciError {
     /// A `n` that is not a number.
     #[error("invalid pagination: {0}")]
     PaginationInvalid(String),
+    /// A write to a mirrored repository (it holds only what its upstream has).
+    #[error("the repository is a mirror of an upstream and is read-only: {0}")]
+    ReadOnly(String),
+    /// The upstream registry failed (down, timeout, refused), with nothing stored to serve instead.
+    #[error("upstream registry: {0}")]
+    Upstream(#[from] UpstreamError),
+    /// The upstream sent something unusable (a wrong digest, schema 1); nothing was stored.
+    #[error("upstream registry sent bad content: {0}")]
+    UpstreamContent(String),
     /// The index failed.
     #[error("index error: {0}")]
     Db(#[from] sqlx::Error),
@@ -105,7 +115,11 @@ impl OciError {
             OciError::NameUnknown(_) => "NAME_UNKNOWN",
             OciError::Unauthorized { .. } => "UNAUTHORIZED",
             OciError::Denied(_) => "DENIED",
-            OciError::Unsupported(_) | OciError::PaginationInvalid(_) => "UNSUPPORTED",
+            OciError::Unsupported(_) | OciError::PaginationInvalid(_) | OciError::ReadOnly(_) => {
+                "UNSUPPORTED"
+            }
+            OciError::Upstream(UpstreamError::Status { status: 429, .. }) => "TOOMANYREQUESTS",
+            OciError::Upstream(_) | OciError::UpstreamContent(_) => "UNAVAILABLE",
             OciError::Db(_) | OciError::Store(_) => "UNKNOWN",
         }
     }
@@ -152,14 +166,27 @@ impl ResponseError for OciError {
             OciError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             OciError::Denied(_) => StatusCode::FORBIDDEN,
             OciError::Unsupported(_) => StatusCode::NOT_FOUND,
+            OciError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OciError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
+            // The client may wait and retry, as it would with the upstream itself.
+            OciError::Upstream(UpstreamError::Status { status: 429, .. }) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            OciError::Upstream(_) | OciError::UpstreamContent(_) => StatusCode::BAD_GATEWAY,
             OciError::Db(_) | OciError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "oci registry internal error");
+        match self {
+            OciError::Upstream(_) | OciError::UpstreamContent(_) => {
+                tracing::warn!(error = %self, "oci: upstream registry failed");
+            }
+            _ if status.is_server_error() => {
+                tracing::error!(error = %self, "oci registry internal error");
+            }
+            _ => {}
         }
         let errors: Vec<_> = self
             .details()

@@ -2,9 +2,12 @@
 //! shared sweep (`airlock_core::gc::sweep`) deletes the blobs nothing
 //! references any more.
 //!
-//! - A blob link (`oci_repository_blob`) that no manifest of its repository
-//!   references, older than the grace period: a layer pushed for a manifest
-//!   that never came, or whose manifests were deleted. (registry:2's
+//! - A blob link (`oci_repository_blob`) of a hosted repository that no
+//!   manifest of the repository references, older than the grace period: a
+//!   layer pushed for a manifest that never came, or whose manifests were
+//!   deleted. Mirror repositories keep theirs: a manifest's references are
+//!   recorded only for the blobs stored when it was fetched, and layers
+//!   fetched later are held by their link alone. (registry:2's
 //!   `garbage-collect` does the same.) The grace period is what keeps the
 //!   layers of a push in progress, pushed before their manifest.
 //! - With `delete_untagged`, a manifest older than the grace period that no
@@ -49,9 +52,13 @@ pub async fn prune(
             }
         }
     }
-    const UNUSED_LINKS: &str = "FROM oci_repository_blob WHERE created_at <= $1 AND NOT EXISTS \
-         (SELECT 1 FROM oci_manifest_reference r WHERE r.repository = oci_repository_blob.repository \
-          AND r.digest = oci_repository_blob.digest)";
+    // Only hosted repositories: in a mirror, a manifest's references are
+    // recorded for the blobs stored when it was fetched, and layers fetched
+    // later are held by their link alone.
+    const UNUSED_LINKS: &str = "FROM oci_repository_blob WHERE created_at <= $1 \
+         AND repository IN (SELECT name FROM oci_repository WHERE kind = 'hosted') \
+         AND NOT EXISTS (SELECT 1 FROM oci_manifest_reference r \
+          WHERE r.repository = oci_repository_blob.repository AND r.digest = oci_repository_blob.digest)";
     report.blob_links = if dry_run {
         let row = sqlx::query(&format!("SELECT COUNT(*) AS n {UNUSED_LINKS}"))
             .bind(cutoff)

@@ -114,15 +114,34 @@ pub async fn repository_known(db: &Db, repository: &Name) -> Result<bool, DbErro
     Ok(row.is_some())
 }
 
-/// The blob row, the repository (hosted, unless it exists) and the blob's link to it.
+/// The blob row, the repository (of kind $5 with upstream $6, unless it
+/// exists) and the blob's link to it.
 static INSERT_REPOSITORY_BLOB: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, $5, $6, $3) \
+         ON CONFLICT (name) DO NOTHING; \
          INSERT INTO oci_repository_blob (repository, digest, created_at) VALUES ($4, $1, $3) \
          ON CONFLICT (repository, digest) DO NOTHING"
     )
 });
+
+/// [`INSERT_REPOSITORY_BLOB`] with its parameters: `upstream` for a mirror, `None` when hosted.
+fn repository_blob_query<'q>(
+    repository: &'q Name,
+    upstream: Option<&'q str>,
+    digest: &Digest,
+    size: u64,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
+        .bind(repository.as_str())
+        .bind(if upstream.is_some() {
+            "mirror"
+        } else {
+            "hosted"
+        })
+        .bind(upstream)
+}
 
 /// Records a pushed blob (already durable) in `repository`.
 pub async fn insert_blob(
@@ -131,8 +150,7 @@ pub async fn insert_blob(
     digest: &Digest,
     size: u64,
 ) -> Result<(), DbError> {
-    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
-        .bind(repository.as_str())
+    repository_blob_query(repository, None, digest, size)
         .execute(&mut *db.writer().await)
         .await?;
     Ok(())
@@ -161,8 +179,7 @@ pub async fn mount_blob(
         return Ok(None);
     };
     let size = row.try_get::<i64, _>("size")? as u64;
-    blob_query(&INSERT_REPOSITORY_BLOB, digest, size)
-        .bind(repository.as_str())
+    repository_blob_query(repository, None, digest, size)
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
@@ -222,14 +239,36 @@ pub struct NewManifest<'a> {
     pub tags: &'a [String],
 }
 
+/// The blob row, the repository (of kind $9 with upstream $10, unless it
+/// exists) and the manifest.
 static INSERT_MANIFEST: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{INSERT_BLOB}; \
-         INSERT INTO oci_repository (name, kind, created_at) VALUES ($4, 'hosted', $3) ON CONFLICT (name) DO NOTHING; \
+         INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, $9, $10, $3) \
+         ON CONFLICT (name) DO NOTHING; \
          INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
          VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
     )
 });
+
+/// [`INSERT_MANIFEST`] with its parameters: `upstream` for a mirror, `None` when hosted.
+fn manifest_query<'q>(
+    m: &NewManifest<'q>,
+    upstream: Option<&'q str>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    blob_query(&INSERT_MANIFEST, m.digest, m.size)
+        .bind(m.repository.as_str())
+        .bind(m.info.media_type.as_str())
+        .bind(m.info.artifact_type.as_deref())
+        .bind(m.info.subject.as_ref().map(Digest::to_string))
+        .bind(m.info.annotations.as_deref())
+        .bind(if upstream.is_some() {
+            "mirror"
+        } else {
+            "hosted"
+        })
+        .bind(upstream)
+}
 
 /// Records a manifest, its references and its tag in one transaction, after
 /// checking again (under the write lock) that everything it references is in
@@ -241,14 +280,7 @@ pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>,
     if !missing.is_empty() {
         return Ok(missing);
     }
-    blob_query(&INSERT_MANIFEST, m.digest, m.size)
-        .bind(m.repository.as_str())
-        .bind(&m.info.media_type)
-        .bind(m.info.artifact_type.as_deref())
-        .bind(m.info.subject.as_ref().map(Digest::to_string))
-        .bind(m.info.annotations.as_deref())
-        .execute(&mut *tx)
-        .await?;
+    manifest_query(&m, None).execute(&mut *tx).await?;
     for r in &m.info.references {
         if r.may_be_absent {
             let stored = sqlx::query("SELECT 1 AS one FROM blob WHERE digest = $1")
@@ -492,4 +524,104 @@ pub async fn idle_uploads(db: &Db, before: i64) -> Result<Vec<String>, DbError> 
         .fetch_all(&mut *db.reader().await?)
         .await?;
     rows.into_iter().map(|r| r.try_get("id")).collect()
+}
+
+// --- Mirrors (pull-through of upstream registries) ---
+
+/// The manifest a mirrored tag points at, and when the upstream last confirmed it
+/// (unix seconds; `None` for a tag that was pushed or imported).
+pub async fn find_tag_checked(
+    db: &Db,
+    repository: &Name,
+    tag: &str,
+) -> Result<Option<(StoredManifest, Option<i64>)>, DbError> {
+    let row = sqlx::query(
+        "SELECT m.digest, m.media_type, b.size, t.checked_at FROM oci_tag t \
+         JOIN oci_manifest m ON m.repository = t.repository AND m.digest = t.manifest \
+         JOIN blob b ON b.digest = m.digest WHERE t.repository = $1 AND t.tag = $2",
+    )
+    .bind(repository.as_str())
+    .bind(tag)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| Ok((stored_manifest(&r)?, r.try_get("checked_at")?)))
+        .transpose()
+}
+
+/// Records that the upstream still has `tag` where it was.
+pub async fn tag_checked(db: &Db, repository: &Name, tag: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE oci_tag SET checked_at = $3 WHERE repository = $1 AND tag = $2")
+        .bind(repository.as_str())
+        .bind(tag)
+        .bind(unix_now())
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Whether `digest` is stored at all (in any repository, of any protocol).
+pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError> {
+    let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
+        .transpose()
+}
+
+/// Records a blob fetched from `upstream` (already durable) in the mirror `repository`.
+pub async fn insert_mirror_blob(
+    db: &Db,
+    repository: &Name,
+    upstream: &str,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), DbError> {
+    repository_blob_query(repository, Some(upstream), digest, size)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Records a manifest fetched from `upstream` (its bytes durable) and, when
+/// fetched by tag, points the tag at it, marked checked now. Unlike a push,
+/// its layers and children need not be stored: they are fetched when a
+/// client asks. References are recorded for those already stored.
+pub async fn insert_mirror_manifest(
+    db: &Db,
+    m: NewManifest<'_>,
+    upstream: &str,
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    manifest_query(&m, Some(upstream)).execute(&mut *tx).await?;
+    for r in &m.info.references {
+        sqlx::query(
+            "INSERT INTO oci_manifest_reference (repository, manifest, digest, kind) \
+             SELECT $1, $2, digest, $4 FROM blob WHERE digest = $3 \
+             ON CONFLICT (repository, manifest, digest) DO NOTHING",
+        )
+        .bind(m.repository.as_str())
+        .bind(m.digest.to_string())
+        .bind(r.digest.to_string())
+        .bind(r.kind.as_str())
+        .execute(&mut *tx)
+        .await?;
+    }
+    let now = unix_now();
+    for tag in m.tags {
+        sqlx::query(
+            "INSERT INTO oci_tag (repository, tag, manifest, updated_at, checked_at) VALUES ($1, $2, $3, $4, $4) \
+             ON CONFLICT (repository, tag) DO UPDATE SET manifest = excluded.manifest, \
+             updated_at = excluded.updated_at, checked_at = excluded.checked_at",
+        )
+        .bind(m.repository.as_str())
+        .bind(tag)
+        .bind(m.digest.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

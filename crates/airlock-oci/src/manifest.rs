@@ -17,6 +17,15 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Docker schema 2 manifest list.
 pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// Docker schema 2 image manifest.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Whether `media_type` is one of the four manifest types of OCI and Docker
+/// schema 2 (an upstream's `Content-Type` decides only when it is one).
+pub fn is_manifest_type(media_type: &str) -> bool {
+    [OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST].contains(&media_type)
+}
+
 const SCHEMA1: [&str; 3] = [
     "application/vnd.docker.distribution.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v1+prettyjws",

@@ -22,6 +22,8 @@ pub struct Registry {
     pub settings: OciSettings,
     /// Credentials, tokens and namespace rules.
     pub auth: crate::auth::Auth,
+    /// The upstream registries pulled through, and the mode.
+    pub mirrors: crate::mirror::Mirrors,
 }
 
 impl Registry {

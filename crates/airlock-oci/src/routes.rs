@@ -3,6 +3,7 @@
 
 use crate::auth::Access;
 use crate::error::OciError;
+use crate::mirror::{self, MirrorBlob, Resolved};
 use crate::path::{self, parse_digest, Endpoint, Name, Reference};
 use crate::registry::Registry;
 use crate::{index, manifest};
@@ -57,6 +58,8 @@ struct Query {
     last: Option<String>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
+    /// containerd's mirror parameter: the registry the client's reference names.
+    ns: Option<String>,
 }
 
 async fn handle(
@@ -87,12 +90,48 @@ async fn handle(
         }
         Endpoint::Catalog if method == Method::GET => catalog(&req, &reg, &query).await,
         Endpoint::Tags(name) if method == Method::GET => {
-            reg.auth.check(&req, &name, Access::Read).await?;
-            tags(&reg, &name, &query).await
+            let target = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            tags(&reg, &target, &query).await
         }
         Endpoint::Manifest(name, reference) if read => {
+            let target = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            get_manifest(&req, &reg, &target, &reference).await
+        }
+        Endpoint::Blob(name, digest) if read => {
+            let target = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            get_blob(&req, &reg, &target, &digest).await
+        }
+        Endpoint::Referrers(name, digest) if method == Method::GET => {
+            let name = reg
+                .mirrors
+                .resolve_read(&reg.db, name, query.ns.as_deref())
+                .await?
+                .name;
             reg.auth.check(&req, &name, Access::Read).await?;
-            get_manifest(&req, &reg, &name, &reference).await
+            referrers(&reg, &name, &digest, &query).await
+        }
+        Endpoint::Manifest(name, _)
+        | Endpoint::Blob(name, _)
+        | Endpoint::Uploads(name)
+        | Endpoint::Upload(name, _)
+            if reg
+                .mirrors
+                .resolve_write(name.clone(), query.ns.as_deref())?
+                .is_none() =>
+        {
+            Err(OciError::ReadOnly(format!("{method} {name}")))
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
             let user = authorize(&req, &reg, &name).await?;
@@ -103,10 +142,6 @@ async fn handle(
             delete_manifest(&reg, &name, &reference).await?;
             tracing::info!(%user, repository = %name, %reference, "oci: deleted manifest or tag");
             Ok(respond(StatusCode::ACCEPTED).finish())
-        }
-        Endpoint::Blob(name, digest) if read => {
-            reg.auth.check(&req, &name, Access::Read).await?;
-            get_blob(&req, &reg, &name, &digest).await
         }
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
             let user = authorize(&req, &reg, &name).await?;
@@ -143,10 +178,6 @@ async fn handle(
                 }
                 _ => Err(not_allowed(&method)),
             }
-        }
-        Endpoint::Referrers(name, digest) if method == Method::GET => {
-            reg.auth.check(&req, &name, Access::Read).await?;
-            referrers(&reg, &name, &digest, &query).await
         }
         _ => Err(not_allowed(&method)),
     }
@@ -213,11 +244,33 @@ fn page(
     response.body(body(&items).to_string())
 }
 
-async fn tags(reg: &Registry, name: &Name, q: &Query) -> Result<HttpResponse, OciError> {
+/// A repository's tags: a mirror's from its upstream when online (falling
+/// back to the stored ones), a hosted repository's from the index.
+async fn tags(reg: &Registry, target: &Resolved, q: &Query) -> Result<HttpResponse, OciError> {
+    let name = &target.name;
     let limit = page_limit(reg, q.n.as_deref())?;
-    let found = index::tags(&reg.db, name, q.last.as_deref(), limit.saturating_add(1))
-        .await?
-        .ok_or_else(|| OciError::NameUnknown(name.to_string()))?;
+    let last = q.last.as_deref();
+    let listed = match &target.upstream {
+        Some(upstream) => mirror::upstream_tags(reg, name, upstream, limit, last).await?,
+        None => None,
+    };
+    let (found, limit) = match listed {
+        // The upstream's page may be shorter than asked; when it has more,
+        // one entry past the page makes `page` link to the next.
+        Some((mut tags, true)) if !tags.is_empty() => {
+            let shown = tags.len().min(limit as usize) as u32;
+            tags.push(String::new());
+            (tags, shown)
+        }
+        Some((tags, _)) => (tags, limit),
+        None => {
+            let stored = index::tags(&reg.db, name, last, limit.saturating_add(1)).await?;
+            (
+                stored.ok_or_else(|| OciError::NameUnknown(name.to_string()))?,
+                limit,
+            )
+        }
+    };
     Ok(page(
         found,
         limit,
@@ -262,18 +315,25 @@ fn with_digest(mut response: HttpResponse, digest: &Digest) -> HttpResponse {
 async fn get_manifest(
     req: &HttpRequest,
     reg: &Registry,
-    name: &Name,
+    target: &Resolved,
     reference: &Reference,
 ) -> Result<HttpResponse, OciError> {
-    let (found, cache_control) = match reference {
-        Reference::Tag(tag) => (index::find_tag(&reg.db, name, tag).await?, BY_TAG),
-        Reference::Digest(d) => (index::find_manifest(&reg.db, name, d).await?, IMMUTABLE),
+    let name = &target.name;
+    let cache_control = match reference {
+        Reference::Tag(_) => BY_TAG,
+        Reference::Digest(_) => IMMUTABLE,
     };
-    let found = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
+    let hit = |m: Option<index::StoredManifest>| m.map(|m| (m, CacheResult::Hit));
+    let found = match (&target.upstream, reference) {
+        (Some(upstream), _) => mirror::manifest(reg, name, upstream, reference).await?,
+        (None, Reference::Tag(tag)) => hit(index::find_tag(&reg.db, name, tag).await?),
+        (None, Reference::Digest(d)) => hit(index::find_manifest(&reg.db, name, d).await?),
+    };
+    let (found, cache) = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
     let how = BlobResponse {
         content_type: &found.media_type,
         cache_control,
-        cache: CacheResult::Hit,
+        cache,
     };
     let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
     Ok(with_digest(response, &found.digest))
@@ -281,19 +341,28 @@ async fn get_manifest(
 
 async fn get_blob(
     req: &HttpRequest,
-    reg: &Registry,
-    name: &Name,
+    reg: &Arc<Registry>,
+    target: &Resolved,
     digest: &Digest,
 ) -> Result<HttpResponse, OciError> {
-    let size = index::find_blob(&reg.db, name, digest)
-        .await?
-        .ok_or_else(|| OciError::BlobUnknown(digest.clone()))?;
-    let how = BlobResponse {
+    let found = match &target.upstream {
+        Some(upstream) => mirror::blob(reg, &target.name, upstream, digest).await?,
+        None => index::find_blob(&reg.db, &target.name, digest)
+            .await?
+            .map(MirrorBlob::Stored),
+    };
+    let mut how = BlobResponse {
         content_type: "application/octet-stream",
         cache_control: IMMUTABLE,
         cache: CacheResult::Hit,
     };
-    let response = serve::blob(req, reg.store.as_ref(), digest, size, how).await?;
+    let response = match found.ok_or_else(|| OciError::BlobUnknown(digest.clone()))? {
+        MirrorBlob::Stored(size) => serve::blob(req, reg.store.as_ref(), digest, size, how).await?,
+        MirrorBlob::Arriving(body) => {
+            how.cache = CacheResult::Miss;
+            serve::fresh(req, body, how)
+        }
+    };
     Ok(with_digest(response, digest))
 }
 

@@ -18,6 +18,7 @@ use crate::index::{self, StoredBlob};
 use crate::{dist, name, upstream_page, IndexSettings, Pypi};
 use airlock_core::follow::follow;
 use airlock_core::store::{BlobBody, BlobStore as _};
+use airlock_core::upstream::{UpstreamError, UpstreamRequest};
 use airlock_core::{Digest, Mode};
 use reqwest::Url;
 use std::sync::Arc;
@@ -60,25 +61,44 @@ pub async fn refresh(pypi: &Pypi, index: &IndexSettings, project: &str) -> Resul
         .join(&format!("{project}/"))
         .map_err(|e| PypiError::Internal(format!("upstream page URL: {e}")))?;
     let etag = state.as_ref().and_then(|(_, etag)| etag.clone());
-    let mut headers = vec![("accept", upstream_page::ACCEPT)];
-    if let Some(etag) = &etag {
-        headers.push(("if-none-match", etag));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static(upstream_page::ACCEPT),
+    );
+    if let Some(value) = etag
+        .as_deref()
+        .and_then(|e| reqwest::header::HeaderValue::from_str(e).ok())
+    {
+        headers.insert(reqwest::header::IF_NONE_MATCH, value);
     }
     let shown = airlock_core::upstream::redact(&page_url);
+    let request = UpstreamRequest {
+        url: page_url.as_str(),
+        head: false,
+        headers,
+    };
     let fetched = async {
-        let body = pypi.upstream.get_with(page_url.as_str(), &headers).await?;
-        if body.status == 304 {
-            return Ok(None);
-        }
-        let content_type = body.header("content-type").map(str::to_owned);
-        let new_etag = body.header("etag").map(str::to_owned);
+        let body = match pypi.upstream.send(&request).await {
+            // The upstream still has the page we have: no body to read.
+            Err(UpstreamError::Status { status: 304, .. }) => return Ok(None),
+            other => other?,
+        };
+        let text = |name| {
+            body.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = text(reqwest::header::CONTENT_TYPE);
+        let new_etag = text(reqwest::header::ETAG);
         let bytes = body.bytes(PAGE_LIMIT).await?;
-        Ok::<_, airlock_core::upstream::UpstreamError>(Some((content_type, new_etag, bytes)))
+        Ok::<_, UpstreamError>(Some((content_type, new_etag, bytes)))
     };
     let fetched = if state.is_some() {
         match tokio::time::timeout(STALE_PATIENCE, fetched).await {
             Ok(fetched) => fetched,
-            Err(_) => Err(airlock_core::upstream::UpstreamError::Timeout {
+            Err(_) => Err(UpstreamError::Timeout {
                 url: shown.clone(),
                 secs: STALE_PATIENCE.as_secs(),
             }),

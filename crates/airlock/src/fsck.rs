@@ -3,7 +3,8 @@
 //! Errors (exit 1): a row whose blob file is missing, has the wrong size, or (with
 //! `--verify`) the wrong content; a reference to a blob the index does not know.
 //! Warnings: blob files no row points at (a crash between commit and insert leaves
-//! these; harmless). `--repair` drops the broken rows and files, and deletes
+//! these; harmless). Notes: Go module files stored unverified or not covered by
+//! a checksum database (the settings chose to keep them). `--repair` drops the broken rows and files, and deletes
 //! orphans older than an hour (a running server may be about to record a younger one).
 //!
 //! Reads happen in write order reversed — references, then blob rows, then files —
@@ -134,6 +135,16 @@ pub async fn run(settings: Settings, repair: bool, verify: bool) -> anyhow::Resu
         if delete {
             data.store.remove(digest).await?;
         }
+    }
+
+    // Module files stored without verification are not errors (the settings
+    // chose to keep them), but an operator should know which they are.
+    for (module, version, kind) in airlock_go::index::unverified_files(&data.db).await? {
+        println!("note: go {module}@{version}.{kind} is stored unverified (the checksum database could not verify it)");
+    }
+    let not_covered = airlock_go::index::not_covered_count(&data.db).await?;
+    if not_covered > 0 {
+        println!("note: {not_covered} go module files are not covered by a checksum database (go.private, or no database with a key)");
     }
 
     if repair {

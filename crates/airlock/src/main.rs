@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         what: YumCommand,
     },
+    /// Fetches artifacts from upstreams into the store, ahead of offline use.
+    Sync {
+        #[command(subcommand)]
+        what: SyncCommand,
+    },
     /// Checks the index and the blob store against each other.
     Fsck {
         /// Fix what is found: drop rows whose blobs are gone or corrupt, and delete
@@ -65,12 +70,6 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Fills a mirror index with what a list of requirements needs (online), to
-    /// carry the data directory across and serve it offline.
-    Sync {
-        #[command(subcommand)]
-        what: SyncCommand,
-    },
     /// Reads a password on standard input and prints its argon2 hash for `[[users]]`.
     HashPassword,
     /// Prints the effective configuration (defaults, file, environment and flags merged).
@@ -80,14 +79,46 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ImportCommand {
     /// A Go module cache: `$GOMODCACHE` or its `cache/download`, including `sumdb/`.
+    /// Module files are verified against the checksum database's files imported
+    /// (or already stored); those that cannot be are refused unless kept.
     Gomodcache {
         /// The directory.
         dir: PathBuf,
+        /// Store module files that cannot be verified (no record, not cached),
+        /// marked unverified, instead of refusing them. Mismatches are always refused.
+        #[arg(long)]
+        keep_unverified: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum YumCommand {
+    /// Adds RPM files to a hosted repository (each stored under its file name)
+    /// and publishes the repository.
+    Add {
+        /// The repository's name, as in `[[yum.repositories]]`.
+        repo: String,
+        /// The .rpm files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
 #[derive(Subcommand, Debug)]
 enum SyncCommand {
+    /// Images from the `[[oci.upstreams]]` registries, e.g. `docker.io/library/alpine:3.20`
+    /// or `registry.k8s.io/pause@sha256:…`, with everything they reference.
+    Oci {
+        /// The images.
+        images: Vec<String>,
+        /// A file listing more images, one per line (`#` starts a comment).
+        #[arg(short, long)]
+        file: Option<PathBuf>,
+        /// Keep only these platforms of a multi-platform image (`linux/amd64`,
+        /// `linux/arm64/v8`; repeatable). The index keeps its original bytes and digest.
+        #[arg(long = "platform")]
+        platforms: Vec<airlock_oci::sync::Platform>,
+    },
     /// Python: the dependency closure of a requirements file, into a mirror index.
     Pypi {
         /// The mirror index, e.g. root/pypi.
@@ -105,19 +136,6 @@ enum SyncCommand {
         /// Projects taken as wheels only, comma-separated; `:all:` for every one.
         #[arg(long, value_delimiter = ',')]
         only_binary: Vec<String>,
-    },
-}
-
-#[derive(Subcommand, Debug)]
-enum YumCommand {
-    /// Adds RPM files to a hosted repository (each stored under its file name)
-    /// and publishes the repository.
-    Add {
-        /// The repository's name, as in `[[yum.repositories]]`.
-        repo: String,
-        /// The .rpm files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
     },
 }
 
@@ -169,16 +187,32 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Import {
-            what: ImportCommand::Gomodcache { dir },
+            what:
+                ImportCommand::Gomodcache {
+                    dir,
+                    keep_unverified,
+                },
         } => {
             let _log = logging::init("warn");
-            runtime()?.block_on(server::import_gomodcache(settings, &dir))
+            runtime()?.block_on(server::import_gomodcache(settings, &dir, keep_unverified))
         }
         Command::Yum {
             what: YumCommand::Add { repo, files },
         } => {
             let _log = logging::init("warn");
             runtime()?.block_on(yum::add(settings, &repo, &files))
+        }
+        Command::Sync {
+            what:
+                SyncCommand::Oci {
+                    images,
+                    file,
+                    platforms,
+                },
+        } => {
+            let _log = logging::init("warn");
+            let images = sync::image_list(images, file.as_deref())?;
+            runtime()?.block_on(sync::oci(settings, &images, &platforms))
         }
         Command::Fsck { repair, verify } => {
             let _log = logging::init("warn");

@@ -19,6 +19,10 @@ pub struct ServerInfo {
     pub go_sumdbs: Vec<String>,
     /// The Python indexes served.
     pub pypi_indexes: Vec<String>,
+    /// The OCI registry's mode.
+    pub oci_mode: Mode,
+    /// The upstream registries it pulls through (`[[oci.upstreams]]` names).
+    pub oci_upstreams: Vec<String>,
 }
 
 fn escape(s: &str) -> String {
@@ -42,6 +46,21 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
     let mode = match info.go_mode {
         Mode::Online => "online: misses are fetched from the upstream proxies and stored",
         Mode::Offline => "offline: only stored modules are served; no connection leaves this host",
+    };
+    let mirrors = match (info.oci_upstreams.first(), info.oci_mode) {
+        (None, _) => {
+            "No upstream registries are configured (<code>[[oci.upstreams]]</code>).".to_owned()
+        }
+        (Some(first), mode) => format!(
+            "Mirrors ({how}): {names}. Pull <code>{registry}/{first}/…</code>, or point \
+             containerd at this host (it sends <code>?ns={first}</code>).",
+            how = match mode {
+                Mode::Online => "online: misses are pulled through and stored",
+                Mode::Offline => "offline: only stored images are served",
+            },
+            names = escape(&info.oci_upstreams.join(", ")),
+            first = escape(first),
+        ),
     };
     let gosumdb = info
         .go_sumdbs
@@ -76,8 +95,9 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
 {gosumdb}
 export GOTOOLCHAIN=local</pre>
 {pypi}<h2>OCI registry — <code>{registry}/v2/</code></h2>
-<p>Hosted repositories: {repositories} repositories, {manifests} manifests, {tags} tags
-(<a href="/v2/_catalog">catalog</a>). Pushes and deletes need a <code>[[users]]</code> entry;
+<p>Stored: {repositories} repositories, {manifests} manifests, {tags} tags
+(<a href="/v2/_catalog">catalog</a>). {mirrors}</p>
+<p>Pushes and deletes need a <code>[[users]]</code> entry;
 pulls are anonymous. Over plain HTTP, mark the registry insecure (see docs/oci.md).</p>
 <pre>skopeo copy --dest-creds USER:PASSWORD --dest-tls-verify=false \
   oci:./image:latest docker://{registry}/team/app:latest

@@ -62,12 +62,13 @@ impl DataDir {
 
 /// Builds the Go proxy over an opened data directory.
 pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow::Result<GoProxy> {
-    let (upstreams, sumdbs) = settings.go.resolve().map_err(anyhow::Error::msg)?;
+    let resolved = settings.go.resolve().map_err(anyhow::Error::msg)?;
     let stopping = tokio_util::sync::CancellationToken::new();
     Ok(GoProxy {
         mode: settings.go_mode(),
-        upstreams,
-        sumdbs,
+        upstreams: resolved.upstreams,
+        sumdbs: resolved.sumdbs,
+        sumdb_check: resolved.check,
         db: data.db.clone(),
         store: data.store.clone(),
         staging: data.staging.clone(),
@@ -111,6 +112,11 @@ pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Regis
         locks: Inflight::default(),
         settings: settings.oci.clone(),
         auth: airlock_oci::auth::Auth::new(settings.oci.namespaces.clone()),
+        mirrors: airlock_oci::mirror::Mirrors::new(
+            &settings.oci,
+            settings.oci_mode(),
+            &Upstream::new(&settings.upstream).context("building the HTTP client")?,
+        ),
     })
 }
 
@@ -180,11 +186,18 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
         pypi_indexes: settings.pypi.index.iter().map(|i| i.name.clone()).collect(),
+        oci_mode: settings.oci_mode(),
+        oci_upstreams: settings
+            .oci
+            .upstreams
+            .iter()
+            .map(|u| u.name.clone())
+            .collect(),
     });
     let users = web::Data::new(Users(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
     let write_behind = web::Data::from(Arc::clone(&go.write_behind));
-    tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), "airlock starting");
+    tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), oci_mode = ?settings.oci_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
     let pypi_at_shutdown = Arc::clone(&pypi);
     let server = HttpServer::new(move || {
@@ -303,12 +316,16 @@ const IMPORT_BATCH_FILES: usize = 512;
 /// Staged bytes that close a batch early, so temp space stays bounded.
 const IMPORT_BATCH_BYTES: u64 = 512 << 20;
 
-/// `airlock import gomodcache DIR`.
+/// `airlock import gomodcache DIR`. `keep_unverified`: store module files that
+/// cannot be verified against the checksum database (marked), as
+/// `go.store_unverified` does online, instead of refusing them.
 pub async fn import_gomodcache(
-    settings: Settings,
+    mut settings: Settings,
     dir: &Path,
+    keep_unverified: bool,
 ) -> anyhow::Result<std::process::ExitCode> {
     use std::io::IsTerminal as _;
+    settings.go.store_unverified |= keep_unverified;
     let data = DataDir::open(&settings.data_dir).await?;
     let proxy = go_proxy(&settings, &data, Metrics::default())?;
     let (root, items) =
@@ -328,6 +345,57 @@ pub async fn import_gomodcache(
     let started = Instant::now();
     let (proxy, root) = (Arc::new(proxy), Arc::new(root));
     let count = items.len();
+    // Checksum-database files first, committed, so that module files are
+    // verified against them.
+    let (sumdb, modules): (Vec<_>, Vec<_>) = items
+        .into_iter()
+        .partition(|item| airlock_go::import::is_sumdb(&root, item));
+    let mut done = 0;
+    for items in [sumdb, modules] {
+        import_items(&proxy, &root, items, &mut report, &bar, &mut done, count).await?;
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    for (path, reason) in &report.left_out {
+        eprintln!("left out {}: {reason}", path.display());
+    }
+    for (path, reason) in &report.rejected {
+        eprintln!("rejected {}: {reason}", path.display());
+    }
+    for (path, reason) in &report.unverified {
+        eprintln!("stored unverified {}: {reason}", path.display());
+    }
+    println!(
+        "imported {} module files and {} checksum-database files ({} query answers, {} already stored, {} skipped, {} left out, {} rejected, {} not verified; {} MB in {:.1}s)",
+        report.stored,
+        report.sumdb_stored,
+        report.queries,
+        report.already,
+        report.skipped,
+        report.left_out.len(),
+        report.rejected.len(),
+        report.not_verified,
+        report.bytes / 1_000_000,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if report.rejected.is_empty() {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    })
+}
+
+/// Imports `items`, several at once, committing them in batches.
+async fn import_items(
+    proxy: &Arc<GoProxy>,
+    root: &Arc<std::path::PathBuf>,
+    items: Vec<airlock_go::import::ImportItem>,
+    report: &mut airlock_go::import::ImportReport,
+    bar: &Option<indicatif::ProgressBar>,
+    done: &mut usize,
+    count: usize,
+) -> anyhow::Result<()> {
     // Several files at once, each its own task: hashing and zip checks use every
     // core, and one file's fsync overlaps another's reading.
     let mut imports = futures_util::stream::iter(items)
@@ -341,7 +409,6 @@ pub async fn import_gomodcache(
             })
         })
         .buffer_unordered(IMPORT_CONCURRENCY);
-    let mut done = 0;
     let mut batch = Vec::new();
     let mut batch_bytes = 0;
     while let Some(joined) = imports.next().await {
@@ -354,44 +421,18 @@ pub async fn import_gomodcache(
             batch.push(pending);
         }
         if batch.len() >= IMPORT_BATCH_FILES || batch_bytes >= IMPORT_BATCH_BYTES {
-            airlock_go::import::commit_batch(&proxy, std::mem::take(&mut batch), &mut report)
-                .await?;
+            airlock_go::import::commit_batch(proxy, std::mem::take(&mut batch), report).await?;
             batch_bytes = 0;
         }
-        done += 1;
-        match &bar {
+        *done += 1;
+        match bar {
             Some(bar) => bar.inc(item.size),
-            None if done % 500 == 0 => eprintln!("import: {done}/{count} files"),
+            None if done.is_multiple_of(500) => eprintln!("import: {done}/{count} files"),
             None => {}
         }
     }
-    airlock_go::import::commit_batch(&proxy, batch, &mut report).await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    for (path, reason) in &report.left_out {
-        eprintln!("left out {}: {reason}", path.display());
-    }
-    for (path, reason) in &report.rejected {
-        eprintln!("rejected {}: {reason}", path.display());
-    }
-    println!(
-        "imported {} module files and {} checksum-database files ({} query answers, {} already stored, {} skipped, {} left out, {} rejected; {} MB in {:.1}s)",
-        report.stored,
-        report.sumdb_stored,
-        report.queries,
-        report.already,
-        report.skipped,
-        report.left_out.len(),
-        report.rejected.len(),
-        report.bytes / 1_000_000,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(if report.rejected.is_empty() {
-        std::process::ExitCode::SUCCESS
-    } else {
-        std::process::ExitCode::FAILURE
-    })
+    airlock_go::import::commit_batch(proxy, batch, report).await?;
+    Ok(())
 }
 
 #[cfg(test)]

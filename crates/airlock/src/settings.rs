@@ -197,6 +197,7 @@ impl Settings {
             // over every protocol's own mode.
             settings.go.mode = None;
             settings.pypi.mode = None;
+            settings.oci.mode = None;
         }
         settings.ignored_env = ignored.iter().map(|key| variable_name(key)).collect();
         Ok(settings)
@@ -205,6 +206,11 @@ impl Settings {
     /// The mode the Go proxy runs in.
     pub fn go_mode(&self) -> Mode {
         self.go.mode.unwrap_or(self.mode)
+    }
+
+    /// The mode the OCI registry runs in.
+    pub fn oci_mode(&self) -> Mode {
+        self.oci.mode.unwrap_or(self.mode)
     }
 }
 

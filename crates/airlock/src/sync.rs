@@ -1,36 +1,142 @@
-//! `airlock sync …`: fill a mirror from a list of what is needed, online, so the
-//! data directory can be carried across the gap and served offline.
+//! `airlock sync oci` and `airlock sync pypi`: fetch what is named from the
+//! upstreams into the store (always online: an explicit request for the
+//! network), so the data directory can be carried across the gap and served
+//! offline; a progress display on a terminal, one plain line per artifact
+//! otherwise.
 
-use crate::server::{pypi_index, DataDir};
+use crate::server::{oci_registry, pypi_index, DataDir};
 use crate::settings::Settings;
-use airlock_pypi::sync::{self, SyncEvent, SyncOptions};
+use airlock_core::Mode;
+use airlock_oci::sync::{sync_image, Event, Platform};
+use airlock_pypi::sync::{SyncEvent, SyncOptions};
 use anyhow::Context as _;
+use std::io::IsTerminal as _;
 use std::path::Path;
-use std::process::ExitCode;
 use std::sync::Arc;
+
+/// The images named on the command line, then those of `file` (one per line,
+/// `#` comments and blank lines ignored).
+pub fn image_list(mut images: Vec<String>, file: Option<&Path>) -> anyhow::Result<Vec<String>> {
+    if let Some(file) = file {
+        let text =
+            std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+        images.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned),
+        );
+    }
+    anyhow::ensure!(!images.is_empty(), "no images to sync");
+    Ok(images)
+}
+
+/// Syncs every image; a failed one is reported and the rest go on.
+pub async fn oci(
+    mut settings: Settings,
+    images: &[String],
+    platforms: &[Platform],
+) -> anyhow::Result<std::process::ExitCode> {
+    settings.oci.mode = Some(Mode::Online);
+    anyhow::ensure!(
+        !settings.oci.upstreams.is_empty(),
+        "no [[oci.upstreams]] in the configuration: nothing to sync from"
+    );
+    let data = DataDir::open(&settings.data_dir).await?;
+    let registry = Arc::new(oci_registry(&settings, &data)?);
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {bytes} fetched {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let mut failed = 0;
+    for image in images {
+        if let Some(bar) = &bar {
+            bar.set_message(image.clone());
+        }
+        let (mut manifests, mut blobs, mut bytes) = (0, 0, 0);
+        let mut report = |event: Event<'_>| match event {
+            Event::Manifest { digest, media_type } => {
+                manifests += 1;
+                if bar.is_none() {
+                    eprintln!("{image}: manifest {digest} ({media_type})");
+                }
+            }
+            Event::Skipped { digest } => {
+                if bar.is_none() {
+                    eprintln!("{image}: left out {digest} (platform)");
+                }
+            }
+            Event::Blob {
+                digest,
+                size,
+                fetched,
+            } => {
+                blobs += 1;
+                if fetched {
+                    bytes += size;
+                    if let Some(bar) = &bar {
+                        bar.inc(size);
+                    }
+                }
+                if bar.is_none() {
+                    let how = if fetched { "fetched" } else { "already stored" };
+                    eprintln!("{image}: blob {digest} {size} bytes {how}");
+                }
+            }
+        };
+        match sync_image(&registry, image, platforms, &mut report).await {
+            Ok(digest) => {
+                let line = format!(
+                    "synced {image} {digest}: {manifests} manifests, {blobs} blobs, {} MB fetched",
+                    bytes / 1_000_000
+                );
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => println!("{line}"),
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let line = format!("failed {image}: {e}");
+                match &bar {
+                    Some(bar) => bar.println(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(match failed {
+        0 => std::process::ExitCode::SUCCESS,
+        _ => std::process::ExitCode::FAILURE,
+    })
+}
 
 /// `airlock sync pypi --index I -r requirements.txt [filters]`.
 pub async fn pypi(
-    settings: Settings,
+    mut settings: Settings,
     index: &str,
     requirements: &Path,
     options: SyncOptions,
-) -> anyhow::Result<ExitCode> {
-    use std::io::IsTerminal as _;
+) -> anyhow::Result<std::process::ExitCode> {
     let text = std::fs::read_to_string(requirements)
         .with_context(|| format!("reading {}", requirements.display()))?;
     let mut parsed = Vec::new();
     for line in text.lines() {
-        if let Some(req) = sync::parse_requirement_line(line) {
+        if let Some(req) = airlock_pypi::sync::parse_requirement_line(line) {
             parsed.push(req.map_err(anyhow::Error::msg)?);
         }
     }
+    settings.pypi.mode = Some(Mode::Online);
     let data = DataDir::open(&settings.data_dir).await?;
     let pypi = Arc::new(pypi_index(&settings, &data)?);
-    anyhow::ensure!(
-        pypi.mode == airlock_core::Mode::Online,
-        "airlock sync fetches from the upstream: run it where airlock is online"
-    );
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
@@ -62,7 +168,7 @@ pub async fn pypi(
             None => eprintln!("{line}"),
         }
     };
-    let report = sync::sync(&pypi, index, parsed, &options, &show)
+    let report = airlock_pypi::sync::sync(&pypi, index, parsed, &options, &show)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     if let Some(bar) = &spinner {
@@ -73,8 +179,8 @@ pub async fn pypi(
         report.projects, report.files, report.unsatisfied
     );
     Ok(if report.unsatisfied == 0 {
-        ExitCode::SUCCESS
+        std::process::ExitCode::SUCCESS
     } else {
-        ExitCode::FAILURE
+        std::process::ExitCode::FAILURE
     })
 }

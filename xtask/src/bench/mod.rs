@@ -7,6 +7,7 @@
 
 mod fixtures;
 mod procs;
+mod sumdb;
 mod wrk;
 
 use procs::{NginxFlavor, Server};
@@ -159,7 +160,9 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
                 .args(["import", "gomodcache"])
                 .arg(&fix.tree)
                 .arg("--data-dir")
-                .arg(&data),
+                .arg(&data)
+                // The fixture has no checksum database: nothing to verify against.
+                .env("AIRLOCK_GO__SUMDB", "[]"),
         )?;
         timed.push(Timed {
             scenario: "ingest".into(),
@@ -313,7 +316,14 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
     // the module graph with go (a download takes a tenth of a second, so each round
     // has several, each through a fresh airlock, for a steadier median), then the
     // large zip with curl (first byte and whole).
+    // airlock verifies every module file against the fixtures' checksum database,
+    // served by the same nginx (the direct client has GOSUMDB=off).
     let upstream = format!("{}/go", nginx_tuned.base);
+    let sumdb = format!(
+        "[{{name=\"{name}\",url=\"{upstream}/sumdb/{name}\",key=\"{key}\"}}]",
+        name = sumdb::NAME,
+        key = fix.sumdb_key
+    );
     let online_airlock = |data: &Path, log: &str| {
         let _ = std::fs::remove_dir_all(data);
         procs::airlock(
@@ -322,7 +332,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
             &[],
             &[
                 ("AIRLOCK_GO__UPSTREAM", &upstream),
-                ("AIRLOCK_GO__SUMDB", "[]"),
+                ("AIRLOCK_GO__SUMDB", &sumdb),
             ],
             &run_dir.join(log),
         )
@@ -599,7 +609,7 @@ fn report(plan: &Plan, rows: &[Row], timed: &[Timed], idle_rss: f64, took: Durat
     );
     let _ = writeln!(
         out,
-        "pull-through: go mod download of {} modules: via airlock {:.2}s, direct from nginx {:.2}s; ratio {:.2}x",
+        "pull-through: go mod download of {} modules: via airlock (verifying each against the checksum database) {:.2}s, direct from nginx {:.2}s; ratio {:.2}x",
         plan.sizes.graph_modules,
         pa,
         pd,

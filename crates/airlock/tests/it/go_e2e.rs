@@ -3,7 +3,7 @@
 //! Checksum verification stays on throughout, through airlock's sumdb proxy.
 
 use crate::support::goclient::{go_binaries, version, GoEnv};
-use crate::support::server::{fsck, go_config, run, Airlock};
+use crate::support::server::{fsck, go_config, run, verifying, write_config, Airlock};
 use crate::support::{file_url, scratch, write_go_app, write_go_upstream};
 
 /// Builds the fixture program with `env` and checks what it prints.
@@ -126,12 +126,20 @@ fn a_module_cache_seeds_an_offline_airlock() {
     );
     outside.ok(&app, &["mod", "download", "all"]);
 
-    // Inside: import that cache into an airlock that never goes online.
+    // Inside: import that cache into an airlock that never goes online,
+    // verifying every module file against the cache's checksum-database files.
     let data = w.path().join("data");
+    let config = verifying(
+        &go_config("", &[("sumdb.test", "https://sumdb.invalid")], ""),
+        &sumdb.verifier_key,
+    );
+    let config_path = write_config(&data, &config);
     let import = run(&[
         "import",
         "gomodcache",
         outside.gomodcache().to_str().expect("utf-8"),
+        "-c",
+        config_path.to_str().expect("utf-8"),
         "--data-dir",
         data.to_str().expect("utf-8"),
     ]);
@@ -141,12 +149,14 @@ fn a_module_cache_seeds_an_offline_airlock() {
         "{stdout}{}",
         String::from_utf8_lossy(&import.stderr)
     );
-    assert!(stdout.contains("0 rejected"), "{stdout}");
+    assert!(stdout.contains("0 rejected, 0 not verified"), "{stdout}");
     // Importing again stores nothing new.
     let again = run(&[
         "import",
         "gomodcache",
         outside.gomodcache().to_str().expect("utf-8"),
+        "-c",
+        config_path.to_str().expect("utf-8"),
         "--data-dir",
         data.to_str().expect("utf-8"),
     ]);
@@ -155,7 +165,6 @@ fn a_module_cache_seeds_an_offline_airlock() {
 
     std::fs::rename(&upstream, w.path().join("gone")).expect("remove upstream");
     std::fs::remove_file(app.join("go.sum")).expect("rm go.sum");
-    let config = go_config("", &[("sumdb.test", "https://sumdb.invalid")], "");
     let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
     let inside = GoEnv::new(
         &go,

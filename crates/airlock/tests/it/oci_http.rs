@@ -1012,7 +1012,8 @@ fn idle_uploads_expire() {
     // And an upload file no session knows (a crash between the file and its row).
     let uploads = data.join("tmp/uploads");
     std::fs::write(uploads.join("0123abcd-0000"), b"orphan").expect("orphan");
-    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // Times are whole seconds: past a 1 s expiry for certain only 2 s later.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
     let airlock = Airlock::start(&data, &config, &[]);
     let reg = Registry::new(&airlock.base);
     crate::support::eventually("the sweep", || {

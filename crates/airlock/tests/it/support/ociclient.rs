@@ -333,6 +333,11 @@ pub struct Docker {
 
 impl Docker {
     pub fn start(dir: &Path, registry: &str) -> Docker {
+        Docker::start_with(dir, registry, &[])
+    }
+
+    /// [`Docker::start`] with more `dockerd` flags (e.g. `--registry-mirror`).
+    pub fn start_with(dir: &Path, registry: &str, flags: &[&str]) -> Docker {
         std::fs::create_dir_all(dir).expect("docker dir");
         client("docker");
         let log = std::fs::File::create(dir.join("dockerd.log")).expect("log");
@@ -347,6 +352,7 @@ impl Docker {
             .arg(format!("unix://{}", dir.join("docker.sock").display()))
             .args(["--iptables=false", "--ip6tables=false", "--bridge=none"])
             .args(["--storage-driver=vfs", "--insecure-registry", registry])
+            .args(flags)
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()

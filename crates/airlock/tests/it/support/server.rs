@@ -187,6 +187,18 @@ pub fn without_prefetch(config: &str) -> String {
     config.replacen("[go]\n", "[go]\nprefetch = false\n", 1)
 }
 
+/// `config` with the checksum database that `key` (`name+hash+key`) names
+/// given that key: airlock then verifies every module file against it.
+pub fn verifying(config: &str, key: &str) -> String {
+    let name = key.split('+').next().unwrap_or_default();
+    let entry = format!("[[go.sumdb]]\nname = \"{name}\"\n");
+    assert!(
+        config.contains(&entry),
+        "no [[go.sumdb]] {name} in {config}"
+    );
+    config.replacen(&entry, &format!("{entry}key = \"{key}\"\n"), 1)
+}
+
 /// A blocking HTTP client for protocol-level checks.
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
