@@ -29,11 +29,14 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 const BY_TAG: &str = "no-cache";
 
 /// Mounts the registry. Call inside `web::scope("/v2")`.
+///
+/// Every path under the scope (and `/v2` itself) goes to `handle`, which
+/// parses it once: as the scope's default service it is reached without a
+/// pattern match (a `{tail:.*}` resource runs a regex per request).
 pub fn configure(registry: Arc<Registry>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(registry))
-            .service(web::resource("").to(handle)) // `/v2` without its slash
-            .service(web::resource("{tail:.*}").to(handle));
+            .default_service(web::to(handle));
     }
 }
 

@@ -252,6 +252,21 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
     );
     drop(airlock);
 
+    // Garbage collection with no grace keeps everything a mirror pulled: its
+    // layers are held by their links alone (fetched after their manifest).
+    let gc = std::process::Command::new(crate::support::server::binary())
+        .arg("gc")
+        .arg("-c")
+        .arg(data.with_extension("toml"))
+        .arg("--data-dir")
+        .arg(&data)
+        .env("AIRLOCK_GC__GRACE", "0s")
+        .output()
+        .expect("airlock gc");
+    let report = String::from_utf8_lossy(&gc.stdout);
+    assert!(gc.status.success(), "{report}");
+    assert!(report.contains("gc: 0 blobs"), "{report}");
+
     // Offline: the same pulls, under both forms; misses are the spec's 404s.
     let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
     let host = airlock.base.trim_start_matches("http://").to_owned();
