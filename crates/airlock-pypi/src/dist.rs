@@ -171,6 +171,16 @@ fn tar_pkg_info(file: File) -> Result<Vec<u8>, BadDist> {
 /// continuation lines start with whitespace, a blank line ends it).
 struct Headers(Vec<(String, String)>);
 
+/// Every value of the metadata header `key` (e.g. `Requires-Dist`), in order.
+pub fn header_values(metadata: &str, key: &str) -> Vec<String> {
+    Headers::parse(metadata.as_bytes())
+        .0
+        .into_iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v)
+        .collect()
+}
+
 impl Headers {
     fn parse(bytes: &[u8]) -> Headers {
         let text = String::from_utf8_lossy(bytes);

@@ -30,6 +30,9 @@ pub enum PypiError {
     /// The method does not apply to this URL.
     #[error("method not allowed: {0}")]
     MethodNotAllowed(String),
+    /// A mirror's upstream failed and nothing stored can answer.
+    #[error("upstream error: {0}")]
+    Upstream(String),
     /// The database failed.
     #[error("index error: {0}")]
     Db(#[from] sqlx::Error),
@@ -56,6 +59,7 @@ impl ResponseError for PypiError {
             PypiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PypiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
             PypiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            PypiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             PypiError::Db(_) | PypiError::Store(_) | PypiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

@@ -1,6 +1,7 @@
 //! The Python index's tables (`pypi_index`, `pypi_index_base`, `pypi_project`,
 //! `pypi_file`; see `migrations/0005_pypi.sql`). All PyPI SQL lives here.
 
+use crate::upstream_page::UpstreamFile;
 use crate::IndexSettings;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
 use airlock_core::{Db, Digest};
@@ -80,16 +81,26 @@ pub struct PageFile {
     pub metadata_sha256: Option<String>,
 }
 
-/// The files of `project` in `index`, by filename.
-pub async fn project_files(db: &Db, index: &str, project: &str) -> Result<Vec<PageFile>, DbError> {
-    let rows = sqlx::query(
+/// The files of `project` in `index`, by filename; with `stored_only`, only
+/// those whose bytes are stored (a mirror's page offline).
+pub async fn project_files(
+    db: &Db,
+    index: &str,
+    project: &str,
+    stored_only: bool,
+) -> Result<Vec<PageFile>, DbError> {
+    let sql = if stored_only {
         "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest \
-         FROM pypi_file WHERE index_name = $1 AND project = $2 ORDER BY filename",
-    )
-    .bind(index)
-    .bind(project)
-    .fetch_all(&mut *db.reader().await?)
-    .await?;
+         FROM pypi_file WHERE index_name = $1 AND project = $2 AND blob_digest IS NOT NULL ORDER BY filename"
+    } else {
+        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest \
+         FROM pypi_file WHERE index_name = $1 AND project = $2 ORDER BY filename"
+    };
+    let rows = sqlx::query(sql)
+        .bind(index)
+        .bind(project)
+        .fetch_all(&mut *db.reader().await?)
+        .await?;
     rows.into_iter()
         .map(|row| {
             let metadata: Option<String> = row.try_get("metadata_digest")?;
@@ -305,10 +316,177 @@ pub async fn delete_version(
     Ok(done.rows_affected())
 }
 
+/// When a mirror's page of `project` was last fetched (unix seconds) and its
+/// `ETag`; `None` when it never was.
+pub async fn mirror_page_state(
+    db: &Db,
+    index: &str,
+    project: &str,
+) -> Result<Option<(i64, Option<String>)>, DbError> {
+    let row = sqlx::query(
+        "SELECT fetched_at, upstream_etag FROM pypi_project \
+         WHERE index_name = $1 AND name = $2 AND fetched_at IS NOT NULL",
+    )
+    .bind(index)
+    .bind(project)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| Ok((r.try_get("fetched_at")?, r.try_get("upstream_etag")?)))
+        .transpose()
+}
+
+/// Records a fetched upstream page in one transaction: files not stored yet
+/// are replaced by the page's, stored files keep their bytes (and stay listed
+/// offline even when the upstream dropped them) but take the page's yank state.
+pub async fn record_mirror_page(
+    db: &Db,
+    index: &str,
+    project: &str,
+    files: &[UpstreamFile],
+    etag: Option<&str>,
+    origin: &str,
+) -> Result<(), DbError> {
+    let now = airlock_core::unix_now();
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO pypi_project (index_name, name, display_name, fetched_at, upstream_etag, created_at) \
+         VALUES ($1, $2, $2, $3, $4, $3) \
+         ON CONFLICT (index_name, name) DO UPDATE SET fetched_at = excluded.fetched_at, \
+         upstream_etag = excluded.upstream_etag",
+    )
+    .bind(index)
+    .bind(project)
+    .bind(now)
+    .bind(etag)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND blob_digest IS NULL",
+    )
+    .bind(index)
+    .bind(project)
+    .execute(&mut *tx)
+    .await?;
+    for file in files {
+        sqlx::query(
+            "INSERT INTO pypi_file (index_name, project, filename, version, sha256, size, \
+             upload_time_us, requires_python, yanked, remote_url, origin, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (index_name, filename) DO UPDATE SET yanked = excluded.yanked",
+        )
+        .bind(index)
+        .bind(project)
+        .bind(&file.filename)
+        .bind(&file.version)
+        .bind(&file.sha256)
+        .bind(file.size.unwrap_or(0) as i64)
+        .bind(file.upload_time_us.unwrap_or(0))
+        .bind(file.requires_python.as_deref())
+        .bind(file.yanked.as_deref())
+        .bind(&file.url)
+        .bind(origin)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// The upstream still has the page it sent last (304): fresh again.
+pub async fn touch_mirror_page(db: &Db, index: &str, project: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE pypi_project SET fetched_at = $1 WHERE index_name = $2 AND name = $3")
+        .bind(airlock_core::unix_now())
+        .bind(index)
+        .bind(project)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// The upstream has no such project (any more): forget the files it listed
+/// that are not stored. Stored files stay.
+pub async fn forget_mirror_page(db: &Db, index: &str, project: &str) -> Result<(), DbError> {
+    sqlx::query(
+        "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND blob_digest IS NULL",
+    )
+    .bind(index)
+    .bind(project)
+    .execute(&mut *db.writer().await)
+    .await?;
+    Ok(())
+}
+
+/// A file a mirror lists whose bytes are not stored yet.
+#[derive(Clone, Debug)]
+pub struct RemoteFile {
+    /// sha256, 64 hex, as the upstream's page gave it.
+    pub sha256: String,
+    /// Where the bytes are, without credentials.
+    pub url: String,
+}
+
+/// The listed-but-not-stored file `filename` of a mirror index.
+pub async fn remote_file(
+    db: &Db,
+    index: &str,
+    filename: &str,
+) -> Result<Option<RemoteFile>, DbError> {
+    let row = sqlx::query(
+        "SELECT sha256, remote_url FROM pypi_file WHERE index_name = $1 AND filename = $2 \
+         AND blob_digest IS NULL AND remote_url IS NOT NULL",
+    )
+    .bind(index)
+    .bind(filename)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| {
+        Ok(RemoteFile {
+            sha256: r.try_get("sha256")?,
+            url: r.try_get("remote_url")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records the durable bytes (and `.metadata`) of a mirrored file.
+pub async fn record_fetched(
+    db: &Db,
+    index: &str,
+    filename: &str,
+    blob: &StoredBlob,
+    metadata: Option<&StoredBlob>,
+    requires_python: Option<&str>,
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    blob_query(INSERT_BLOB, &blob.digest, blob.size)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(metadata) = metadata {
+        blob_query(INSERT_BLOB, &metadata.digest, metadata.size)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "UPDATE pypi_file SET blob_digest = $1, size = $2, metadata_digest = $3, \
+         requires_python = COALESCE(requires_python, $4) WHERE index_name = $5 AND filename = $6",
+    )
+    .bind(blob.digest.to_string())
+    .bind(blob.size as i64)
+    .bind(metadata.map(|m| m.digest.to_string()))
+    .bind(requires_python)
+    .bind(index)
+    .bind(filename)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 /// Projects and files stored, over every index (for the root page).
 pub async fn counts(db: &Db) -> Result<(i64, i64), DbError> {
     let row = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM pypi_project) AS projects, (SELECT COUNT(*) FROM pypi_file) AS files",
+        "SELECT (SELECT COUNT(*) FROM pypi_project) AS projects, (SELECT COUNT(*) FROM pypi_file WHERE blob_digest IS NOT NULL) AS files",
     )
     .fetch_one(&mut *db.reader().await?)
     .await?;
@@ -337,6 +515,7 @@ mod tests {
             kind: IndexKind::Hosted,
             upstream: None,
             bases: vec![],
+            mirror_whitelist: vec![],
         };
         sync_indexes(&db, std::slice::from_ref(&index))
             .await
@@ -360,7 +539,9 @@ mod tests {
             insert_upload(&db, up(&other)).await.expect("again"),
             Some("aa".repeat(32))
         );
-        let files = project_files(&db, "root/dev", "foo").await.expect("files");
+        let files = project_files(&db, "root/dev", "foo", false)
+            .await
+            .expect("files");
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].metadata_sha256, Some("bb".repeat(32)));
         assert_eq!(
@@ -382,7 +563,9 @@ mod tests {
         assert!(set_yanked(&db, "root/dev", name, Some("broken"))
             .await
             .expect("yank"));
-        let files = project_files(&db, "root/dev", "foo").await.expect("files");
+        let files = project_files(&db, "root/dev", "foo", false)
+            .await
+            .expect("files");
         assert_eq!(files[0].yanked.as_deref(), Some("broken"));
         assert!(set_yanked(&db, "root/dev", name, None)
             .await

@@ -7,11 +7,9 @@
 //! - **Indexes** are named like devpi's stages (`root/prod`, `team/dev`) and
 //!   declared in the `[pypi]` config section ([`PypiSettings`]). Each has a kind,
 //!   one of the three words every airlock protocol uses: `hosted` (takes
-//!   uploads), `mirror` (pull-through of an upstream simple index) and, through
-//!   `bases`, inheritance (devpi's: bases searched in order, mirrors last, the
-//!   first index holding a filename wins). This version serves hosted indexes;
-//!   the config and the tables are shaped for mirrors and bases, which the
-//!   configuration refuses until they are built.
+//!   uploads), `mirror` (pull-through of an upstream simple index, [`mirror`])
+//!   and, through `bases`, inheritance ([`inherit`]: devpi's bases, searched in
+//!   order, mirrors last, the first index holding a filename wins).
 //! - **Rows, not files**: `pypi_index`, `pypi_index_base`, `pypi_project` and
 //!   `pypi_file` (`migrations/0005_pypi.sql`, all SQL in [`index`]). A project
 //!   page is one indexed range scan of `pypi_file` by (index, project), rendered
@@ -44,14 +42,20 @@
 pub mod dist;
 pub mod error;
 pub mod index;
+pub mod inherit;
+pub mod mirror;
 pub mod name;
 mod routes;
 pub mod simple;
+pub mod sync;
 pub mod upload;
+pub mod upstream_page;
 
 pub use error::PypiError;
-pub use routes::configure;
+pub use routes::{configure, configure_devpi};
 
+use airlock_core::inflight::Inflight;
+use airlock_core::upstream::Upstream;
 use airlock_core::{Db, LocalStore, Mode, Staging};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -70,6 +74,10 @@ pub struct PypiSettings {
     pub page_max_age: Duration,
     /// The largest file an upload may carry, in bytes.
     pub max_upload_bytes: u64,
+    /// How long a mirror's project page fetched from its upstream is used
+    /// before it is revalidated (`If-None-Match`).
+    #[serde(with = "humantime_serde")]
+    pub mirror_page_ttl: Duration,
     /// The indexes, at `/pypi/<name>/`.
     pub index: Vec<IndexSettings>,
 }
@@ -80,11 +88,13 @@ impl Default for PypiSettings {
             mode: None,
             page_max_age: Duration::from_secs(60),
             max_upload_bytes: 4 << 30,
+            mirror_page_ttl: Duration::from_secs(600),
             index: vec![IndexSettings {
                 name: "root/local".into(),
                 kind: IndexKind::Hosted,
                 upstream: None,
                 bases: Vec::new(),
+                mirror_whitelist: Vec::new(),
             }],
         }
     }
@@ -98,13 +108,21 @@ pub struct IndexSettings {
     pub name: String,
     /// `hosted` or `mirror`.
     pub kind: IndexKind,
-    /// A mirror's upstream simple index (e.g. `https://pypi.org/simple/`).
+    /// A mirror's upstream simple index ([`DEFAULT_UPSTREAM`] when unset).
+    /// Credentials may be written in the URL; they are never logged or stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     /// Indexes whose files this one also serves, in order (devpi's `bases`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bases: Vec<String>,
+    /// Projects of this index's own (or a hosted base's) for which mirror
+    /// bases still add their files (devpi's `mirror_whitelist`; `"*"`: all).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mirror_whitelist: Vec<String>,
 }
+
+/// A mirror's upstream when the config names none.
+pub const DEFAULT_UPSTREAM: &str = "https://pypi.org/simple/";
 
 /// What an index holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,23 +171,50 @@ impl PypiSettings {
             if !seen.insert(index.name.as_str()) {
                 return Err(format!("index {:?} is declared twice", index.name));
             }
-            if index.kind == IndexKind::Mirror {
-                return Err(format!(
-                    "index {:?}: mirror indexes are not implemented in this version",
-                    index.name
-                ));
+            match index.kind {
+                IndexKind::Hosted if index.upstream.is_some() => {
+                    return Err(format!(
+                        "index {:?}: only a mirror index has an upstream",
+                        index.name
+                    ));
+                }
+                IndexKind::Mirror if !index.bases.is_empty() => {
+                    return Err(format!(
+                        "index {:?}: a mirror index has no bases",
+                        index.name
+                    ));
+                }
+                _ => {}
             }
-            if index.upstream.is_some() {
-                return Err(format!(
-                    "index {:?}: only a mirror index has an upstream",
-                    index.name
-                ));
+            if let Some(upstream) = &index.upstream {
+                let ok = reqwest::Url::parse(upstream)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https" | "file"));
+                if !ok {
+                    return Err(format!(
+                        "index {:?}: the upstream must be an http(s) URL of a simple index",
+                        index.name
+                    ));
+                }
             }
-            if !index.bases.is_empty() {
-                return Err(format!(
-                    "index {:?}: bases (inheritance) are not implemented in this version",
-                    index.name
-                ));
+        }
+        for index in &self.index {
+            for base in &index.bases {
+                let declared = self.index.iter().find(|i| &i.name == base);
+                match declared {
+                    None => {
+                        return Err(format!(
+                            "index {:?}: base {base:?} is not declared",
+                            index.name
+                        ))
+                    }
+                    Some(b) if !b.bases.is_empty() || b.name == index.name => {
+                        return Err(format!(
+                            "index {:?}: base {base:?} has bases itself (one level of inheritance)",
+                            index.name
+                        ))
+                    }
+                    Some(_) => {}
+                }
             }
         }
         Ok(())
@@ -190,6 +235,19 @@ pub struct Pypi {
     pub page_max_age: Duration,
     /// The largest upload, in bytes.
     pub max_upload: u64,
+    /// Online: mirrors fetch from their upstreams; offline: never.
+    pub mode: Mode,
+    /// The outbound client.
+    pub upstream: Upstream,
+    /// One fetch per mirror page and file at a time.
+    pub inflight: Inflight,
+    /// How long a fetched mirror page is used before it is revalidated.
+    pub mirror_ttl: Duration,
+    /// Mirror fetches that outlive their request (a file being stored); the
+    /// server waits for them when it stops.
+    pub tasks: tokio_util::task::TaskTracker,
+    /// The runtime they run on (not an HTTP worker's, which stops first).
+    pub background: tokio::runtime::Handle,
 }
 
 impl Pypi {
@@ -221,10 +279,15 @@ mod tests {
     }
 
     #[test]
-    fn defaults_validate_and_mirrors_are_refused_for_now() {
+    fn defaults_validate_and_bases_must_be_declared() {
         PypiSettings::default().validate().expect("defaults");
         let mut s = PypiSettings::default();
         s.index[0].kind = IndexKind::Mirror;
+        s.validate().expect("a mirror of pypi.org");
+        s.index[0].upstream = Some("ftp://x/".into());
+        assert!(s.validate().is_err());
+        let mut s = PypiSettings::default();
+        s.index[0].bases = vec!["root/pypi".into()];
         assert!(s.validate().is_err());
         let mut s = PypiSettings::default();
         s.index.push(s.index[0].clone());

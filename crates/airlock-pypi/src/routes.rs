@@ -9,7 +9,7 @@
 
 use crate::error::PypiError;
 use crate::simple::{self, Format};
-use crate::{index, name, upload, Pypi};
+use crate::{index, inherit, mirror, name, upload, IndexKind, Pypi};
 use actix_web::http::{header, Method};
 use actix_web::{guard, web, HttpRequest, HttpResponse};
 use airlock_core::auth::Writer;
@@ -153,7 +153,11 @@ async fn post(
 ) -> Result<HttpResponse, PypiError> {
     match target(&req)? {
         Target::IndexRoot { index } => {
-            known_index(&pypi, &index)?;
+            if known_index(&pypi, &index)?.kind == IndexKind::Mirror {
+                return Err(PypiError::MethodNotAllowed(format!(
+                    "{index} is a mirror index; upload to a hosted index"
+                )));
+            }
             upload::upload(&pypi, &index, &writer.0, &req, payload).await
         }
         _ => Err(PypiError::MethodNotAllowed(
@@ -282,7 +286,8 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
                 return Ok(redirect(&format!("{}/", simple::encode_segment(&project))));
             }
             let format = format_of(&req)?;
-            let files = index::project_files(&pypi.db, &index, &normalized).await?;
+            let settings = known_index(&pypi, &index)?;
+            let files = inherit::project_files(&pypi, settings, &normalized).await?;
             if files.is_empty() {
                 return Err(PypiError::NotFound(format!(
                     "no project {normalized:?} in index {index:?}"
@@ -300,13 +305,13 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
             filename,
             metadata,
         } => {
-            known_index(&pypi, &index)?;
+            let settings = known_index(&pypi, &index)?;
             name::parse_filename(&filename).map_err(|e| PypiError::NotFound(e.0))?;
-            let stored = index::file_blob(&pypi.db, &index, &filename, metadata)
+            let not_found =
+                || PypiError::NotFound(format!("no file {filename:?} in index {index:?}"));
+            let holder = inherit::holder(&pypi, settings, &filename)
                 .await?
-                .ok_or_else(|| {
-                    PypiError::NotFound(format!("no file {filename:?} in index {index:?}"))
-                })?;
+                .ok_or_else(not_found)?;
             let content_type = if metadata {
                 "text/plain; charset=utf-8"
             } else {
@@ -314,20 +319,72 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
                 // .tar.gz: clients would unpack it and its hash would not match.
                 "application/octet-stream"
             };
+            let how = |cache| BlobResponse {
+                content_type,
+                cache_control: IMMUTABLE,
+                cache,
+            };
+            let mut stored = index::file_blob(&pypi.db, &holder.name, &filename, metadata).await?;
+            if stored.is_none() && !metadata && holder.kind == IndexKind::Mirror {
+                let pypi_arc = pypi.clone().into_inner();
+                if let Some(body) = mirror::fetch_file(&pypi_arc, holder, &filename).await? {
+                    return Ok(serve::fresh(&req, body, how(CacheResult::Miss)));
+                }
+                stored = index::file_blob(&pypi.db, &holder.name, &filename, false).await?;
+            }
+            let stored = stored.ok_or_else(not_found)?;
             Ok(serve::blob(
                 &req,
                 &*pypi.store,
                 &stored.digest,
                 stored.size,
-                BlobResponse {
-                    content_type,
-                    cache_control: IMMUTABLE,
-                    cache: CacheResult::Hit,
-                },
+                how(CacheResult::Hit),
             )
             .await?)
         }
     }
+}
+
+/// Mounts devpi's URL shapes at the server's root, to be registered after
+/// every other mount: `/<user>/<index>/+simple/…` and `/<user>/<index>/+f/…/<filename>`
+/// answer with a relative redirect to the same page or file under `/pypi`, so
+/// `pip.conf` files written for devpi keep working after a host change.
+pub fn configure_devpi(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/{user}/{index}/+simple{tail:.*}").to(devpi_redirect))
+        .service(web::resource("/{user}/{index}/+f/{tail:.*}").to(devpi_redirect));
+}
+
+async fn devpi_redirect(req: HttpRequest) -> Result<HttpResponse, PypiError> {
+    let path = req.uri().path();
+    let location =
+        devpi_location(path).ok_or_else(|| PypiError::NotFound(format!("no such page: {path}")))?;
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return Err(PypiError::MethodNotAllowed(
+            "devpi URLs are read-only here; upload to /pypi/<user>/<index>/".into(),
+        ));
+    }
+    Ok(redirect(&location))
+}
+
+/// The relative location under `/pypi` of a devpi-shaped path.
+fn devpi_location(path: &str) -> Option<String> {
+    let mut parts = path.strip_prefix('/')?.splitn(4, '/');
+    let (user, index, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    let rest = parts.next().unwrap_or("");
+    let index_name = format!("{user}/{index}");
+    if !crate::is_valid_index_name(&index_name) {
+        return None;
+    }
+    let target = match kind {
+        "+simple" => format!("pypi/{index_name}/simple/{rest}"),
+        "+f" => {
+            let filename = rest.rsplit('/').next().filter(|f| !f.is_empty())?;
+            format!("pypi/{index_name}/files/{filename}")
+        }
+        _ => return None,
+    };
+    let up = "../".repeat(path.matches('/').count().saturating_sub(1));
+    Some(format!("{up}{target}"))
 }
 
 /// The page format the request asks for (`?format=` wins over `Accept`).
@@ -406,5 +463,23 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn devpi_paths_redirect_under_pypi() {
+        assert_eq!(
+            devpi_location("/root/pypi/+simple/foo/").as_deref(),
+            Some("../../../../pypi/root/pypi/simple/foo/")
+        );
+        assert_eq!(
+            devpi_location("/root/pypi/+simple/").as_deref(),
+            Some("../../../pypi/root/pypi/simple/")
+        );
+        assert_eq!(
+            devpi_location("/root/pypi/+f/ab1/cdef/foo-1.0%2Bx.tar.gz").as_deref(),
+            Some("../../../../../pypi/root/pypi/files/foo-1.0%2Bx.tar.gz")
+        );
+        assert_eq!(devpi_location("/Root/pypi/+simple/"), None);
+        assert_eq!(devpi_location("/root/pypi/+f/"), None);
     }
 }

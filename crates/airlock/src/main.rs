@@ -119,6 +119,24 @@ enum SyncCommand {
         #[arg(long = "platform")]
         platforms: Vec<airlock_oci::sync::Platform>,
     },
+    /// Python: the dependency closure of a requirements file, into a mirror index.
+    Pypi {
+        /// The mirror index, e.g. root/pypi.
+        #[arg(long)]
+        index: String,
+        /// A requirements file (PEP 508 lines; options and hashes are ignored).
+        #[arg(short = 'r', long = "requirement")]
+        requirements: PathBuf,
+        /// Wheel platform tags accepted besides `any` (repeatable); default: all.
+        #[arg(long)]
+        platform: Vec<String>,
+        /// The target Python (e.g. 3.11): wheel tags, Requires-Python and markers.
+        #[arg(long)]
+        python_version: Option<String>,
+        /// Projects taken as wheels only, comma-separated; `:all:` for every one.
+        #[arg(long, value_delimiter = ',')]
+        only_binary: Vec<String>,
+    },
 }
 
 fn parse_mode(s: &str) -> Result<airlock_core::Mode, String> {
@@ -203,6 +221,24 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Gc { dry_run } => {
             let _log = logging::init("warn");
             runtime()?.block_on(gc::run(settings, dry_run))
+        }
+        Command::Sync {
+            what:
+                SyncCommand::Pypi {
+                    index,
+                    requirements,
+                    platform,
+                    python_version,
+                    only_binary,
+                },
+        } => {
+            let _log = logging::init("warn");
+            let options = airlock_pypi::sync::SyncOptions {
+                python_version,
+                platforms: platform,
+                only_binary,
+            };
+            runtime()?.block_on(sync::pypi(settings, &index, &requirements, options))
         }
         Command::HashPassword => {
             let mut password = String::new();

@@ -85,15 +85,21 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
 }
 
 /// Builds the Python index over an opened data directory.
-pub fn pypi_index(settings: &Settings, data: &DataDir) -> airlock_pypi::Pypi {
-    airlock_pypi::Pypi {
+pub fn pypi_index(settings: &Settings, data: &DataDir) -> anyhow::Result<airlock_pypi::Pypi> {
+    Ok(airlock_pypi::Pypi {
         indexes: settings.pypi.index.clone(),
         db: data.db.clone(),
         store: data.store.clone(),
         staging: data.staging.clone(),
         page_max_age: settings.pypi.page_max_age,
         max_upload: settings.pypi.max_upload_bytes,
-    }
+        mode: settings.pypi.mode.unwrap_or(settings.mode),
+        upstream: Upstream::new(&settings.upstream).context("building the HTTP client")?,
+        inflight: Inflight::default(),
+        mirror_ttl: settings.pypi.mirror_page_ttl,
+        tasks: tokio_util::task::TaskTracker::new(),
+        background: tokio::runtime::Handle::current(),
+    })
 }
 
 /// Builds the OCI registry over an opened data directory.
@@ -122,7 +128,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
-    let pypi = Arc::new(pypi_index(&settings, &data));
+    let pypi = Arc::new(pypi_index(&settings, &data)?);
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
@@ -193,6 +199,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let write_behind = web::Data::from(Arc::clone(&go.write_behind));
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), oci_mode = ?settings.oci_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
+    let pypi_at_shutdown = Arc::clone(&pypi);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -211,6 +218,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))
             .service(web::scope("/yum").configure(airlock_yum::configure(yum.clone())))
+            // Last: devpi's URL shapes (`/<user>/<index>/+simple/…`, `/+f/…`),
+            // redirected under /pypi. Matches only paths of that shape.
+            .configure(airlock_pypi::configure_devpi)
     })
     // Small answers go out in one write; without TCP_NODELAY a write after the
     // headers waits for a delayed ACK (40 ms on Linux).
@@ -231,6 +241,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     go_at_shutdown.stopping.cancel();
     go_at_shutdown.tasks.close();
     go_at_shutdown.tasks.wait().await;
+    // Mirrored Python files being stored (their clients were served) finish too.
+    pypi_at_shutdown.tasks.close();
+    pypi_at_shutdown.tasks.wait().await;
     tracing::info!("airlock stopped");
     Ok(())
 }

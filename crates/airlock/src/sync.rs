@@ -1,11 +1,14 @@
-//! `airlock sync oci`: fetches images from their upstream registries into the
-//! store (always online: it is an explicit request for the network), with a
-//! progress bar on a terminal and one plain line per artifact otherwise.
+//! `airlock sync oci` and `airlock sync pypi`: fetch what is named from the
+//! upstreams into the store (always online: an explicit request for the
+//! network), so the data directory can be carried across the gap and served
+//! offline; a progress display on a terminal, one plain line per artifact
+//! otherwise.
 
-use crate::server::{oci_registry, DataDir};
+use crate::server::{oci_registry, pypi_index, DataDir};
 use crate::settings::Settings;
 use airlock_core::Mode;
 use airlock_oci::sync::{sync_image, Event, Platform};
+use airlock_pypi::sync::{SyncEvent, SyncOptions};
 use anyhow::Context as _;
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -113,5 +116,71 @@ pub async fn oci(
     Ok(match failed {
         0 => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::FAILURE,
+    })
+}
+
+/// `airlock sync pypi --index I -r requirements.txt [filters]`.
+pub async fn pypi(
+    mut settings: Settings,
+    index: &str,
+    requirements: &Path,
+    options: SyncOptions,
+) -> anyhow::Result<std::process::ExitCode> {
+    let text = std::fs::read_to_string(requirements)
+        .with_context(|| format!("reading {}", requirements.display()))?;
+    let mut parsed = Vec::new();
+    for line in text.lines() {
+        if let Some(req) = airlock_pypi::sync::parse_requirement_line(line) {
+            parsed.push(req.map_err(anyhow::Error::msg)?);
+        }
+    }
+    settings.pypi.mode = Some(Mode::Online);
+    let data = DataDir::open(&settings.data_dir).await?;
+    let pypi = Arc::new(pypi_index(&settings, &data)?);
+    pypi.register_indexes()
+        .await
+        .context("recording the [pypi] indexes")?;
+    let spinner = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let show = |event: SyncEvent<'_>| {
+        let line = match event {
+            SyncEvent::Resolved {
+                project,
+                version,
+                files,
+            } => format!("{project} {version}: {files} files"),
+            SyncEvent::Stored { filename, size } => format!("  stored {filename} ({size} bytes)"),
+            SyncEvent::Unsatisfied {
+                requirement,
+                reason,
+            } => format!("unsatisfied: {requirement}: {reason}"),
+        };
+        match &spinner {
+            Some(bar) => {
+                bar.set_message(line.clone());
+                if line.starts_with("unsatisfied") {
+                    bar.println(line);
+                }
+            }
+            None => eprintln!("{line}"),
+        }
+    };
+    let report = airlock_pypi::sync::sync(&pypi, index, parsed, &options, &show)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(bar) = &spinner {
+        bar.finish_and_clear();
+    }
+    println!(
+        "synced {} projects, {} files into {index}; {} requirements unsatisfied",
+        report.projects, report.files, report.unsatisfied
+    );
+    Ok(if report.unsatisfied == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
     })
 }

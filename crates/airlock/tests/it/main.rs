@@ -12,5 +12,6 @@ mod oci_http;
 mod oci_mirror;
 mod pypi_e2e;
 mod pypi_http;
+mod pypi_mirror;
 mod support;
 mod yum_e2e;
