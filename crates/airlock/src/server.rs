@@ -265,6 +265,8 @@ fn protocol_of(path: &str) -> &'static str {
         Some("pypi") => "pypi",
         Some("v2") => "oci",
         Some("yum") => "yum",
+        // devpi's own URLs, `/<user>/<index>/+simple/…` and `/+f/…`, redirect to /pypi.
+        _ if path.contains("/+simple") || path.contains("/+f/") => "pypi",
         _ => "server",
     }
 }
