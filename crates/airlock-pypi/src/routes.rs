@@ -1,5 +1,5 @@
-//! HTTP routes under `/pypi`: one resource whose raw path is parsed into a
-//! [`Target`], GET/HEAD for pages and files, POST for uploads.
+//! HTTP routes under `/pypi`: one default service whose raw path is parsed
+//! into a [`Target`], GET/HEAD for pages and files, POST for uploads.
 //!
 //! The raw path is percent-decoded once per segment (a `+` stays a `+`, and
 //! `%2B` becomes one), so `foo-1.0+local.whl` and `foo-1.0%2Blocal.whl` name the
@@ -11,7 +11,7 @@ use crate::error::PypiError;
 use crate::simple::{self, Format};
 use crate::{index, inherit, mirror, name, upload, IndexKind, Pypi};
 use actix_web::http::{header, Method};
-use actix_web::{guard, web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest as _, HttpRequest, HttpResponse};
 use airlock_core::auth::Writer;
 use airlock_core::metrics::CacheResult;
 use airlock_core::rendered::{self, Rendered};
@@ -20,26 +20,39 @@ use percent_encoding::percent_decode_str;
 use std::sync::Arc;
 
 /// Mounts the Python index. Call inside `web::scope("/pypi")`.
+///
+/// Every path under the scope goes to `dispatch` as the scope's default
+/// service, reached without a pattern match (a `/{tail:.*}` resource runs a
+/// regex per request); the method picks the handler.
 pub fn configure(pypi: Arc<Pypi>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(web::Data::from(pypi)).service(
-            web::resource("/{tail:.*}")
-                .route(
-                    web::route()
-                        .guard(guard::Any(guard::Get()).or(guard::Head()))
-                        .to(read),
-                )
-                .route(web::post().to(post))
-                .route(web::put().to(manage))
-                .route(web::delete().to(manage))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(PypiError::MethodNotAllowed(
-                        "pages and files are read with GET; uploads are POSTed to /pypi/<index>/"
-                            .into(),
-                    ))
-                })),
-        );
+        cfg.app_data(web::Data::from(pypi))
+            .default_service(web::to(dispatch));
     }
+}
+
+/// GET/HEAD read pages and files, POST uploads, PUT/DELETE yank and delete.
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let pypi = web::Data::<Pypi>::extract(&req).await?;
+    let method = req.method().clone();
+    if method == Method::GET || method == Method::HEAD {
+        return Ok(read(req, pypi).await?);
+    }
+    if method != Method::POST && method != Method::PUT && method != Method::DELETE {
+        return Err(PypiError::MethodNotAllowed(
+            "pages and files are read with GET; uploads are POSTed to /pypi/<index>/".into(),
+        )
+        .into());
+    }
+    let writer = Writer::extract(&req).await?;
+    if method == Method::POST {
+        return Ok(post(req, pypi, writer, payload).await?);
+    }
+    let body = web::Bytes::from_request(&req, &mut payload.into_inner()).await?;
+    Ok(manage(req, pypi, writer, body).await?)
 }
 
 /// Files never change under their URL.
