@@ -12,8 +12,9 @@ use crate::index::{self, StoredFile};
 use crate::publish::REPOMD;
 use crate::{Added, Yum};
 use actix_web::http::header::{self, HttpDate};
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
-use actix_web::{guard, web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest as _, HttpRequest, HttpResponse};
 use airlock_core::auth::Writer;
 use airlock_core::metrics::CacheResult;
 use airlock_core::serve::{self, BlobResponse};
@@ -23,25 +24,44 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Mounts the routes; use inside `web::scope("/yum")`.
+///
+/// Every path under the scope goes to `dispatch` as the scope's default
+/// service, reached without a pattern match (a `/{tail:.*}` resource runs a
+/// regex per request); the method picks the handler.
 pub fn configure(yum: Arc<Yum>) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(web::Data::from(yum))
-            .service(
-                web::resource("")
-                    .guard(guard::Any(guard::Get()).or(guard::Head()))
-                    .to(|req: HttpRequest| async move { redirect_to_directory(&req) }),
-            )
-            .service(
-                web::resource("/{tail:.*}")
-                    .guard(guard::Any(guard::Get()).or(guard::Head()))
-                    .to(get),
-            )
-            .service(web::resource("/{tail:.*}").guard(guard::Put()).to(put))
-            .service(
-                web::resource("/{tail:.*}")
-                    .guard(guard::Delete())
-                    .to(delete),
-            );
+            .default_service(web::to(dispatch));
+    }
+}
+
+/// GET/HEAD read (`/yum` itself redirects to `/yum/`), PUT uploads, DELETE
+/// deletes; other methods are the server's empty 404.
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let yum = web::Data::<Yum>::extract(&req).await?;
+    let method = req.method().clone();
+    let read = method == Method::GET || method == Method::HEAD;
+    if req.uri().path() == "/yum" {
+        return Ok(if read {
+            redirect_to_directory(&req)
+        } else {
+            HttpResponse::NotFound().finish()
+        });
+    }
+    if read {
+        return Ok(get(req, yum).await?);
+    }
+    if method != Method::PUT && method != Method::DELETE {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    let writer = Writer::extract(&req).await?;
+    if method == Method::PUT {
+        Ok(put(req, yum, writer, payload).await?)
+    } else {
+        Ok(delete(req, yum, writer).await?)
     }
 }
 
