@@ -1,4 +1,4 @@
-//! HTTP routes under `/v2`: one resource that parses its path into an
+//! HTTP routes under `/v2`: one default service that parses its path into an
 //! [`Endpoint`] and dispatches on it and the method.
 
 use crate::auth::Access;
