@@ -232,6 +232,16 @@ struct InfoJson {
 }
 
 impl GoProxy {
+    /// Counts an upstream fetch that failed: `not_found` for a 404/410, else `error`.
+    pub(crate) fn count_failed_fetch(&self, e: &GoError) {
+        let outcome = if matches!(e, GoError::NotFound(_)) {
+            "not_found"
+        } else {
+            "error"
+        };
+        self.metrics.upstream(PROTOCOL, outcome, 0);
+    }
+
     /// Whether this request may reach an upstream.
     pub fn may_fetch(&self, disable_fetch_header: bool) -> bool {
         self.mode == Mode::Online && !disable_fetch_header
@@ -1122,12 +1132,7 @@ impl GoProxy {
         let staged = match fetched {
             Ok(staged) => staged,
             Err(e) => {
-                let outcome = if matches!(e, GoError::NotFound(_)) {
-                    "not_found"
-                } else {
-                    "error"
-                };
-                self.metrics.upstream(PROTOCOL, outcome, 0);
+                self.count_failed_fetch(&e);
                 if let Some(file) = cached.filter(|_| mutable) {
                     tracing::warn!(url = %redact_str(&url), error = %e, "checksum database unreachable; serving cached tree head");
                     return hit(file);

@@ -112,12 +112,7 @@ impl GoProxy {
         let bytes = match fetched {
             Ok(bytes) => bytes,
             Err(e) => {
-                let outcome = if matches!(e, GoError::NotFound(_)) {
-                    "not_found"
-                } else {
-                    "error"
-                };
-                self.metrics.upstream(PROTOCOL, outcome, 0);
+                self.count_failed_fetch(&e);
                 return Err(match e {
                     GoError::NotFound(m) => VerifyError::NoRecord(m),
                     GoError::Upstream(_) | GoError::UpstreamTimeout(_) => {
