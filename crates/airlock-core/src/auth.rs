@@ -4,6 +4,11 @@
 //! Reads are anonymous. A write handler takes a [`Writer`] argument; the extractor
 //! answers 401 with a `WWW-Authenticate` challenge when credentials are missing or
 //! wrong, before the handler reads any body.
+//!
+//! argon2 is slow on purpose (tens of milliseconds), and clients send the same
+//! credentials on every request: twine on each of hundreds of uploads, skopeo on
+//! each chunk. An `Authorization` header that passed is remembered for a minute
+//! (by its sha256, never the password), so only the first request pays.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -12,8 +17,17 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::Argon2;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+/// How long verified credentials are remembered, in seconds.
+const VERIFIED_FOR: i64 = 60;
+
+/// Remembered credentials at most (the memory is emptied beyond).
+const VERIFIED_MAX: usize = 1024;
 
 /// A user allowed to write (upload, push).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -25,9 +39,14 @@ pub struct User {
     pub password_hash: String,
 }
 
-/// The configured writers, shared as `web::Data<Users>`.
+/// The configured writers, shared as `web::Data<Users>`, and the credentials
+/// verified lately.
 #[derive(Clone, Debug, Default)]
-pub struct Users(pub Vec<User>);
+pub struct Users {
+    list: Vec<User>,
+    /// sha256 of an `Authorization` header that passed → (user, until).
+    verified: Arc<Mutex<HashMap<[u8; 32], (String, i64)>>>,
+}
 
 /// An authenticated writer: the user's name.
 #[derive(Clone, Debug)]
@@ -59,10 +78,23 @@ pub fn hash_password(password: &str) -> Result<String, argon2::password_hash::Er
 }
 
 impl Users {
+    /// The configured users.
+    pub fn new(list: Vec<User>) -> Users {
+        Users {
+            list,
+            verified: Arc::default(),
+        }
+    }
+
+    /// Whether no user is configured (nobody can write).
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The user named `name` if `password` matches. Unknown users and bad hashes
     /// are simply "no".
     pub fn verify(&self, name: &str, password: &str) -> bool {
-        self.0.iter().any(|user| {
+        self.list.iter().any(|user| {
             user.name == name
                 && PasswordHash::new(&user.password_hash).is_ok_and(|hash| {
                     Argon2::default()
@@ -71,10 +103,26 @@ impl Users {
                 })
         })
     }
+
+    /// The user a header verified less than a minute ago.
+    fn remembered(&self, key: &[u8; 32], now: i64) -> Option<String> {
+        let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        verified
+            .get(key)
+            .filter(|(_, until)| *until >= now)
+            .map(|(user, _)| user.clone())
+    }
+
+    fn remember(&self, key: [u8; 32], user: &str, now: i64) {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        verified.insert(key, (user.to_owned(), now + VERIFIED_FOR));
+    }
 }
 
-fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+fn basic_credentials(value: &str) -> Option<(String, String)> {
     let (scheme, encoded) = value.split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
@@ -93,17 +141,29 @@ impl FromRequest for Writer {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let users = req.app_data::<web::Data<Users>>().cloned();
-        let credentials = basic_credentials(req);
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Box::pin(async move {
             let users = users.ok_or(Unauthorized("no users are configured"))?;
+            let header = header.ok_or(Unauthorized("send HTTP basic credentials"))?;
+            let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+            let now = crate::unix_now();
+            if let Some(user) = users.remembered(&key, now) {
+                return Ok(Writer(user));
+            }
             let (name, password) =
-                credentials.ok_or(Unauthorized("send HTTP basic credentials"))?;
+                basic_credentials(&header).ok_or(Unauthorized("send HTTP basic credentials"))?;
             // argon2 is slow on purpose; keep it off the async workers.
             let check_name = name.clone();
-            let ok = tokio::task::spawn_blocking(move || users.verify(&check_name, &password))
+            let checker = users.clone();
+            let ok = tokio::task::spawn_blocking(move || checker.verify(&check_name, &password))
                 .await
                 .unwrap_or(false);
             if ok {
+                users.remember(key, &name, now);
                 Ok(Writer(name))
             } else {
                 Err(Unauthorized("wrong user name or password"))
@@ -124,7 +184,7 @@ mod tests {
     #[actix_web::test]
     async fn writes_need_a_configured_user() {
         let hash = hash_password("s3cret").expect("hash");
-        let users = Users(vec![User {
+        let users = Users::new(vec![User {
             name: "ci".into(),
             password_hash: hash,
         }]);
@@ -147,6 +207,9 @@ mod tests {
             (Some("Bearer abc".to_owned()), 401),
             (Some("Basic !!!".to_owned()), 401),
             (Some(basic("ci", "s3cret")), 200),
+            // Remembered now; other credentials still go through argon2.
+            (Some(basic("ci", "s3cret")), 200),
+            (Some(basic("ci", "wrong")), 401),
         ];
         for (auth, status) in cases {
             let mut req = test::TestRequest::put().uri("/w");

@@ -15,9 +15,9 @@
 //! A token is `<payload>.<mac>`, both base64url: the payload is
 //! `<expiry unix seconds>:<user or empty>`, the mac its HMAC-SHA256 under a
 //! key drawn at start. Tokens therefore end with the process; clients ask for
-//! a new one when they meet a 401. Basic credentials that passed argon2 are
-//! remembered (by a hash of the header) for a minute, so a push of many
-//! chunks does not pay for argon2 on each.
+//! a new one when they meet a 401. Basic credentials are checked by core's
+//! [`Writer`], which remembers them for a minute, so a push of many chunks does
+//! not pay for argon2 on each.
 
 use crate::error::OciError;
 use crate::path::Name;
@@ -28,9 +28,7 @@ use airlock_core::auth::Writer;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};
-use sha2::{Digest as _, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
+use sha2::Sha256;
 use std::time::Duration;
 
 /// How long a token is good for.
@@ -39,17 +37,9 @@ pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 /// The `service` named in challenges and tokens.
 const SERVICE: &str = "airlock";
 
-/// How long verified basic credentials are remembered.
-const VERIFIED_FOR: i64 = 60;
-
-/// Remembered credentials at most (the cache is emptied beyond).
-const VERIFIED_MAX: usize = 1024;
-
 /// Issues and checks tokens and credentials, and applies the namespace rules.
 pub struct Auth {
     key: [u8; 32],
-    /// sha256 of an `Authorization` header that passed → (user, until).
-    verified: Mutex<HashMap<[u8; 32], (String, i64)>>,
     rules: Vec<NamespaceRule>,
 }
 
@@ -67,7 +57,6 @@ impl Auth {
     pub fn new(rules: Vec<NamespaceRule>) -> Auth {
         Auth {
             key: rand::random(),
-            verified: Mutex::default(),
             rules,
         }
     }
@@ -177,8 +166,8 @@ impl Auth {
 enum Presented {
     None,
     Bearer(String),
-    /// The whole header, the key of remembered credentials.
-    Basic(String),
+    /// Checked by core's [`Writer`].
+    Basic,
 }
 
 fn presented(req: &HttpRequest) -> Presented {
@@ -193,9 +182,7 @@ fn presented(req: &HttpRequest) -> Presented {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
             Presented::Bearer(token.trim().to_owned())
         }
-        Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => {
-            Presented::Basic(value.to_owned())
-        }
+        Some((scheme, _)) if scheme.eq_ignore_ascii_case("basic") => Presented::Basic,
         _ => Presented::None,
     }
 }
@@ -232,33 +219,12 @@ impl Auth {
                 Some(None) => Err(unauthorized(req, scope, NEED)),
                 None => Err(unauthorized(req, scope, "the token is invalid or expired")),
             },
-            Presented::Basic(header) => self
-                .basic(req, &header)
+            Presented::Basic => Writer::extract(req)
                 .await
-                .ok_or_else(|| unauthorized(req, scope, "wrong user name or password")),
+                .map(|writer| writer.0)
+                .map_err(|_| unauthorized(req, scope, "wrong user name or password")),
             Presented::None => Err(unauthorized(req, scope, NEED)),
         }
-    }
-
-    /// Checks basic credentials with argon2, or finds them verified recently.
-    async fn basic(&self, req: &HttpRequest, header: &str) -> Option<String> {
-        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-        let now = airlock_core::unix_now();
-        {
-            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some((user, until)) = verified.get(&key) {
-                if *until >= now {
-                    return Some(user.clone());
-                }
-            }
-        }
-        let user = Writer::extract(req).await.ok()?.0;
-        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-        if verified.len() >= VERIFIED_MAX {
-            verified.clear();
-        }
-        verified.insert(key, (user.clone(), now + VERIFIED_FOR));
-        Some(user)
     }
 
     /// `/v2/` when users exist: any valid credentials or token (anonymous
@@ -268,7 +234,7 @@ impl Auth {
         match presented(req) {
             Presented::Bearer(token) if self.verify(&token).is_some() => Ok(()),
             Presented::Bearer(_) => Err(unauthorized(req, None, "the token is invalid or expired")),
-            Presented::Basic(_) => self.user(req, None).await.map(drop),
+            Presented::Basic => self.user(req, None).await.map(drop),
             Presented::None => Err(unauthorized(req, None, "send credentials, or get a token")),
         }
     }
@@ -278,7 +244,7 @@ impl Auth {
     /// `docker login` reports them.
     pub async fn token(&self, req: &HttpRequest) -> Result<serde_json::Value, OciError> {
         let user = match presented(req) {
-            Presented::Basic(_) => Some(self.user(req, None).await?),
+            Presented::Basic => Some(self.user(req, None).await?),
             _ => None,
         };
         let token = self.issue(user.as_deref());

@@ -203,7 +203,7 @@ async fn authorize(req: &HttpRequest, reg: &Registry, name: &Name) -> Result<Str
 async fn base(req: &HttpRequest, reg: &Registry) -> Result<HttpResponse, OciError> {
     let has_users = req
         .app_data::<web::Data<Users>>()
-        .is_some_and(|u| !u.0.is_empty());
+        .is_some_and(|u| !u.is_empty());
     if has_users {
         reg.auth.version_check(req).await?;
     }

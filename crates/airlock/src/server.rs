@@ -194,7 +194,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .map(|u| u.name.clone())
             .collect(),
     });
-    let users = web::Data::new(Users(settings.users.clone()));
+    let users = web::Data::new(Users::new(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
     let write_behind = web::Data::from(Arc::clone(&go.write_behind));
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), oci_mode = ?settings.oci_mode(), "airlock starting");
