@@ -29,6 +29,9 @@ const VERIFIED_FOR: i64 = 60;
 /// Remembered credentials at most (the memory is emptied beyond).
 const VERIFIED_MAX: usize = 1024;
 
+/// sha256 of an `Authorization` header that passed → (user, until).
+type Verified = HashMap<[u8; 32], (String, i64)>;
+
 /// A user allowed to write (upload, push).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -44,8 +47,7 @@ pub struct User {
 #[derive(Clone, Debug, Default)]
 pub struct Users {
     list: Vec<User>,
-    /// sha256 of an `Authorization` header that passed → (user, until).
-    verified: Arc<Mutex<HashMap<[u8; 32], (String, i64)>>>,
+    verified: Arc<Mutex<Verified>>,
 }
 
 /// An authenticated writer: the user's name.
