@@ -116,10 +116,8 @@ pub fn parse(bytes: &[u8]) -> Result<Repomd, String> {
                     _ => {}
                 }
             }
-            Event::Text(t) => {
-                if text_of.is_some() {
-                    text.push_str(&t.decode().map_err(|e| format!("bad text: {e}"))?);
-                }
+            Event::Text(t) if text_of.is_some() => {
+                text.push_str(&t.decode().map_err(|e| format!("bad text: {e}"))?);
             }
             Event::End(e) => {
                 let name = e.local_name();
