@@ -336,6 +336,20 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn zstd_primary_reads_the_same() {
+        // `zstd -19` of PRIMARY (createrepo_c >= 1.0 writes zstd by default;
+        // Debian's 0.17 cannot, so the e2e tests cover gzip and xz).
+        let zst: &[u8] = include_bytes!("testdata/primary.xml.zst");
+        let decoded = decompressor("repodata/x-primary.xml.zst", zst).expect("decoder");
+        assert_eq!(read_packages(decoded).expect("parse").len(), 2);
+        let mut xz = liblzma::write::XzEncoder::new(Vec::new(), 6);
+        std::io::Write::write_all(&mut xz, PRIMARY.as_bytes()).expect("xz");
+        let xz = xz.finish().expect("xz");
+        let decoded = decompressor("repodata/x-primary.xml.xz", xz.as_slice()).expect("decoder");
+        assert_eq!(read_packages(decoded).expect("parse").len(), 2);
+    }
+
+    #[test]
     fn broken_primary_is_refused() {
         for bad in [
             PRIMARY.replace("<size package=\"10\"/>", ""),

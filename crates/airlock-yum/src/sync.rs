@@ -42,6 +42,9 @@ const REPOMD_LIMIT: u64 = 16 << 20;
 const BATCH_FILES: usize = 64;
 /// Staged bytes that close a batch early, so temp space stays bounded.
 const BATCH_BYTES: u64 = 256 << 20;
+/// A batch older than this is committed anyway, so that a `kill -9` of a
+/// slow sync loses at most this much of its work.
+const BATCH_AGE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What a sync reports as it goes.
 #[derive(Debug)]
@@ -490,6 +493,7 @@ async fn fetch_packages(
     let mut done = Vec::new();
     let mut batch: Vec<(String, StagedBlob, i64)> = Vec::new();
     let mut batch_bytes = 0;
+    let mut batch_started = std::time::Instant::now();
     let mut failure = None;
     while let Some(joined) = fetches.next().await {
         let fetched = joined
@@ -504,9 +508,13 @@ async fn fetch_packages(
                 });
                 batch_bytes += staged.size;
                 batch.push((href, staged, modified_at));
-                if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                if batch.len() >= BATCH_FILES
+                    || batch_bytes >= BATCH_BYTES
+                    || batch_started.elapsed() >= BATCH_AGE
+                {
                     done.extend(commit_batch(yum, std::mem::take(&mut batch), pending).await?);
                     batch_bytes = 0;
+                    batch_started = std::time::Instant::now();
                 }
             }
             Err(e) => {

@@ -38,6 +38,12 @@ fn rpm_named<'a>(rpms: &'a [PathBuf], prefix: &str) -> &'a Path {
 /// `Packages/`: createrepo_c's default metadata (xml and sqlite), plus an
 /// unknown record type (`productid`) added by modifyrepo_c.
 fn write_upstream(dir: &Path, rpms: &[&Path]) {
+    write_upstream_compressed(dir, rpms, None);
+}
+
+/// [`write_upstream`] with every metadata file compressed by `compress`
+/// (createrepo_c's `--general-compress-type`: `xz`, `gz`, `bz2`).
+fn write_upstream_compressed(dir: &Path, rpms: &[&Path], compress: Option<&str>) {
     let packages = dir.join("Packages");
     let _ = std::fs::remove_dir_all(&packages);
     let _ = std::fs::remove_dir_all(dir.join("repodata"));
@@ -62,7 +68,15 @@ fn write_upstream(dir: &Path, rpms: &[&Path]) {
         );
     };
     let d = dir.to_str().expect("utf-8");
-    tool(&["createrepo_c", "--quiet", d]);
+    match compress {
+        Some(kind) => tool(&[
+            "createrepo_c",
+            "--quiet",
+            &format!("--general-compress-type={kind}"),
+            d,
+        ]),
+        None => tool(&["createrepo_c", "--quiet", d]),
+    }
     let productid = dir.join("productid");
     std::fs::write(&productid, "airlock test product certificate\n").expect("productid");
     tool(&[
@@ -409,7 +423,8 @@ fn newest_only_and_arches_serve_metadata_for_exactly_the_kept_packages() {
     let mut all: Vec<&Path> = rpms.iter().map(PathBuf::as_path).collect();
     all.push(&older);
     let upstream_dir = dir.path().join("upstream");
-    write_upstream(&upstream_dir, &all);
+    // xz metadata, as EL8-era repositories have.
+    write_upstream_compressed(&upstream_dir, &all, Some("xz"));
     let upstream = Faulty::start(&upstream_dir);
     // No package is built for this architecture: only noarch ones are kept.
     let config = mirror_config(
@@ -429,6 +444,10 @@ fn newest_only_and_arches_serve_metadata_for_exactly_the_kept_packages() {
     let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
     let repomd = String::from_utf8(get_bytes(&airlock, "repodata/repomd.xml")).expect("utf-8");
     assert!(!repomd.contains("_db\""), "no sqlite records: {repomd}");
+    assert!(
+        repomd.contains("-primary.xml.gz"),
+        "airlock's own primary: {repomd}"
+    );
     assert!(repomd.contains("type=\"productid\""), "{repomd}");
     let dnf = Dnf::new(
         &dir.path().join("dnf"),
