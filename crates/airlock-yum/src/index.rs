@@ -317,32 +317,12 @@ pub async fn publish_snapshot(
     files: &[NewFile],
     expired_before: i64,
 ) -> Result<bool, DbError> {
-    let now = airlock_core::unix_now();
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    let row = sqlx::query(
-        "SELECT current_snapshot, published_generation FROM yum_repository WHERE name = $1",
-    )
-    .bind(repo)
-    .fetch_one(&mut *tx)
-    .await?;
-    let previous: Option<i64> = row.try_get("current_snapshot")?;
-    let published: i64 = row.try_get("published_generation")?;
-    if published >= generation {
+    let Some(new) = start_publish(&mut tx, repo, generation).await? else {
         return Ok(false);
-    }
-    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-    sqlx::query(
-        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
-    )
-    .bind(id)
-    .bind(repo)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    };
+    let id = new.id;
     for file in files {
         blob_query(&INSERT_SNAPSHOT_FILE, &file.digest, file.size)
             .bind(id)
@@ -358,25 +338,78 @@ pub async fn publish_snapshot(
     .bind(repo)
     .execute(&mut *tx)
     .await?;
-    if let Some(previous) = previous {
+    switch_to(&mut tx, repo, generation, &new, expired_before).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The snapshot a publish creates, and the one it replaces.
+struct NewSnapshot {
+    id: i64,
+    previous: Option<i64>,
+    now: i64,
+}
+
+/// The generation guard and the new (published) snapshot's row: `None` when
+/// a snapshot of `generation` or a newer one is already published.
+async fn start_publish(
+    tx: &mut SqliteConnection,
+    repo: &str,
+    generation: i64,
+) -> Result<Option<NewSnapshot>, DbError> {
+    let now = airlock_core::unix_now();
+    let row = sqlx::query(
+        "SELECT current_snapshot, published_generation FROM yum_repository WHERE name = $1",
+    )
+    .bind(repo)
+    .fetch_one(&mut *tx)
+    .await?;
+    let previous: Option<i64> = row.try_get("current_snapshot")?;
+    let published: i64 = row.try_get("published_generation")?;
+    if published >= generation {
+        return Ok(None);
+    }
+    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+    sqlx::query(
+        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(repo)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(Some(NewSnapshot { id, previous, now }))
+}
+
+/// Supersedes the previous snapshot, switches the repository to the new one
+/// (from here on clients see it) and drops the snapshots superseded before
+/// `expired_before`.
+async fn switch_to(
+    tx: &mut SqliteConnection,
+    repo: &str,
+    generation: i64,
+    new: &NewSnapshot,
+    expired_before: i64,
+) -> Result<(), DbError> {
+    if let Some(previous) = new.previous {
         sqlx::query("UPDATE yum_snapshot SET superseded_at = $1 WHERE id = $2")
-            .bind(now)
+            .bind(new.now)
             .bind(previous)
             .execute(&mut *tx)
             .await?;
     }
-    // The switch: from here on clients see the new snapshot.
     sqlx::query(
         "UPDATE yum_repository SET current_snapshot = $1, published_generation = $2 WHERE name = $3",
     )
-    .bind(id)
+    .bind(new.id)
     .bind(generation)
     .bind(repo)
     .execute(&mut *tx)
     .await?;
-    expire_snapshots(&mut tx, repo, expired_before).await?;
-    tx.commit().await?;
-    Ok(true)
+    expire_snapshots(tx, repo, expired_before).await
 }
 
 /// A file of a mirror's snapshot: its blob is durable.
@@ -590,32 +623,12 @@ pub async fn publish_synced(
         remote,
         keep_dropped,
     } = publication;
-    let now = airlock_core::unix_now();
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    let row = sqlx::query(
-        "SELECT current_snapshot, published_generation FROM yum_repository WHERE name = $1",
-    )
-    .bind(repo)
-    .fetch_one(&mut *tx)
-    .await?;
-    let previous: Option<i64> = row.try_get("current_snapshot")?;
-    let published: i64 = row.try_get("published_generation")?;
-    if published >= generation {
+    let Some(new) = start_publish(&mut tx, repo, generation).await? else {
         return Ok(false);
-    }
-    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("id")?;
-    sqlx::query(
-        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
-    )
-    .bind(id)
-    .bind(repo)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+    };
+    let id = new.id;
     for (path, file) in files {
         blob_query(&UPSERT_SNAPSHOT_FILE, &file.digest, file.size)
             .bind(id)
@@ -640,7 +653,7 @@ pub async fn publish_synced(
         .execute(&mut *tx)
         .await?;
     }
-    if let Some(previous) = previous {
+    if let Some(previous) = new.previous {
         if keep_dropped {
             sqlx::query(
                 "INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
@@ -653,23 +666,9 @@ pub async fn publish_synced(
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE yum_snapshot SET superseded_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(previous)
-            .execute(&mut *tx)
-            .await?;
     }
     delete_snapshot(&mut tx, pending).await?;
-    // The switch: from here on clients see the new snapshot.
-    sqlx::query(
-        "UPDATE yum_repository SET current_snapshot = $1, published_generation = $2 WHERE name = $3",
-    )
-    .bind(id)
-    .bind(generation)
-    .bind(repo)
-    .execute(&mut *tx)
-    .await?;
-    expire_snapshots(&mut tx, repo, expired_before).await?;
+    switch_to(&mut tx, repo, generation, &new, expired_before).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -833,5 +832,96 @@ mod tests {
         assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
+    }
+
+    fn synced(byte: u8) -> SyncedFile {
+        SyncedFile {
+            digest: digest(byte),
+            size: 10,
+            modified_at: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn mirror_syncs_resume_publish_whole_and_keep_what_upstream_dropped() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Mirror)
+            .await
+            .expect("repo");
+        // A sync that fails halfway: its files are recorded, clients see nothing.
+        let (failed_generation, pending) = begin_sync(&db, "r").await.expect("begin");
+        record_files(&db, pending, &[("a.rpm".into(), synced(1))])
+            .await
+            .expect("record");
+        assert!(find_file(&db, "r", "a.rpm", 0)
+            .await
+            .expect("find")
+            .is_none());
+        // The rerun resumes the same unpublished snapshot.
+        let (generation, again) = begin_sync(&db, "r").await.expect("begin");
+        assert_eq!(again, pending);
+        assert!(generation > failed_generation);
+        let files: std::collections::BTreeMap<String, SyncedFile> = [
+            ("repodata/repomd.xml".to_owned(), synced(2)),
+            ("a.rpm".to_owned(), synced(1)),
+        ]
+        .into();
+        let checksum = Checksum::parse("sha256", &"ab".repeat(32)).expect("checksum");
+        let remote = [("lazy.rpm".to_owned(), checksum.clone(), 7)];
+        let publication = Publication {
+            files: &files,
+            remote: &remote,
+            keep_dropped: true,
+        };
+        assert!(
+            publish_synced(&db, "r", generation, pending, publication, 0)
+                .await
+                .expect("publish")
+        );
+        assert_eq!(found(&db, "a.rpm", i64::MAX).await, Some(digest(1)));
+        let lazy = find_remote(&db, "r", "lazy.rpm", i64::MAX)
+            .await
+            .expect("remote")
+            .expect("listed");
+        assert_eq!((lazy.checksum, lazy.size), (checksum, 7));
+
+        // Upstream dropped a.rpm: kept servable (not pruned), repodata replaced.
+        let (generation, pending) = begin_sync(&db, "r").await.expect("begin");
+        assert_ne!(pending, again, "the published one is not reused");
+        let files: std::collections::BTreeMap<String, SyncedFile> =
+            [("repodata/repomd.xml".to_owned(), synced(3))].into();
+        let publication = Publication {
+            files: &files,
+            remote: &[],
+            keep_dropped: true,
+        };
+        assert!(
+            publish_synced(&db, "r", generation, pending, publication, 0)
+                .await
+                .expect("publish")
+        );
+        let current = current_files(&db, "r").await.expect("current");
+        assert_eq!(
+            current.keys().collect::<Vec<_>>(),
+            ["a.rpm", "repodata/repomd.xml"]
+        );
+        assert_eq!(current["repodata/repomd.xml"].digest, digest(3));
+        assert!(find_remote(&db, "r", "lazy.rpm", i64::MAX)
+            .await
+            .expect("remote")
+            .is_none());
+
+        // A sync that started before the last publish cannot replace it.
+        let (_, pending) = begin_sync(&db, "r").await.expect("begin");
+        let publication = Publication {
+            files: &files,
+            remote: &[],
+            keep_dropped: false,
+        };
+        assert!(
+            !publish_synced(&db, "r", generation, pending, publication, 0)
+                .await
+                .expect("publish")
+        );
     }
 }

@@ -574,6 +574,16 @@ pub async fn read_blob<T: Send + 'static>(
         };
         read(&mut reader)
     });
+    feed(body, tx).await;
+    reading
+        .await
+        .map_err(|e| YumError::Internal(format!("metadata reader failed: {e}")))?
+        .map_err(|e| YumError::Upstream(e.to_string()))
+}
+
+/// Sends a blob's bytes to a blocking reader, until the end or until the
+/// reader stops (on an error, which it reports).
+async fn feed(body: BlobBody, tx: tokio::sync::mpsc::Sender<io::Result<Bytes>>) {
     match body {
         BlobBody::Bytes(bytes) => {
             let _ = tx.send(Ok(bytes)).await;
@@ -581,16 +591,11 @@ pub async fn read_blob<T: Send + 'static>(
         BlobBody::Stream { mut stream, .. } => {
             while let Some(chunk) = stream.next().await {
                 if tx.send(chunk).await.is_err() {
-                    break; // the reader stopped (an error): it reports it
+                    break;
                 }
             }
         }
     }
-    drop(tx);
-    reading
-        .await
-        .map_err(|e| YumError::Internal(format!("metadata reader failed: {e}")))?
-        .map_err(|e| YumError::Upstream(e.to_string()))
 }
 
 /// Reads a stored blob on a blocking thread through `transform`, which
@@ -616,20 +621,7 @@ pub async fn transform_blob<T: Send + 'static>(
         writer.send()?;
         Ok::<_, io::Error>(result)
     });
-    let feed = async move {
-        match body {
-            BlobBody::Bytes(bytes) => {
-                let _ = in_tx.send(Ok(bytes)).await;
-            }
-            BlobBody::Stream { mut stream, .. } => {
-                while let Some(chunk) = stream.next().await {
-                    if in_tx.send(chunk).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    };
+    let feed = feed(body, in_tx);
     let drain = async {
         let mut writer = yum.staging.writer(None).await?;
         while let Some(chunk) = out_rx.recv().await {
