@@ -502,6 +502,32 @@ pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError>
         .transpose()
 }
 
+/// The blob `repo` holds at `path` with this size, in any of its snapshots
+/// (the unpublished one included), if any.
+pub async fn repo_file_blob(
+    db: &Db,
+    repo: &str,
+    path: &str,
+    size: u64,
+) -> Result<Option<Digest>, DbError> {
+    let row = sqlx::query(
+        "SELECT f.blob_digest FROM yum_snapshot s \
+         JOIN yum_snapshot_file f ON f.snapshot_id = s.id AND f.path = $2 \
+         WHERE s.repo = $1 AND f.size = $3 ORDER BY s.id DESC LIMIT 1",
+    )
+    .bind(repo)
+    .bind(path)
+    .bind(size as i64)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| {
+        r.try_get::<String, _>("blob_digest")?
+            .parse()
+            .map_err(|e: airlock_core::digest::InvalidDigest| DbError::Decode(Box::new(e)))
+    })
+    .transpose()
+}
+
 /// The files of `repo`'s current snapshot, by path.
 pub async fn current_files(
     db: &Db,

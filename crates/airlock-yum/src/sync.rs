@@ -177,6 +177,7 @@ pub async fn sync(
     for record in &parsed.records {
         let (file, fetched) = fetch_or_reuse(
             yum,
+            repo,
             &base,
             &record.href,
             &record.checksum,
@@ -211,7 +212,7 @@ pub async fn sync(
     let mut to_fetch = Vec::new();
     let mut remote = Vec::new();
     for package in kept.iter() {
-        match stored(yum, &package.checksum, package.size).await? {
+        match stored(yum, repo, &package.href, &package.checksum, package.size).await? {
             Some(digest) => {
                 files.insert(
                     package.href.clone(),
@@ -352,11 +353,43 @@ fn unique_by_href(packages: Vec<UpstreamPackage>) -> Result<Vec<UpstreamPackage>
     Ok(seen.into_values().collect())
 }
 
-/// The stored blob with this checksum and size, if any (sha256 only: the
-/// store's own address).
-async fn stored(yum: &Yum, checksum: &Checksum, size: u64) -> Result<Option<Digest>, YumError> {
-    let Some(digest) = checksum.as_store_digest() else {
-        return Ok(None);
+/// The stored blob with this checksum and size, if any. A sha256 checksum is
+/// the store's own address (any repository's blob will do); another
+/// algorithm's can only be checked against the bytes, so the blob this
+/// repository already holds at `href` (in any of its snapshots, the
+/// unpublished one included) is hashed with it.
+async fn stored(
+    yum: &Yum,
+    repo: &str,
+    href: &str,
+    checksum: &Checksum,
+    size: u64,
+) -> Result<Option<Digest>, YumError> {
+    let digest = match checksum.as_store_digest() {
+        Some(digest) => digest,
+        None => match index::repo_file_blob(&yum.db, repo, href, size).await? {
+            Some(digest) => {
+                let algorithm = checksum.algorithm;
+                let actual = read_blob(yum, &digest, move |bytes| {
+                    let mut hasher = algorithm.hasher();
+                    let mut buf = vec![0u8; 256 << 10];
+                    loop {
+                        let n = bytes.read(&mut buf)?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                    }
+                    Ok(hasher.finish_hex())
+                })
+                .await;
+                match actual {
+                    Ok(hex) if hex == checksum.hex => digest,
+                    _ => return Ok(None),
+                }
+            }
+            None => return Ok(None),
+        },
     };
     if index::blob_size(&yum.db, &digest).await? != Some(size) {
         return Ok(None);
@@ -370,6 +403,7 @@ async fn stored(yum: &Yum, checksum: &Checksum, size: u64) -> Result<Option<Dige
 /// and recorded in the unpublished snapshot.
 async fn fetch_or_reuse(
     yum: &Yum,
+    repo: &str,
     base: &Url,
     href: &str,
     checksum: &Checksum,
@@ -377,7 +411,7 @@ async fn fetch_or_reuse(
     pending: i64,
 ) -> Result<(SyncedFile, bool), YumError> {
     if let Some(size) = size {
-        if let Some(digest) = stored(yum, checksum, size).await? {
+        if let Some(digest) = stored(yum, repo, href, checksum, size).await? {
             let file = SyncedFile {
                 digest,
                 size,

@@ -38,12 +38,12 @@ fn rpm_named<'a>(rpms: &'a [PathBuf], prefix: &str) -> &'a Path {
 /// `Packages/`: createrepo_c's default metadata (xml and sqlite), plus an
 /// unknown record type (`productid`) added by modifyrepo_c.
 fn write_upstream(dir: &Path, rpms: &[&Path]) {
-    write_upstream_compressed(dir, rpms, None);
+    write_upstream_with(dir, rpms, &[]);
 }
 
-/// [`write_upstream`] with every metadata file compressed by `compress`
-/// (createrepo_c's `--general-compress-type`: `xz`, `gz`, `bz2`).
-fn write_upstream_compressed(dir: &Path, rpms: &[&Path], compress: Option<&str>) {
+/// [`write_upstream`] with more createrepo_c options, e.g.
+/// `--general-compress-type=xz` or `--checksum=sha1`.
+fn write_upstream_with(dir: &Path, rpms: &[&Path], options: &[&str]) {
     let packages = dir.join("Packages");
     let _ = std::fs::remove_dir_all(&packages);
     let _ = std::fs::remove_dir_all(dir.join("repodata"));
@@ -68,15 +68,10 @@ fn write_upstream_compressed(dir: &Path, rpms: &[&Path], compress: Option<&str>)
         );
     };
     let d = dir.to_str().expect("utf-8");
-    match compress {
-        Some(kind) => tool(&[
-            "createrepo_c",
-            "--quiet",
-            &format!("--general-compress-type={kind}"),
-            d,
-        ]),
-        None => tool(&["createrepo_c", "--quiet", d]),
-    }
+    let mut createrepo = vec!["createrepo_c", "--quiet"];
+    createrepo.extend_from_slice(options);
+    createrepo.push(d);
+    tool(&createrepo);
     let productid = dir.join("productid");
     std::fs::write(&productid, "airlock test product certificate\n").expect("productid");
     tool(&[
@@ -274,7 +269,10 @@ fn upstream_faults_and_kill_9_leave_the_previous_snapshot_served() {
         rpm_named(&rpms, "airlock-true"),
     );
     let upstream_dir = dir.path().join("upstream");
-    write_upstream(&upstream_dir, &[hello, fake_sh, lib]);
+    // sha1 checksums, as some older repositories declare: checked as they
+    // stream, and a stored package is recognised by its bytes.
+    let sha1 = ["--checksum=sha1"];
+    write_upstream_with(&upstream_dir, &[hello, fake_sh, lib], &sha1);
     let upstream = Faulty::start(&upstream_dir);
     let config = mirror_config(&upstream.base, "");
     let data = dir.path().join("data");
@@ -284,7 +282,7 @@ fn upstream_faults_and_kill_9_leave_the_previous_snapshot_served() {
     let first_primary = repomd_href(&String::from_utf8_lossy(&first_repomd), "primary");
 
     // Upstream moves on: airlock-true is new.
-    write_upstream(&upstream_dir, &[hello, fake_sh, lib, tru]);
+    write_upstream_with(&upstream_dir, &[hello, fake_sh, lib, tru], &sha1);
     let lib_path = format!("/Packages/{}", file_name(lib));
     let true_path = format!("/Packages/{}", file_name(tru));
     let lib_bytes = std::fs::read(lib).expect("lib");
@@ -424,7 +422,7 @@ fn newest_only_and_arches_serve_metadata_for_exactly_the_kept_packages() {
     all.push(&older);
     let upstream_dir = dir.path().join("upstream");
     // xz metadata, as EL8-era repositories have.
-    write_upstream_compressed(&upstream_dir, &all, Some("xz"));
+    write_upstream_with(&upstream_dir, &all, &["--general-compress-type=xz"]);
     let upstream = Faulty::start(&upstream_dir);
     // No package is built for this architecture: only noarch ones are kept.
     let config = mirror_config(
