@@ -425,9 +425,12 @@ pub struct SyncedFile {
 
 /// Starts a sync of mirror `repo`: bumps its generation (a sync that started
 /// earlier can no longer publish over this one's result) and returns it with
-/// the repository's unpublished snapshot, created if there is none. That
-/// snapshot collects the files as they become durable, so a rerun after a
-/// failure finds them; clients never see it.
+/// a new unpublished snapshot of its own, which collects the files as they
+/// become durable and keeps them alive (garbage collection) until a publish;
+/// clients never see it. A rerun after a failure finds those blobs stored.
+/// Each sync has its own, so that a concurrent sync's publish (which drops
+/// the unpublished snapshots older than its own) never pulls one from under
+/// a sync that started later.
 pub async fn begin_sync(db: &Db, repo: &str) -> Result<(i64, i64), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
@@ -437,30 +440,16 @@ pub async fn begin_sync(db: &Db, repo: &str) -> Result<(i64, i64), DbError> {
         .fetch_one(&mut *tx)
         .await?
         .try_get("generation")?;
-    let pending: Option<i64> = sqlx::query(
-        "SELECT id FROM yum_snapshot WHERE repo = $1 AND published_at IS NULL ORDER BY id LIMIT 1",
-    )
-    .bind(repo)
-    .fetch_optional(&mut *tx)
-    .await?
-    .map(|row| row.try_get("id"))
-    .transpose()?;
-    let pending = match pending {
-        Some(id) => id,
-        None => {
-            let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("id")?;
-            sqlx::query("INSERT INTO yum_snapshot (id, repo, created_at) VALUES ($1, $2, $3)")
-                .bind(id)
-                .bind(repo)
-                .bind(airlock_core::unix_now())
-                .execute(&mut *tx)
-                .await?;
-            id
-        }
-    };
+    let pending: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+    sqlx::query("INSERT INTO yum_snapshot (id, repo, created_at) VALUES ($1, $2, $3)")
+        .bind(pending)
+        .bind(repo)
+        .bind(airlock_core::unix_now())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok((generation, pending))
 }
@@ -549,12 +538,34 @@ pub async fn current_files(
         .collect())
 }
 
-/// Drops `repo`'s unpublished snapshot `pending` (a sync found nothing to change).
-pub async fn drop_pending(db: &Db, pending: i64) -> Result<(), DbError> {
+/// Drops the unpublished snapshots of `repo` up to `pending` (a sync found
+/// nothing to change).
+pub async fn drop_pending(db: &Db, repo: &str, pending: i64) -> Result<(), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    delete_snapshot(&mut tx, pending).await?;
+    drop_unpublished(&mut tx, repo, pending).await?;
     tx.commit().await
+}
+
+/// Drops `repo`'s unpublished snapshots up to `pending` (this sync's, and
+/// those of earlier syncs, whose files this one has taken over or found
+/// obsolete); later syncs' stay.
+async fn drop_unpublished(
+    conn: &mut SqliteConnection,
+    repo: &str,
+    pending: i64,
+) -> Result<(), DbError> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM yum_snapshot WHERE repo = $1 AND published_at IS NULL AND id <= $2",
+    )
+    .bind(repo)
+    .bind(pending)
+    .fetch_all(&mut *conn)
+    .await?;
+    for id in ids {
+        delete_snapshot(&mut *conn, id).await?;
+    }
+    Ok(())
 }
 
 async fn delete_snapshot(conn: &mut SqliteConnection, id: i64) -> Result<(), DbError> {
@@ -693,7 +704,7 @@ pub async fn publish_synced(
             .await?;
         }
     }
-    delete_snapshot(&mut tx, pending).await?;
+    drop_unpublished(&mut tx, repo, pending).await?;
     switch_to(&mut tx, repo, generation, &new, expired_before).await?;
     tx.commit().await?;
     Ok(true)
@@ -883,10 +894,12 @@ mod tests {
             .await
             .expect("find")
             .is_none());
-        // The rerun resumes the same unpublished snapshot.
+        // The rerun finds the blob recorded (so durable), in a snapshot of its own.
+        assert_eq!(blob_size(&db, &digest(1)).await.expect("blob"), Some(10));
         let (generation, again) = begin_sync(&db, "r").await.expect("begin");
-        assert_eq!(again, pending);
+        assert_ne!(again, pending);
         assert!(generation > failed_generation);
+        let pending = again;
         let files: std::collections::BTreeMap<String, SyncedFile> = [
             ("repodata/repomd.xml".to_owned(), synced(2)),
             ("a.rpm".to_owned(), synced(1)),
@@ -913,7 +926,6 @@ mod tests {
 
         // Upstream dropped a.rpm: kept servable (not pruned), repodata replaced.
         let (generation, pending) = begin_sync(&db, "r").await.expect("begin");
-        assert_ne!(pending, again, "the published one is not reused");
         let files: std::collections::BTreeMap<String, SyncedFile> =
             [("repodata/repomd.xml".to_owned(), synced(3))].into();
         let publication = Publication {

@@ -19,9 +19,9 @@
 //!   switches `yum_repository.current_snapshot`; until then clients see the
 //!   previous complete snapshot. A superseded snapshot's files stay servable
 //!   for `grace_period`, so a `dnf` run that read the old `repomd.xml` finds
-//!   the files it lists. A mirror sync fills an unpublished snapshot as its
-//!   files become durable (so a rerun resumes a half-done one) and switches
-//!   to it only when every file is stored and checked.
+//!   the files it lists. A mirror sync records its files in an unpublished
+//!   snapshot as they become durable (so a rerun finds them stored and
+//!   resumes) and publishes only when every file is stored and checked.
 //! - Every request path is resolved through the index ([`routes`]); nothing
 //!   is ever joined onto a directory.
 //!

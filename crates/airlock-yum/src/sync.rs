@@ -12,10 +12,11 @@
 //! 5. Publish: one transaction records the new snapshot and switches the
 //!    repository to it; the previous one stays servable for the grace period.
 //!
-//! Every durable file is recorded at once in the repository's unpublished
-//! snapshot, which clients never see: a sync that fails (an upstream fault,
-//! a checksum mismatch, kill -9) changes nothing visible, and the next run
-//! resumes with what is stored. A file that fails its checks stores nothing.
+//! Every durable file is recorded at once in the sync's unpublished
+//! snapshot, which clients never see and which keeps its blobs alive: a
+//! sync that fails (an upstream fault, a checksum mismatch, kill -9) changes
+//! nothing visible, and the next run resumes with what is stored. A file
+//! that fails its checks stores nothing.
 
 use crate::checksum::{Algorithm, Checksum};
 use crate::error::YumError;
@@ -282,7 +283,7 @@ pub async fn sync(
         }
     }
     if remote.is_empty() && same_snapshot(&current, &files, !settings.prune) {
-        index::drop_pending(&yum.db, pending).await?;
+        index::drop_pending(&yum.db, repo, pending).await?;
         report.unchanged = true;
         return Ok(report);
     }
