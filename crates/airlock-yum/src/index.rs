@@ -63,6 +63,21 @@ pub async fn ensure_repository(db: &Db, name: &str, kind: RepoKind) -> Result<()
     .map(|_| ())
 }
 
+/// A query for `columns` of the row of `table` (aliased `f`) at path `$2` of
+/// repository `$1` that clients see: in the current snapshot, else in the
+/// newest one superseded at or after `$3` (the grace period).
+fn visible_row(columns: &str, table: &str) -> String {
+    format!(
+        "SELECT {columns} FROM yum_repository r \
+         JOIN yum_snapshot s ON s.repo = r.name \
+         JOIN {table} f ON f.snapshot_id = s.id AND f.path = $2 \
+         WHERE r.name = $1 \
+           AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
+         ORDER BY CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END, s.id DESC \
+         LIMIT 1"
+    )
+}
+
 /// `path` of `repo` as clients see it: from the current snapshot, else from a
 /// snapshot superseded at or after `superseded_since` (the grace period).
 pub async fn find_file(
@@ -71,23 +86,20 @@ pub async fn find_file(
     path: &str,
     superseded_since: i64,
 ) -> Result<Option<StoredFile>, DbError> {
-    sqlx::query(
-        "SELECT f.path, f.blob_digest, f.size, f.modified_at \
-         FROM yum_repository r \
-         JOIN yum_snapshot s ON s.repo = r.name \
-         JOIN yum_snapshot_file f ON f.snapshot_id = s.id AND f.path = $2 \
-         WHERE r.name = $1 \
-           AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
-         ORDER BY CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END, s.id DESC \
-         LIMIT 1",
-    )
-    .bind(repo)
-    .bind(path)
-    .bind(superseded_since)
-    .fetch_optional(&mut *db.reader().await?)
-    .await?
-    .map(stored_file)
-    .transpose()
+    static FIND_FILE: LazyLock<String> = LazyLock::new(|| {
+        visible_row(
+            "f.path, f.blob_digest, f.size, f.modified_at",
+            "yum_snapshot_file",
+        )
+    });
+    sqlx::query(&FIND_FILE)
+        .bind(repo)
+        .bind(path)
+        .bind(superseded_since)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?
+        .map(stored_file)
+        .transpose()
 }
 
 /// The files of `repo`'s current snapshot whose paths start with `prefix`
@@ -613,21 +625,18 @@ pub async fn find_remote(
     path: &str,
     superseded_since: i64,
 ) -> Result<Option<RemoteFile>, DbError> {
-    let row = sqlx::query(
-        "SELECT m.snapshot_id, m.checksum_type, m.checksum, m.size \
-         FROM yum_repository r \
-         JOIN yum_snapshot s ON s.repo = r.name \
-         JOIN yum_remote_file m ON m.snapshot_id = s.id AND m.path = $2 \
-         WHERE r.name = $1 \
-           AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
-         ORDER BY CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END, s.id DESC \
-         LIMIT 1",
-    )
-    .bind(repo)
-    .bind(path)
-    .bind(superseded_since)
-    .fetch_optional(&mut *db.reader().await?)
-    .await?;
+    static FIND_REMOTE: LazyLock<String> = LazyLock::new(|| {
+        visible_row(
+            "f.snapshot_id, f.checksum_type, f.checksum, f.size",
+            "yum_remote_file",
+        )
+    });
+    let row = sqlx::query(&FIND_REMOTE)
+        .bind(repo)
+        .bind(path)
+        .bind(superseded_since)
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
     let Some(row) = row else {
         return Ok(None);
     };

@@ -312,7 +312,7 @@ fn listing_page(req: &HttpRequest, mut entries: Vec<Entry>) -> HttpResponse {
 }
 
 /// Characters escaped in listing links (as nginx does: controls, space, `"`, `#`, `%`, `?`, …).
-const LISTING_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+pub(crate) const LISTING_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')

@@ -112,18 +112,10 @@ pub fn base_url(upstream: &str) -> Result<Url, String> {
     }
 }
 
-/// Characters escaped when an href becomes a URL path.
-const HREF_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'?')
-    .add(b'<')
-    .add(b'>')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
+/// Characters escaped when an href becomes a URL path: those a listing
+/// escapes, and the other characters a URL path may not hold as they are.
+const HREF_ESCAPE: &percent_encoding::AsciiSet =
+    &crate::routes::LISTING_ESCAPE.add(b'`').add(b'{').add(b'}');
 
 /// The upstream URL of `href` (already checked by [`repomd::check_href`]).
 pub fn file_url(base: &Url, href: &str) -> Result<Url, YumError> {
