@@ -21,12 +21,13 @@
 //! `modules`, `productid`, unknown types) are served byte for byte;
 //! updateinfo naming a package that was left out is harmless to dnf.
 
+use crate::blobio::transform_blob;
 use crate::checksum::Algorithm;
 use crate::error::YumError;
 use crate::index::SyncedFile;
 use crate::primary::{self, UpstreamPackage};
 use crate::repomd::{Record, Repomd};
-use crate::sync::{check_open, transform_blob};
+use crate::sync::check_open;
 use crate::{RepoSettings, Yum};
 use airlock_core::Digest;
 use quick_xml::events::{BytesStart, BytesText, Event};

@@ -28,6 +28,7 @@
 //! See `docs/yum.md` for client setup.
 #![warn(missing_docs)]
 
+pub mod blobio;
 pub mod checksum;
 pub mod error;
 pub mod filter;
