@@ -27,6 +27,11 @@ pub enum YumError {
     /// The upload exceeds `yum.max_upload`.
     #[error("too large: {0}")]
     TooLarge(String),
+    /// A mirror's upstream failed or sent something that fails its checks
+    /// (timeout, 5xx, truncated body, size or checksum mismatch, bad
+    /// metadata); nothing of that file was stored.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// The database failed.
     #[error("index error: {0}")]
     Db(#[from] sqlx::Error),
@@ -70,6 +75,7 @@ impl ResponseError for YumError {
             YumError::Conflict(_) => StatusCode::CONFLICT,
             YumError::NotHosted(_) => StatusCode::METHOD_NOT_ALLOWED,
             YumError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            YumError::Upstream(_) => StatusCode::BAD_GATEWAY,
             YumError::Db(_) | YumError::Store(_) | YumError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }

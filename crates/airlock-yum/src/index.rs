@@ -1,7 +1,9 @@
 //! The YUM tables in the index (`yum_repository`, `yum_package`,
-//! `yum_snapshot`, `yum_snapshot_file`; see `migrations/0006_yum.sql`). All
-//! YUM SQL lives here.
+//! `yum_snapshot`, `yum_snapshot_file`, see `migrations/0006_yum.sql`;
+//! `yum_remote_file`, see `migrations/0009_yum_mirror.sql`). All YUM SQL
+//! lives here.
 
+use crate::checksum::Checksum;
 use crate::fragments::PackageEntry;
 use crate::RepoKind;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
@@ -372,28 +374,336 @@ pub async fn publish_snapshot(
     .bind(repo)
     .execute(&mut *tx)
     .await?;
-    let expired = "SELECT id FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2";
-    sqlx::query(&format!(
-        "DELETE FROM yum_snapshot_file WHERE snapshot_id IN ({expired})"
-    ))
-    .bind(repo)
-    .bind(expired_before)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2")
-        .bind(repo)
-        .bind(expired_before)
-        .execute(&mut *tx)
-        .await?;
+    expire_snapshots(&mut tx, repo, expired_before).await?;
     tx.commit().await?;
     Ok(true)
 }
 
-/// Per repository: name, kind and package count, for the root page.
+/// A file of a mirror's snapshot: its blob is durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyncedFile {
+    /// The blob.
+    pub digest: Digest,
+    /// Its size.
+    pub size: u64,
+    /// Last-Modified, unix seconds.
+    pub modified_at: i64,
+}
+
+/// Starts a sync of mirror `repo`: bumps its generation (a sync that started
+/// earlier can no longer publish over this one's result) and returns it with
+/// the repository's unpublished snapshot, created if there is none. That
+/// snapshot collects the files as they become durable, so a rerun after a
+/// failure finds them; clients never see it.
+pub async fn begin_sync(db: &Db, repo: &str) -> Result<(i64, i64), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    bump_generation(&mut tx, repo).await?;
+    let generation: i64 = sqlx::query("SELECT generation FROM yum_repository WHERE name = $1")
+        .bind(repo)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("generation")?;
+    let pending: Option<i64> = sqlx::query(
+        "SELECT id FROM yum_snapshot WHERE repo = $1 AND published_at IS NULL ORDER BY id LIMIT 1",
+    )
+    .bind(repo)
+    .fetch_optional(&mut *tx)
+    .await?
+    .map(|row| row.try_get("id"))
+    .transpose()?;
+    let pending = match pending {
+        Some(id) => id,
+        None => {
+            let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("id")?;
+            sqlx::query("INSERT INTO yum_snapshot (id, repo, created_at) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(repo)
+                .bind(airlock_core::unix_now())
+                .execute(&mut *tx)
+                .await?;
+            id
+        }
+    };
+    tx.commit().await?;
+    Ok((generation, pending))
+}
+
+static UPSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{INSERT_BLOB}; INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
+         VALUES ($4, $5, $1, $2, $6) ON CONFLICT (snapshot_id, path) DO UPDATE SET \
+         blob_digest = excluded.blob_digest, size = excluded.size, modified_at = excluded.modified_at"
+    )
+});
+
+/// Records durable files in snapshot `snapshot` (one transaction).
+pub async fn record_files(
+    db: &Db,
+    snapshot: i64,
+    files: &[(String, SyncedFile)],
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    for (path, file) in files {
+        blob_query(&UPSERT_SNAPSHOT_FILE, &file.digest, file.size)
+            .bind(snapshot)
+            .bind(path)
+            .bind(file.modified_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// Whether a blob is recorded (so durable), and its size.
+pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError> {
+    let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *db.reader().await?)
+        .await?;
+    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
+        .transpose()
+}
+
+/// The files of `repo`'s current snapshot, by path.
+pub async fn current_files(
+    db: &Db,
+    repo: &str,
+) -> Result<std::collections::BTreeMap<String, SyncedFile>, DbError> {
+    Ok(list_files(db, repo, "")
+        .await?
+        .into_iter()
+        .map(|f| {
+            (
+                f.path,
+                SyncedFile {
+                    digest: f.digest,
+                    size: f.size,
+                    modified_at: f.modified_at,
+                },
+            )
+        })
+        .collect())
+}
+
+/// Drops `repo`'s unpublished snapshot `pending` (a sync found nothing to change).
+pub async fn drop_pending(db: &Db, pending: i64) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    delete_snapshot(&mut tx, pending).await?;
+    tx.commit().await
+}
+
+async fn delete_snapshot(conn: &mut SqliteConnection, id: i64) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM yum_remote_file WHERE snapshot_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM yum_snapshot_file WHERE snapshot_id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM yum_snapshot WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A file a snapshot lists without storing it (see `yum_remote_file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemoteFile {
+    /// The snapshot listing it.
+    pub snapshot: i64,
+    /// The checksum upstream declares.
+    pub checksum: Checksum,
+    /// The size upstream declares.
+    pub size: u64,
+}
+
+/// The snapshot being published, beyond its stored files.
+pub struct Publication<'a> {
+    /// Every stored file, by path (each durable).
+    pub files: &'a std::collections::BTreeMap<String, SyncedFile>,
+    /// Files listed and fetched on demand: (path, checksum, size).
+    pub remote: &'a [(String, Checksum, u64)],
+    /// Keep the current snapshot's packages that `files` lacks (outside `repodata/`).
+    pub keep_dropped: bool,
+}
+
+/// `path` of `repo` as listed but not stored, in the snapshot clients see
+/// (or one superseded at or after `superseded_since`, as in [`find_file`]).
+pub async fn find_remote(
+    db: &Db,
+    repo: &str,
+    path: &str,
+    superseded_since: i64,
+) -> Result<Option<RemoteFile>, DbError> {
+    let row = sqlx::query(
+        "SELECT m.snapshot_id, m.checksum_type, m.checksum, m.size \
+         FROM yum_repository r \
+         JOIN yum_snapshot s ON s.repo = r.name \
+         JOIN yum_remote_file m ON m.snapshot_id = s.id AND m.path = $2 \
+         WHERE r.name = $1 \
+           AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
+         ORDER BY CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END, s.id DESC \
+         LIMIT 1",
+    )
+    .bind(repo)
+    .bind(path)
+    .bind(superseded_since)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("checksum_type")?;
+    let value: String = row.try_get("checksum")?;
+    let checksum = Checksum::parse(&kind, &value).map_err(|e| DbError::Decode(e.into()))?;
+    Ok(Some(RemoteFile {
+        snapshot: row.try_get("snapshot_id")?,
+        checksum,
+        size: row.try_get::<i64, _>("size")? as u64,
+    }))
+}
+
+/// Publishes a mirror's synced snapshot: exactly `publication.files` and its
+/// remote files, plus, with `keep_dropped`, the packages of the current
+/// snapshot that are not in it. One transaction, whose last step switches
+/// `current_snapshot`; the unpublished snapshot `pending` is dropped with it.
+/// Returns false (and changes nothing) when a sync that started later
+/// (a newer `generation`) has published already.
+pub async fn publish_synced(
+    db: &Db,
+    repo: &str,
+    generation: i64,
+    pending: i64,
+    publication: Publication<'_>,
+    expired_before: i64,
+) -> Result<bool, DbError> {
+    let Publication {
+        files,
+        remote,
+        keep_dropped,
+    } = publication;
+    let now = airlock_core::unix_now();
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let row = sqlx::query(
+        "SELECT current_snapshot, published_generation FROM yum_repository WHERE name = $1",
+    )
+    .bind(repo)
+    .fetch_one(&mut *tx)
+    .await?;
+    let previous: Option<i64> = row.try_get("current_snapshot")?;
+    let published: i64 = row.try_get("published_generation")?;
+    if published >= generation {
+        return Ok(false);
+    }
+    let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM yum_snapshot")
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")?;
+    sqlx::query(
+        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
+    )
+    .bind(id)
+    .bind(repo)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    for (path, file) in files {
+        blob_query(&UPSERT_SNAPSHOT_FILE, &file.digest, file.size)
+            .bind(id)
+            .bind(path)
+            .bind(file.modified_at)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (path, checksum, size) in remote {
+        if files.contains_key(path) {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO yum_remote_file (snapshot_id, path, checksum_type, checksum, size) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (snapshot_id, path) DO NOTHING",
+        )
+        .bind(id)
+        .bind(path)
+        .bind(checksum.algorithm.name())
+        .bind(&checksum.hex)
+        .bind(*size as i64)
+        .execute(&mut *tx)
+        .await?;
+    }
+    if let Some(previous) = previous {
+        if keep_dropped {
+            sqlx::query(
+                "INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
+                 SELECT $1, path, blob_digest, size, modified_at FROM yum_snapshot_file \
+                 WHERE snapshot_id = $2 AND path NOT LIKE 'repodata/%' \
+                 ON CONFLICT (snapshot_id, path) DO NOTHING",
+            )
+            .bind(id)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query("UPDATE yum_snapshot SET superseded_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(previous)
+            .execute(&mut *tx)
+            .await?;
+    }
+    delete_snapshot(&mut tx, pending).await?;
+    // The switch: from here on clients see the new snapshot.
+    sqlx::query(
+        "UPDATE yum_repository SET current_snapshot = $1, published_generation = $2 WHERE name = $3",
+    )
+    .bind(id)
+    .bind(generation)
+    .bind(repo)
+    .execute(&mut *tx)
+    .await?;
+    expire_snapshots(&mut tx, repo, expired_before).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+async fn expire_snapshots(
+    conn: &mut SqliteConnection,
+    repo: &str,
+    expired_before: i64,
+) -> Result<(), DbError> {
+    let expired = "SELECT id FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2";
+    for table in ["yum_remote_file", "yum_snapshot_file"] {
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE snapshot_id IN ({expired})"
+        ))
+        .bind(repo)
+        .bind(expired_before)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query("DELETE FROM yum_snapshot WHERE repo = $1 AND superseded_at < $2")
+        .bind(repo)
+        .bind(expired_before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Per repository: name, kind and the packages its current snapshot serves,
+/// for the root page.
 pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
     sqlx::query_as(
-        "SELECT r.name, r.kind, COUNT(p.href) FROM yum_repository r \
-         LEFT JOIN yum_package p ON p.repo = r.name GROUP BY r.name, r.kind ORDER BY r.name",
+        "SELECT r.name, r.kind, COUNT(f.path) FROM yum_repository r \
+         LEFT JOIN yum_snapshot_file f ON f.snapshot_id = r.current_snapshot AND f.path LIKE '%.rpm' \
+         GROUP BY r.name, r.kind ORDER BY r.name",
     )
     .fetch_all(&mut *db.reader().await?)
     .await

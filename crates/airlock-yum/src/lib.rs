@@ -5,9 +5,9 @@
 //!
 //! - A **repository** is a named path from the `[yum]` configuration
 //!   (`internal/tools`, `rocky/10/baseos`), served at `/yum/<name>/`. It is
-//!   **hosted** (takes uploads; airlock writes its `repodata/`) or, later,
-//!   **mirror** (copied from an upstream by a sync). Names never nest, so a
-//!   request path names at most one repository.
+//!   **hosted** (takes uploads; airlock writes its `repodata/`) or **mirror**
+//!   (copied from an upstream by `airlock sync yum`, [`sync`]). Names never
+//!   nest, so a request path names at most one repository.
 //! - A hosted repository's **packages** (`yum_package`) hold the `.rpm` blob,
 //!   its NEVRA and the three XML fragments derived from its header
 //!   ([`fragments`]) when it was added. Publishing concatenates the stored
@@ -19,25 +19,34 @@
 //!   switches `yum_repository.current_snapshot`; until then clients see the
 //!   previous complete snapshot. A superseded snapshot's files stay servable
 //!   for `grace_period`, so a `dnf` run that read the old `repomd.xml` finds
-//!   the files it lists. A mirror sync will fill an unpublished snapshot the
-//!   same way (resuming a half-done one) and switch it when it is complete.
+//!   the files it lists. A mirror sync fills an unpublished snapshot as its
+//!   files become durable (so a rerun resumes a half-done one) and switches
+//!   to it only when every file is stored and checked.
 //! - Every request path is resolved through the index ([`routes`]); nothing
 //!   is ever joined onto a directory.
 //!
 //! See `docs/yum.md` for client setup.
 #![warn(missing_docs)]
 
+pub mod checksum;
 pub mod error;
+pub mod filter;
 pub mod fragments;
 pub mod header;
 pub mod index;
+pub mod primary;
 pub mod publish;
+pub mod pull;
+pub mod repomd;
 pub mod routes;
+pub mod sync;
 
 pub use error::YumError;
 pub use routes::configure;
 
-use airlock_core::{BlobStore, Db, StagedBlob, Staging};
+use airlock_core::inflight::Inflight;
+use airlock_core::upstream::Upstream;
+use airlock_core::{BlobStore, Db, Mode, StagedBlob, Staging};
 use fragments::{FileFacts, PackageEntry};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -52,6 +61,11 @@ pub struct YumSettings {
     pub grace_period: Duration,
     /// The largest RPM an upload may be, in bytes.
     pub max_upload: u64,
+    /// `online` or `offline` for the mirrors; unset follows the top-level `mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    /// Files a sync fetches from an upstream at once.
+    pub sync_concurrency: usize,
     /// The repositories served at `/yum/<name>/`.
     pub repositories: Vec<RepoSettings>,
 }
@@ -61,6 +75,8 @@ impl Default for YumSettings {
         YumSettings {
             grace_period: Duration::from_secs(6 * 3600),
             max_upload: 4 << 30,
+            mode: None,
+            sync_concurrency: 4,
             repositories: Vec::new(),
         }
     }
@@ -72,8 +88,58 @@ impl Default for YumSettings {
 pub struct RepoSettings {
     /// The path under `/yum/`, e.g. `internal/tools`.
     pub name: String,
-    /// `hosted` (takes uploads).
+    /// `hosted` (takes uploads) or `mirror` (synced from `upstream`).
     pub kind: RepoKind,
+    /// A mirror's upstream base URL (the directory holding `repodata/`);
+    /// `https://user:password@host/…` carries credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    /// A mirror keeps only the newest version of each name and architecture,
+    /// and serves metadata regenerated for them.
+    #[serde(default)]
+    pub newest_only: bool,
+    /// A mirror keeps only packages of these architectures, and `noarch`
+    /// (which every architecture installs); source packages only when `src`
+    /// is listed. Empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
+    /// A mirror drops packages that upstream dropped (default: they stay
+    /// servable by path, as `dnf reposync` without `--delete` keeps them).
+    #[serde(default)]
+    pub prune: bool,
+    /// A mirror's sync copies the metadata only; each package is fetched when
+    /// a client first asks for it (online mode), checked and stored.
+    #[serde(default)]
+    pub on_demand: bool,
+    /// `airlock serve` in online mode syncs a mirror this often (e.g. "6h");
+    /// unset: only `airlock sync yum` does.
+    #[serde(
+        default,
+        with = "humantime_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub refresh: Option<Duration>,
+}
+
+impl RepoSettings {
+    /// A hosted repository named `name`.
+    pub fn hosted(name: &str) -> RepoSettings {
+        RepoSettings {
+            name: name.to_owned(),
+            kind: RepoKind::Hosted,
+            upstream: None,
+            newest_only: false,
+            arches: Vec::new(),
+            prune: false,
+            on_demand: false,
+            refresh: None,
+        }
+    }
+
+    /// Whether the served metadata is airlock's, for a subset of upstream's packages.
+    pub fn filtered(&self) -> bool {
+        self.newest_only || !self.arches.is_empty()
+    }
 }
 
 /// What fills a repository.
@@ -115,10 +181,27 @@ impl YumSettings {
                     "invalid yum repository name {name:?}: use path segments of letters, digits, '.', '_' and '-'"
                 ));
             }
-            if repo.kind == RepoKind::Mirror {
-                return Err(format!(
-                    "yum repository {name:?}: mirror repositories are not supported yet; use kind = \"hosted\""
-                ));
+            match (repo.kind, repo.upstream.as_deref()) {
+                (RepoKind::Mirror, None) => {
+                    return Err(format!(
+                        "yum repository {name:?}: a mirror needs an upstream (its baseurl)"
+                    ))
+                }
+                (RepoKind::Mirror, Some(url)) => {
+                    sync::base_url(url).map_err(|e| format!("yum repository {name:?}: {e}"))?;
+                }
+                (RepoKind::Hosted, _) => {
+                    if repo.upstream.is_some()
+                        || repo.filtered()
+                        || repo.prune
+                        || repo.on_demand
+                        || repo.refresh.is_some()
+                    {
+                        return Err(format!(
+                            "yum repository {name:?}: upstream, newest_only, arches, prune, on_demand and refresh are for mirrors"
+                        ));
+                    }
+                }
             }
             for other in &self.repositories[..i] {
                 let nested = |a: &str, b: &str| a == b || a.starts_with(&format!("{b}/"));
@@ -148,6 +231,18 @@ pub struct Yum {
     pub grace_period: Duration,
     /// See [`YumSettings::max_upload`].
     pub max_upload: u64,
+    /// Online: mirrors fetch missing files on demand; offline: never.
+    pub mode: Mode,
+    /// The outbound client.
+    pub upstream: Upstream,
+    /// See [`YumSettings::sync_concurrency`].
+    pub sync_concurrency: usize,
+    /// One sync per repository, one on-demand fetch per file.
+    pub inflight: Inflight,
+    /// On-demand fetches still storing what they served; the server waits for them.
+    pub tasks: tokio_util::task::TaskTracker,
+    /// The runtime they run on (the server's main one, which outlives a worker).
+    pub background: tokio::runtime::Handle,
     /// Held while publishing, so that this process publishes one snapshot at a time.
     publishing: tokio::sync::Mutex<()>,
 }
@@ -196,10 +291,14 @@ pub enum Added {
 }
 
 impl Yum {
-    /// Records the configured repositories and publishes those that have no
-    /// snapshot yet (an empty hosted repository still has valid repodata).
+    /// Records the configured repositories and publishes the hosted ones that
+    /// have no snapshot yet (an empty hosted repository still has valid
+    /// repodata; a mirror has none before its first sync). `mode` is the
+    /// mirrors' (see [`YumSettings::mode`]).
     pub async fn open(
         settings: &YumSettings,
+        mode: Mode,
+        upstream: Upstream,
         db: Db,
         store: Arc<dyn BlobStore>,
         staging: Arc<Staging>,
@@ -212,11 +311,19 @@ impl Yum {
             staging,
             grace_period: settings.grace_period,
             max_upload: settings.max_upload,
+            mode,
+            upstream,
+            sync_concurrency: settings.sync_concurrency.max(1),
+            inflight: Inflight::default(),
+            tasks: tokio_util::task::TaskTracker::new(),
+            background: tokio::runtime::Handle::current(),
             publishing: tokio::sync::Mutex::new(()),
         };
         for repo in &yum.repos {
             index::ensure_repository(&yum.db, &repo.name, repo.kind).await?;
-            yum.publish(&repo.name).await?;
+            if repo.kind == RepoKind::Hosted {
+                yum.publish(&repo.name).await?;
+            }
         }
         Ok(yum)
     }
@@ -430,13 +537,7 @@ mod tests {
 
     fn settings(names: &[&str]) -> YumSettings {
         YumSettings {
-            repositories: names
-                .iter()
-                .map(|n| RepoSettings {
-                    name: (*n).into(),
-                    kind: RepoKind::Hosted,
-                })
-                .collect(),
+            repositories: names.iter().map(|n| RepoSettings::hosted(n)).collect(),
             ..YumSettings::default()
         }
     }

@@ -10,7 +10,8 @@
 use crate::error::YumError;
 use crate::index::{self, StoredFile};
 use crate::publish::REPOMD;
-use crate::{Added, Yum};
+use crate::pull::{self, Pulled};
+use crate::{Added, RepoKind, Yum};
 use actix_web::http::header::{self, HttpDate};
 use actix_web::http::Method;
 use actix_web::http::StatusCode;
@@ -117,14 +118,38 @@ async fn get(req: HttpRequest, yum: web::Data<Yum>) -> Result<HttpResponse, YumE
     };
     match index::find_file(&yum.db, &repo.name, &rest, superseded_since).await? {
         Some(file) => serve_file(&req, &yum, &file).await,
-        None => {
-            let under = index::list_files(&yum.db, &repo.name, &format!("{rest}/")).await?;
-            if under.is_empty() {
-                Err(YumError::NotFound(format!("/yum/{path}")))
-            } else {
-                Ok(redirect_to_directory(&req))
+        None if repo.kind == RepoKind::Mirror => {
+            let yum_arc = yum.clone().into_inner();
+            match pull::pull(&yum_arc, &repo.name, &rest, superseded_since).await? {
+                Some(Pulled::Stored(file)) => serve_file(&req, &yum, &file).await,
+                Some(Pulled::Streaming(body)) => {
+                    let how = BlobResponse {
+                        content_type: content_type(&rest),
+                        cache_control: "public, max-age=3600",
+                        cache: CacheResult::Miss,
+                    };
+                    Ok(serve::fresh(&req, body, how))
+                }
+                None => not_found_or_directory(&req, &yum, &repo.name, &path, &rest).await,
             }
         }
+        None => not_found_or_directory(&req, &yum, &repo.name, &path, &rest).await,
+    }
+}
+
+/// A path with no file: a directory (redirected to its `/` form) or a 404.
+async fn not_found_or_directory(
+    req: &HttpRequest,
+    yum: &Yum,
+    repo: &str,
+    path: &str,
+    rest: &str,
+) -> Result<HttpResponse, YumError> {
+    let under = index::list_files(&yum.db, repo, &format!("{rest}/")).await?;
+    if under.is_empty() {
+        Err(YumError::NotFound(format!("/yum/{path}")))
+    } else {
+        Ok(redirect_to_directory(req))
     }
 }
 

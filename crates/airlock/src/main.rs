@@ -137,6 +137,12 @@ enum SyncCommand {
         #[arg(long, value_delimiter = ',')]
         only_binary: Vec<String>,
     },
+    /// A YUM mirror repository from its upstream: every metadata record and
+    /// package, checked, into a new snapshot that clients see only once complete.
+    Yum {
+        /// The mirror's name, as in `[[yum.repositories]]`.
+        repo: String,
+    },
 }
 
 fn parse_mode(s: &str) -> Result<airlock_core::Mode, String> {
@@ -239,6 +245,12 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 only_binary,
             };
             runtime()?.block_on(sync::pypi(settings, &index, &requirements, options))
+        }
+        Command::Sync {
+            what: SyncCommand::Yum { repo },
+        } => {
+            let _log = logging::init("warn");
+            runtime()?.block_on(sync::yum(settings, &repo))
         }
         Command::HashPassword => {
             let mut password = String::new();

@@ -160,6 +160,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             }
         }
     });
+    if settings.yum_mode() == airlock_core::Mode::Online {
+        crate::yum::spawn_refreshes(&yum, &go.stopping);
+    }
     if !settings.gc.interval.is_zero() {
         let (gc, every) = (settings.gc.clone(), settings.gc.interval);
         let (data, stop) = (data.clone(), go.stopping.clone());
@@ -200,6 +203,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     tracing::info!(%addr, data_dir = %settings.data_dir.display(), go_mode = ?settings.go_mode(), oci_mode = ?settings.oci_mode(), "airlock starting");
     let go_at_shutdown = Arc::clone(&go);
     let pypi_at_shutdown = Arc::clone(&pypi);
+    let yum_at_shutdown = Arc::clone(&yum);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -244,6 +248,9 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     // Mirrored Python files being stored (their clients were served) finish too.
     pypi_at_shutdown.tasks.close();
     pypi_at_shutdown.tasks.wait().await;
+    // So do YUM mirror files fetched on demand.
+    yum_at_shutdown.tasks.close();
+    yum_at_shutdown.tasks.wait().await;
     tracing::info!("airlock stopped");
     Ok(())
 }

@@ -198,6 +198,7 @@ impl Settings {
             settings.go.mode = None;
             settings.pypi.mode = None;
             settings.oci.mode = None;
+            settings.yum.mode = None;
         }
         settings.ignored_env = ignored.iter().map(|key| variable_name(key)).collect();
         Ok(settings)
@@ -206,6 +207,11 @@ impl Settings {
     /// The mode the Go proxy runs in.
     pub fn go_mode(&self) -> Mode {
         self.go.mode.unwrap_or(self.mode)
+    }
+
+    /// The mode the YUM mirrors run in.
+    pub fn yum_mode(&self) -> Mode {
+        self.yum.mode.unwrap_or(self.mode)
     }
 
     /// The mode the OCI registry runs in.

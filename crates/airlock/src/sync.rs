@@ -1,4 +1,4 @@
-//! `airlock sync oci` and `airlock sync pypi`: fetch what is named from the
+//! `airlock sync oci`, `airlock sync pypi` and `airlock sync yum`: fetch what is named from the
 //! upstreams into the store (always online: an explicit request for the
 //! network), so the data directory can be carried across the gap and served
 //! offline; a progress display on a terminal, one plain line per artifact
@@ -183,4 +183,94 @@ pub async fn pypi(
     } else {
         std::process::ExitCode::FAILURE
     })
+}
+
+/// `airlock sync yum <repo>`: the mirror's new snapshot, published once complete.
+pub async fn yum(mut settings: Settings, repo: &str) -> anyhow::Result<std::process::ExitCode> {
+    use airlock_yum::sync::SyncEvent;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    settings.yum.mode = Some(Mode::Online);
+    let data = DataDir::open(&settings.data_dir).await?;
+    let yum = Arc::new(crate::yum::open(&settings, &data).await?);
+    airlock_yum::sync::mirror(&yum, repo)?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(200));
+        bar
+    });
+    let (done, total) = (AtomicU64::new(0), AtomicU64::new(0));
+    let show = |event: SyncEvent<'_>| match event {
+        SyncEvent::Metadata {
+            href,
+            size,
+            fetched,
+        } => {
+            let how = if fetched { "fetched" } else { "already stored" };
+            let line = format!("{repo}: {href} ({size} bytes) {how}");
+            match &bar {
+                Some(bar) => bar.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        SyncEvent::Packages {
+            count,
+            to_fetch,
+            bytes,
+        } => {
+            total.store(to_fetch as u64, Ordering::Relaxed);
+            let line = format!(
+                "{repo}: {count} packages, {to_fetch} to fetch ({} MB)",
+                bytes / 1_000_000
+            );
+            match &bar {
+                Some(bar) => {
+                    bar.set_length(bytes);
+                    bar.println(line);
+                }
+                None => eprintln!("{line}"),
+            }
+        }
+        SyncEvent::Package {
+            href,
+            size,
+            fetched,
+        } => match (&bar, fetched) {
+            (Some(bar), true) => {
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                bar.inc(size);
+                bar.set_message(format!("{n}/{} {href}", total.load(Ordering::Relaxed)));
+            }
+            (Some(_), false) => {}
+            (None, true) => eprintln!("{repo}: {href} ({size} bytes) fetched"),
+            (None, false) => eprintln!("{repo}: {href} ({size} bytes) already stored"),
+        },
+    };
+    let started = std::time::Instant::now();
+    let result = airlock_yum::sync::sync(&yum, repo, &show).await;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let report =
+        result.with_context(|| format!("syncing {repo}; the previous snapshot stays served"))?;
+    let what = if report.unchanged {
+        "unchanged upstream: nothing to publish".to_owned()
+    } else if report.published {
+        "new snapshot published".to_owned()
+    } else {
+        "a newer sync published first; this result was dropped".to_owned()
+    };
+    println!(
+        "synced {repo}: {} packages, {} fetched ({} MB) in {:.1}s; {what}",
+        report.packages,
+        report.fetched,
+        report.fetched_bytes / 1_000_000,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 
 use crate::server::DataDir;
 use crate::settings::Settings;
+use airlock_core::upstream::Upstream;
 use airlock_yum::{Prepared, PreparedPackage, Yum};
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
@@ -12,16 +13,57 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio::io::AsyncReadExt as _;
 
-/// Opens the YUM repositories of the configuration (publishing empty ones).
+/// Opens the YUM repositories of the configuration (publishing empty hosted ones).
 pub async fn open(settings: &Settings, data: &DataDir) -> anyhow::Result<Yum> {
     Yum::open(
         &settings.yum,
+        settings.yum_mode(),
+        Upstream::new(&settings.upstream).context("building the HTTP client")?,
         data.db.clone(),
         data.store.clone(),
         data.staging.clone(),
     )
     .await
     .context("opening the yum repositories")
+}
+
+/// `airlock serve` in online mode: each mirror with a `refresh` interval
+/// syncs at startup and then every interval, until the server stops. A failed
+/// sync is logged; the previous snapshot stays served.
+pub fn spawn_refreshes(yum: &Arc<Yum>, stop: &tokio_util::sync::CancellationToken) {
+    for repo in &yum.repos {
+        let Some(every) = repo.refresh else {
+            continue;
+        };
+        let (yum, stop, name) = (Arc::clone(yum), stop.clone(), repo.name.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                let synced = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    synced = airlock_yum::sync::sync(&yum, &name, &|_| {}) => synced,
+                };
+                match synced {
+                    Ok(report) => tracing::info!(
+                        repo = %name,
+                        unchanged = report.unchanged,
+                        published = report.published,
+                        packages = report.packages,
+                        fetched = report.fetched,
+                        "yum mirror refreshed"
+                    ),
+                    Err(e) => {
+                        tracing::error!(repo = %name, error = %e, "yum mirror refresh failed; the previous snapshot stays served")
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// Bytes read from a file at a time.

@@ -15,3 +15,4 @@ mod pypi_http;
 mod pypi_mirror;
 mod support;
 mod yum_e2e;
+mod yum_mirror;

@@ -1,0 +1,787 @@
+//! Mirroring an upstream repository (`airlock sync yum <repo>`, and the
+//! periodic refresh of `airlock serve`).
+//!
+//! 1. Fetch `repodata/repomd.xml`. Without filters, when its bytes are those
+//!    the current snapshot serves, nothing changed: stop.
+//! 2. Copy every `<data>` record byte for byte under its upstream href,
+//!    checking its size and its declared checksum while it streams.
+//! 3. Stream-parse primary ([`crate::primary`]) for the package list, check
+//!    its `open-size`/`open-checksum`, and pick the packages to keep.
+//! 4. Fetch the packages not already stored (by sha256, from any repository),
+//!    several at once, each checked against its size and checksum.
+//! 5. Publish: one transaction records the new snapshot and switches the
+//!    repository to it; the previous one stays servable for the grace period.
+//!
+//! Every durable file is recorded at once in the repository's unpublished
+//! snapshot, which clients never see: a sync that fails (an upstream fault,
+//! a checksum mismatch, kill -9) changes nothing visible, and the next run
+//! resumes with what is stored. A file that fails its checks stores nothing.
+
+use crate::checksum::{Algorithm, Checksum};
+use crate::error::YumError;
+use crate::index::{self, SyncedFile};
+use crate::primary::{self, UpstreamPackage};
+use crate::publish::REPOMD;
+use crate::repomd;
+use crate::{filter, RepoKind, RepoSettings, Yum};
+use airlock_core::store::{BlobBody, StagedBlob, StoreError};
+use airlock_core::upstream::redact;
+use airlock_core::Digest;
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+use reqwest::Url;
+use sha2::Digest as _;
+use std::collections::BTreeMap;
+use std::io;
+use std::sync::Arc;
+
+/// The largest repomd.xml read.
+const REPOMD_LIMIT: u64 = 16 << 20;
+/// Files made durable and recorded together (two filesystem syncs and one
+/// transaction per batch instead of per file).
+const BATCH_FILES: usize = 64;
+/// Staged bytes that close a batch early, so temp space stays bounded.
+const BATCH_BYTES: u64 = 256 << 20;
+/// A batch older than this is committed anyway, so that a `kill -9` of a
+/// slow sync loses at most this much of its work.
+const BATCH_AGE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a sync reports as it goes.
+#[derive(Debug)]
+pub enum SyncEvent<'a> {
+    /// A metadata file is stored (`fetched`: from upstream, else already stored).
+    Metadata {
+        /// Its href.
+        href: &'a str,
+        /// Its size.
+        size: u64,
+        /// Fetched now.
+        fetched: bool,
+    },
+    /// The packages to keep are known.
+    Packages {
+        /// Packages kept.
+        count: usize,
+        /// Of which not stored yet.
+        to_fetch: usize,
+        /// Their bytes.
+        bytes: u64,
+    },
+    /// A package is stored.
+    Package {
+        /// Its href.
+        href: &'a str,
+        /// Its size.
+        size: u64,
+        /// Fetched now (else already stored).
+        fetched: bool,
+    },
+}
+
+/// What a sync did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    /// The upstream's repomd.xml is the one served: nothing was fetched.
+    pub unchanged: bool,
+    /// A new snapshot became current.
+    pub published: bool,
+    /// Packages in the snapshot (from upstream's metadata, after filters).
+    pub packages: usize,
+    /// Packages fetched now.
+    pub fetched: usize,
+    /// Bytes fetched now (metadata and packages).
+    pub fetched_bytes: u64,
+    /// Metadata records served (upstream's, or airlock's after filters).
+    pub records: usize,
+}
+
+/// A mirror's upstream base URL with a trailing `/`, checked.
+pub fn base_url(upstream: &str) -> Result<Url, String> {
+    let with_slash = if upstream.ends_with('/') {
+        upstream.to_owned()
+    } else {
+        format!("{upstream}/")
+    };
+    let url = Url::parse(&with_slash).map_err(|e| format!("bad upstream URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" | "file" => Ok(url),
+        other => Err(format!(
+            "upstream URL scheme {other:?}: use http, https or file"
+        )),
+    }
+}
+
+/// Characters escaped when an href becomes a URL path.
+const HREF_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'?')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// The upstream URL of `href` (already checked by [`repomd::check_href`]).
+pub fn file_url(base: &Url, href: &str) -> Result<Url, YumError> {
+    let encoded = percent_encoding::utf8_percent_encode(href, HREF_ESCAPE).to_string();
+    base.join(&encoded)
+        .map_err(|e| YumError::Internal(format!("joining {href:?} onto the upstream URL: {e}")))
+}
+
+/// The mirror named `repo` and its upstream base URL.
+pub fn mirror(yum: &Yum, repo: &str) -> Result<(RepoSettings, Url), YumError> {
+    let settings = yum.repo(repo)?.clone();
+    if settings.kind != RepoKind::Mirror {
+        return Err(YumError::NotHosted(format!(
+            "{repo} is a hosted repository; only mirrors sync"
+        )));
+    }
+    let base =
+        base_url(settings.upstream.as_deref().unwrap_or_default()).map_err(YumError::Internal)?;
+    Ok((settings, base))
+}
+
+/// Syncs mirror `repo` from its upstream; see the module documentation.
+pub async fn sync(
+    yum: &Arc<Yum>,
+    repo: &str,
+    on: &(dyn Fn(SyncEvent<'_>) + Send + Sync),
+) -> Result<SyncReport, YumError> {
+    let (settings, base) = mirror(yum, repo)?;
+    let _one_at_a_time = yum.inflight.lock(&format!("yum-sync:{repo}")).await;
+    let mut report = SyncReport::default();
+    let repomd_url = file_url(&base, REPOMD)?;
+    let repomd_bytes = yum
+        .upstream
+        .get(repomd_url.as_str())
+        .await
+        .map_err(upstream)?
+        .bytes(REPOMD_LIMIT)
+        .await
+        .map_err(upstream)?;
+    let parsed = repomd::parse(&repomd_bytes)
+        .map_err(|e| YumError::Upstream(format!("{}: {e}", redact(&repomd_url))))?;
+    let repomd_digest = Digest::from_sha256_bytes(&sha2::Sha256::digest(&repomd_bytes));
+    let current = index::current_files(&yum.db, repo).await?;
+    if !settings.filtered() && current.get(REPOMD).map(|f| &f.digest) == Some(&repomd_digest) {
+        report.unchanged = true;
+        return Ok(report);
+    }
+    let (generation, pending) = index::begin_sync(&yum.db, repo).await?;
+    let mut files: BTreeMap<String, SyncedFile> = BTreeMap::new();
+
+    // Every record, byte for byte.
+    for record in &parsed.records {
+        let (file, fetched) = fetch_or_reuse(
+            yum,
+            &base,
+            &record.href,
+            &record.checksum,
+            record.size,
+            pending,
+        )
+        .await?;
+        if fetched {
+            report.fetched_bytes += file.size;
+        }
+        on(SyncEvent::Metadata {
+            href: &record.href,
+            size: file.size,
+            fetched,
+        });
+        files.insert(record.href.clone(), file);
+    }
+
+    let primary_record = parsed
+        .record("primary")
+        .ok_or_else(|| YumError::Upstream(format!("{}: no primary record", redact(&repomd_url))))?;
+    let primary_file = files
+        .get(&primary_record.href)
+        .ok_or_else(|| YumError::Internal("primary not stored".into()))?;
+    let listed = read_primary(yum, &primary_file.digest, primary_record).await?;
+    let packages = unique_by_href(listed)?;
+    let kept = filter::keep(&settings, packages);
+    report.packages = kept.len();
+
+    // Packages already stored (from any repository) are not fetched again;
+    // with on_demand, the others are listed for clients to ask for.
+    let mut to_fetch = Vec::new();
+    let mut remote = Vec::new();
+    for package in kept.iter() {
+        match stored(yum, &package.checksum, package.size).await? {
+            Some(digest) => {
+                files.insert(
+                    package.href.clone(),
+                    SyncedFile {
+                        digest,
+                        size: package.size,
+                        modified_at: airlock_core::unix_now(),
+                    },
+                );
+                on(SyncEvent::Package {
+                    href: &package.href,
+                    size: package.size,
+                    fetched: false,
+                });
+            }
+            None if settings.on_demand => {
+                remote.push((package.href.clone(), package.checksum.clone(), package.size))
+            }
+            None => to_fetch.push(package.clone()),
+        }
+    }
+    on(SyncEvent::Packages {
+        count: kept.len(),
+        to_fetch: to_fetch.len(),
+        bytes: to_fetch.iter().map(|p| p.size).sum(),
+    });
+    let fetched = fetch_packages(yum, &base, to_fetch, pending, on).await?;
+    report.fetched = fetched.len();
+    for (href, file) in fetched {
+        report.fetched_bytes += file.size;
+        files.insert(href, file);
+    }
+
+    // The metadata clients get: upstream's as is, or airlock's for the kept subset.
+    let repomd_final = if settings.filtered() {
+        let rewritten = filter::rewrite_metadata(yum, &parsed, &files, &kept).await?;
+        for record in &parsed.records {
+            files.remove(&record.href);
+        }
+        report.records = rewritten.files.len();
+        files.extend(rewritten.files);
+        rewritten.repomd
+    } else {
+        report.records = parsed.records.len();
+        repomd_bytes
+    };
+    let repomd_size = repomd_final.len() as u64;
+    let digest = yum
+        .store
+        .put_bytes(&yum.staging, Bytes::from(repomd_final))
+        .await?;
+    files.insert(
+        REPOMD.to_owned(),
+        SyncedFile {
+            digest,
+            size: repomd_size,
+            modified_at: airlock_core::unix_now(),
+        },
+    );
+
+    // Files unchanged since the current snapshot keep their Last-Modified.
+    for (path, file) in files.iter_mut() {
+        if let Some(old) = current.get(path) {
+            if old.digest == file.digest {
+                file.modified_at = old.modified_at;
+            }
+        }
+    }
+    if remote.is_empty() && same_snapshot(&current, &files, !settings.prune) {
+        index::drop_pending(&yum.db, pending).await?;
+        report.unchanged = true;
+        return Ok(report);
+    }
+    let expired_before = airlock_core::unix_now() - yum.grace_period.as_secs() as i64;
+    let publication = index::Publication {
+        files: &files,
+        remote: &remote,
+        keep_dropped: !settings.prune,
+    };
+    report.published = index::publish_synced(
+        &yum.db,
+        repo,
+        generation,
+        pending,
+        publication,
+        expired_before,
+    )
+    .await?;
+    if report.published {
+        tracing::info!(
+            repo,
+            packages = report.packages,
+            fetched = report.fetched,
+            fetched_bytes = report.fetched_bytes,
+            "yum mirror synced"
+        );
+    } else {
+        tracing::warn!(
+            repo,
+            "a sync that started later published first; this one's result is dropped"
+        );
+    }
+    Ok(report)
+}
+
+/// Whether publishing `files` would serve what `current` serves.
+fn same_snapshot(
+    current: &BTreeMap<String, SyncedFile>,
+    files: &BTreeMap<String, SyncedFile>,
+    keep_dropped: bool,
+) -> bool {
+    files.iter().all(|(path, f)| current.get(path) == Some(f))
+        && current.keys().all(|path| {
+            files.contains_key(path) || (keep_dropped && !path.starts_with("repodata/"))
+        })
+}
+
+fn upstream(e: airlock_core::upstream::UpstreamError) -> YumError {
+    YumError::Upstream(e.to_string())
+}
+
+/// Packages by href, once each; the same href listed with two checksums is
+/// upstream metadata that cannot be served consistently.
+fn unique_by_href(packages: Vec<UpstreamPackage>) -> Result<Vec<UpstreamPackage>, YumError> {
+    let mut seen: BTreeMap<String, UpstreamPackage> = BTreeMap::new();
+    for p in packages {
+        if let Some(other) = seen.get(&p.href) {
+            if other.checksum != p.checksum {
+                return Err(YumError::Upstream(format!(
+                    "primary lists {} twice with different checksums",
+                    p.href
+                )));
+            }
+            continue;
+        }
+        seen.insert(p.href.clone(), p);
+    }
+    Ok(seen.into_values().collect())
+}
+
+/// The stored blob with this checksum and size, if any (sha256 only: the
+/// store's own address).
+async fn stored(yum: &Yum, checksum: &Checksum, size: u64) -> Result<Option<Digest>, YumError> {
+    let Some(digest) = checksum.as_store_digest() else {
+        return Ok(None);
+    };
+    if index::blob_size(&yum.db, &digest).await? != Some(size) {
+        return Ok(None);
+    }
+    // The row says durable; the file must still be there (fsck --repair may
+    // have dropped a corrupt one since).
+    Ok((yum.store.size(&digest).await? == Some(size)).then_some(digest))
+}
+
+/// A metadata file: reused when stored, else fetched, checked, committed
+/// and recorded in the unpublished snapshot.
+async fn fetch_or_reuse(
+    yum: &Yum,
+    base: &Url,
+    href: &str,
+    checksum: &Checksum,
+    size: Option<u64>,
+    pending: i64,
+) -> Result<(SyncedFile, bool), YumError> {
+    if let Some(size) = size {
+        if let Some(digest) = stored(yum, checksum, size).await? {
+            let file = SyncedFile {
+                digest,
+                size,
+                modified_at: airlock_core::unix_now(),
+            };
+            index::record_files(&yum.db, pending, &[(href.to_owned(), file.clone())]).await?;
+            return Ok((file, false));
+        }
+    }
+    let (staged, modified_at) = fetch_verified(yum, &file_url(base, href)?, checksum, size).await?;
+    let file = SyncedFile {
+        digest: staged.digest.clone(),
+        size: staged.size,
+        modified_at,
+    };
+    yum.store.commit(staged).await?;
+    index::record_files(&yum.db, pending, &[(href.to_owned(), file.clone())]).await?;
+    Ok((file, true))
+}
+
+/// Fetches `url` into staging, checking its size (when declared) and its
+/// declared checksum as it streams. Returns the staged blob and its
+/// Last-Modified (now when upstream sends none). Any fault leaves nothing.
+pub async fn fetch_verified(
+    yum: &Yum,
+    url: &Url,
+    expected: &Checksum,
+    size: Option<u64>,
+) -> Result<(StagedBlob, i64), YumError> {
+    let shown = redact(url);
+    let mut body = yum.upstream.get(url.as_str()).await.map_err(upstream)?;
+    if let (Some(declared), Some(sent)) = (size, body.content_length) {
+        if declared != sent {
+            return Err(YumError::Upstream(format!(
+                "{shown}: upstream sends {sent} bytes, its metadata declares {declared}"
+            )));
+        }
+    }
+    let modified_at = last_modified(body.headers()).unwrap_or_else(airlock_core::unix_now);
+    let mut writer = yum.staging.writer(size).await?;
+    let mut other = (expected.algorithm != Algorithm::Sha256).then(|| expected.algorithm.hasher());
+    let too_large = |e: StoreError| match e {
+        StoreError::TooLarge { limit } => YumError::Upstream(format!(
+            "{shown}: more than the {limit} bytes its metadata declares"
+        )),
+        e => e.into(),
+    };
+    while let Some(chunk) = body.chunk().await.map_err(upstream)? {
+        if let Some(h) = other.as_mut() {
+            h.update(&chunk);
+        }
+        writer.write(chunk).await.map_err(too_large)?;
+    }
+    let staged = writer
+        .finish(expected.as_store_digest().as_ref())
+        .await
+        .map_err(|e| match e {
+            StoreError::DigestMismatch { expected, actual } => YumError::Upstream(format!(
+                "{shown}: checksum mismatch: its metadata declares {expected}, the bytes are {actual}; nothing stored"
+            )),
+            e => e.into(),
+        })?;
+    if let Some(size) = size {
+        if staged.size != size {
+            return Err(YumError::Upstream(format!(
+                "{shown}: {} bytes, its metadata declares {size}; nothing stored",
+                staged.size
+            )));
+        }
+    }
+    if let Some(h) = other {
+        let actual = h.finish_hex();
+        if actual != expected.hex {
+            return Err(YumError::Upstream(format!(
+                "{shown}: checksum mismatch: its metadata declares {expected}, the bytes are {actual}; nothing stored"
+            )));
+        }
+    }
+    Ok((staged, modified_at))
+}
+
+/// `Last-Modified` as unix seconds.
+fn last_modified(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let value = headers.get(reqwest::header::LAST_MODIFIED)?.to_str().ok()?;
+    let date: actix_web::http::header::HttpDate = value.parse().ok()?;
+    std::time::SystemTime::from(date)
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_secs() as i64)
+}
+
+/// Fetches packages several at once, committing and recording them in
+/// batches. On the first failure the rest stop; what was stored stays
+/// recorded in the unpublished snapshot, for the next run.
+async fn fetch_packages(
+    yum: &Arc<Yum>,
+    base: &Url,
+    packages: Vec<UpstreamPackage>,
+    pending: i64,
+    on: &(dyn Fn(SyncEvent<'_>) + Send + Sync),
+) -> Result<Vec<(String, SyncedFile)>, YumError> {
+    let mut fetches = futures_util::stream::iter(packages)
+        .map(|package| {
+            let (yum, base) = (Arc::clone(yum), base.clone());
+            tokio::spawn(async move {
+                let url = file_url(&base, &package.href)?;
+                let (staged, modified_at) =
+                    fetch_verified(&yum, &url, &package.checksum, Some(package.size)).await?;
+                Ok::<_, YumError>((package.href, staged, modified_at))
+            })
+        })
+        .buffer_unordered(yum.sync_concurrency);
+    let mut done = Vec::new();
+    let mut batch: Vec<(String, StagedBlob, i64)> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut batch_started = std::time::Instant::now();
+    let mut failure = None;
+    while let Some(joined) = fetches.next().await {
+        let fetched = joined
+            .map_err(|e| YumError::Internal(format!("a fetch task failed: {e}")))
+            .and_then(|r| r);
+        match fetched {
+            Ok((href, staged, modified_at)) => {
+                on(SyncEvent::Package {
+                    href: &href,
+                    size: staged.size,
+                    fetched: true,
+                });
+                batch_bytes += staged.size;
+                batch.push((href, staged, modified_at));
+                if batch.len() >= BATCH_FILES
+                    || batch_bytes >= BATCH_BYTES
+                    || batch_started.elapsed() >= BATCH_AGE
+                {
+                    done.extend(commit_batch(yum, std::mem::take(&mut batch), pending).await?);
+                    batch_bytes = 0;
+                    batch_started = std::time::Instant::now();
+                }
+            }
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    drop(fetches); // stops the fetches still running; their staged files go
+    done.extend(commit_batch(yum, batch, pending).await?);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(done),
+    }
+}
+
+/// Makes staged packages durable and records them in the unpublished snapshot.
+async fn commit_batch(
+    yum: &Yum,
+    batch: Vec<(String, StagedBlob, i64)>,
+    pending: i64,
+) -> Result<Vec<(String, SyncedFile)>, YumError> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::with_capacity(batch.len());
+    let mut staged = Vec::with_capacity(batch.len());
+    for (href, blob, modified_at) in batch {
+        files.push((
+            href,
+            SyncedFile {
+                digest: blob.digest.clone(),
+                size: blob.size,
+                modified_at,
+            },
+        ));
+        staged.push(blob);
+    }
+    yum.store.commit_batch(staged).await?;
+    index::record_files(&yum.db, pending, &files).await?;
+    Ok(files)
+}
+
+/// Reads a stored blob on a blocking thread through `read`, which gets a
+/// synchronous reader of its bytes.
+pub async fn read_blob<T: Send + 'static>(
+    yum: &Yum,
+    digest: &Digest,
+    read: impl FnOnce(&mut dyn io::Read) -> io::Result<T> + Send + 'static,
+) -> Result<T, YumError> {
+    let body = yum.store.open(digest, None).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    let reading = tokio::task::spawn_blocking(move || {
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
+        read(&mut reader)
+    });
+    match body {
+        BlobBody::Bytes(bytes) => {
+            let _ = tx.send(Ok(bytes)).await;
+        }
+        BlobBody::Stream { mut stream, .. } => {
+            while let Some(chunk) = stream.next().await {
+                if tx.send(chunk).await.is_err() {
+                    break; // the reader stopped (an error): it reports it
+                }
+            }
+        }
+    }
+    drop(tx);
+    reading
+        .await
+        .map_err(|e| YumError::Internal(format!("metadata reader failed: {e}")))?
+        .map_err(|e| YumError::Upstream(e.to_string()))
+}
+
+/// Reads a stored blob on a blocking thread through `transform`, which
+/// writes a new blob (staged, not committed) as it reads.
+pub async fn transform_blob<T: Send + 'static>(
+    yum: &Yum,
+    digest: &Digest,
+    transform: impl FnOnce(&mut dyn io::Read, &mut dyn io::Write) -> io::Result<T> + Send + 'static,
+) -> Result<(T, StagedBlob), YumError> {
+    let body = yum.store.open(digest, None).await?;
+    let (in_tx, in_rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(4);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let working = tokio::task::spawn_blocking(move || {
+        let mut reader = ChannelReader {
+            rx: in_rx,
+            current: Bytes::new(),
+        };
+        let mut writer = ChannelWriter {
+            tx: out_tx,
+            pending: Vec::new(),
+        };
+        let result = transform(&mut reader, &mut writer)?;
+        writer.send()?;
+        Ok::<_, io::Error>(result)
+    });
+    let feed = async move {
+        match body {
+            BlobBody::Bytes(bytes) => {
+                let _ = in_tx.send(Ok(bytes)).await;
+            }
+            BlobBody::Stream { mut stream, .. } => {
+                while let Some(chunk) = stream.next().await {
+                    if in_tx.send(chunk).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let drain = async {
+        let mut writer = yum.staging.writer(None).await?;
+        while let Some(chunk) = out_rx.recv().await {
+            writer.write(chunk).await?;
+        }
+        Ok::<_, YumError>(writer)
+    };
+    let ((), writer) = tokio::join!(feed, drain);
+    let result = working
+        .await
+        .map_err(|e| YumError::Internal(format!("metadata writer failed: {e}")))?
+        .map_err(|e| YumError::Upstream(e.to_string()))?;
+    let staged = writer?.finish(None).await?;
+    Ok((result, staged))
+}
+
+/// A blocking writer that sends its bytes, in large chunks, to an async task.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    pending: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::take(&mut self.pending));
+        self.tx
+            .blocking_send(chunk)
+            .map_err(|_| io::Error::other("the metadata file's writer stopped"))
+    }
+}
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        if self.pending.len() >= 256 << 10 {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A blocking reader over chunks sent by an async task.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(chunk) => self.current = chunk?,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// The packages a stored primary lists, its decompressed size and checksum
+/// checked against the record's `open-size`/`open-checksum`.
+async fn read_primary(
+    yum: &Yum,
+    digest: &Digest,
+    record: &repomd::Record,
+) -> Result<Vec<UpstreamPackage>, YumError> {
+    let record = record.clone();
+    read_blob(yum, digest, move |raw| {
+        let decoded = primary::decompressor(&record.href, raw)?;
+        let hasher = record.open_checksum.as_ref().map(|c| c.algorithm.hasher());
+        let mut counted = primary::Counted::new(decoded, hasher);
+        let packages = primary::read_packages(&mut counted)?;
+        // Whatever follows the document still counts for open-size.
+        io::copy(&mut counted, &mut io::sink())?;
+        let (open_size, open_hex) = counted.finish();
+        check_open(&record, open_size, open_hex.as_deref())?;
+        Ok(packages)
+    })
+    .await
+}
+
+/// Checks a decompressed metadata file against its record's open-* fields.
+pub fn check_open(record: &repomd::Record, size: u64, hex: Option<&str>) -> io::Result<()> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    if let Some(declared) = record.open_size {
+        if declared != size {
+            return Err(bad(format!(
+                "{}: {size} bytes decompressed, repomd.xml declares {declared}",
+                record.href
+            )));
+        }
+    }
+    if let (Some(declared), Some(actual)) = (&record.open_checksum, hex) {
+        if declared.hex != actual {
+            return Err(bad(format!(
+                "{}: decompressed checksum {actual}, repomd.xml declares {}",
+                record.href, declared.hex
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hrefs_become_upstream_urls() {
+        let base = base_url("https://u:p@mirror.example/rocky/10/BaseOS/x86_64/os").expect("url");
+        let url = file_url(&base, "Packages/a/a b#1%.rpm").expect("join");
+        assert_eq!(
+            url.as_str(),
+            "https://u:p@mirror.example/rocky/10/BaseOS/x86_64/os/Packages/a/a%20b%231%25.rpm"
+        );
+        assert_eq!(
+            file_url(&base, "Packages/l/libstdc++-1^2~3.rpm")
+                .expect("join")
+                .path(),
+            "/rocky/10/BaseOS/x86_64/os/Packages/l/libstdc++-1^2~3.rpm"
+        );
+        assert!(base_url("ftp://x/").is_err());
+        assert!(base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn an_unchanged_file_set_is_not_republished() {
+        let file = |b: u8| SyncedFile {
+            digest: Digest::from_sha256_bytes(&[b; 32]),
+            size: 1,
+            modified_at: 0,
+        };
+        let current: BTreeMap<String, SyncedFile> = [
+            ("repodata/repomd.xml".to_owned(), file(1)),
+            ("old.rpm".to_owned(), file(2)),
+        ]
+        .into();
+        let new: BTreeMap<String, SyncedFile> =
+            [("repodata/repomd.xml".to_owned(), file(1))].into();
+        assert!(same_snapshot(&current, &new, true));
+        assert!(!same_snapshot(&current, &new, false));
+        let changed: BTreeMap<String, SyncedFile> =
+            [("repodata/repomd.xml".to_owned(), file(3))].into();
+        assert!(!same_snapshot(&current, &changed, true));
+    }
+}
