@@ -8,7 +8,9 @@
 //!    running server) against a full `createrepo_c` run and `--update`.
 //! 2. `repomd.xml` and the 5 MB RPM over HTTP, airlock against nginx serving
 //!    createrepo_c's tree, at several concurrencies.
-//! 3. Memory: idle RSS and peak RSS during the GETs.
+//! 3. A mirror of that tree from nginx: `airlock sync yum` against
+//!    `dnf reposync --download-metadata`.
+//! 4. Memory: idle RSS and peak RSS during the GETs.
 //!
 //! Fixture RPMs are built once by `rpmbuild` ([`fixtures`]).
 
@@ -26,6 +28,8 @@ use std::time::Duration;
 
 /// The hosted repository the bench fills.
 const REPO: &str = "bench";
+/// The mirror of the tree nginx serves.
+const MIRROR: &str = "mirror";
 /// The writer that uploads with `PUT`.
 const USER: &str = "bench";
 const PASSWORD: &str = "bench-upload";
@@ -44,7 +48,11 @@ const PEERS: &[&str] = &["nginx-default", "nginx-tuned"];
 
 /// Entry point of the section.
 pub fn run(ctx: &Ctx) -> Result<Section, String> {
-    require_tools(&[("rpmbuild", "rpm"), ("createrepo_c", "createrepo-c")])?;
+    require_tools(&[
+        ("rpmbuild", "rpm"),
+        ("createrepo_c", "createrepo-c"),
+        ("dnf", "dnf dnf-plugins-core"),
+    ])?;
     let count = set_size(ctx);
     let rpms = fixtures::build(
         &ctx.work.join(if ctx.quick {
@@ -193,6 +201,53 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     }
     drop(airlock);
     drop(nginx_default);
+
+    // 3. A mirror of the tree nginx serves: `airlock sync yum` against
+    // `dnf reposync --download-metadata`, each into nothing.
+    let upstream = format!("{}/yum/{REPO}/", nginx_tuned.base);
+    let mirror_config = run_dir.join("mirror.toml");
+    std::fs::write(
+        &mirror_config,
+        format!(
+            "[yum]\n[[yum.repositories]]\nname = \"{MIRROR}\"\nkind = \"mirror\"\nupstream = \"{upstream}\"\n"
+        ),
+    )
+    .map_err(io)?;
+    let sync_data = run_dir.join("sync-data");
+    let dnf_dir = run_dir.join("dnf");
+    for round in 0..ctx.rounds {
+        for airlock_turn in turns(round) {
+            let (target, (wall, peak)) = if airlock_turn {
+                let _ = std::fs::remove_dir_all(&sync_data);
+                let mut sync = Command::new(&ctx.airlock_bin);
+                sync.args(["sync", "yum", MIRROR, "-c"])
+                    .arg(&mirror_config)
+                    .arg("--data-dir")
+                    .arg(&sync_data);
+                (
+                    "airlock sync yum",
+                    timed_quiet(&sync, &run_dir.join("sync.log"))?,
+                )
+            } else {
+                let timing = reposync(&dnf_dir, &upstream)?;
+                let got = rpms_in(&dnf_dir.join("out").join(REPO))?;
+                if got != rpms.set.len() {
+                    return Err(io(format!(
+                        "dnf reposync fetched {got} of {} RPMs",
+                        rpms.set.len()
+                    )));
+                }
+                ("dnf reposync", timing)
+            };
+            samples.push(Timed {
+                peak_rss_mib: peak,
+                bytes: rpms.bytes,
+                files: rpms.set.len() as u64,
+                ..sample("sync", target, wall)
+            });
+        }
+        eprintln!("bench: yum: sync round {} done", round + 1);
+    }
     drop(nginx_tuned);
 
     for s in &samples {
@@ -202,6 +257,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     let mut report = String::new();
     report_repodata(&mut report, &mut checks, &samples, &rpms, ctx);
     report_gets(&mut report, &mut checks, &rows);
+    report_sync(&mut report, &mut checks, &samples, &rpms);
     let peak = |target: &str| {
         rows.iter()
             .filter(|r| r.target == target)
@@ -356,6 +412,99 @@ fn curl_write(args: &[&str], url: &str, want: u16) -> Result<f64, String> {
             String::from_utf8_lossy(&out.stderr)
         ))),
     }
+}
+
+/// [`timed_command`] with the command's stderr (progress lines) in `log`.
+fn timed_quiet(cmd: &Command, log: &Path) -> Result<(f64, f64), String> {
+    // `exec` keeps the pid, so the timing samples the command's own memory.
+    timed_command(
+        Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" 2>\"$BENCH_LOG\"")
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .env("BENCH_LOG", log),
+    )
+}
+
+/// `dnf reposync --download-metadata` of `baseurl` into `dir/out`, from
+/// nothing, with no host repositories or dnf.conf defaults: wall seconds and
+/// peak RSS.
+fn reposync(dir: &Path, baseurl: &str) -> Result<(f64, f64), String> {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir.join("repos.d")).map_err(io)?;
+    std::fs::write(
+        dir.join("dnf.conf"),
+        "[main]\ngpgcheck=0\nskip_if_unavailable=0\n",
+    )
+    .map_err(io)?;
+    let path = |p: &str| dir.join(p).display().to_string();
+    let mut cmd = Command::new("dnf");
+    cmd.args(["-y", "-q"])
+        .arg(format!("--config={}", path("dnf.conf")))
+        .arg(format!("--setopt=reposdir={}", path("repos.d")))
+        .arg(format!("--setopt=cachedir={}", path("cache")))
+        .arg(format!("--installroot={}", path("root")))
+        .arg(format!("--repofrompath={REPO},{baseurl}"))
+        .args([&format!("--repo={REPO}"), "--releasever=10"])
+        .args(["reposync", "--download-metadata", "-p"])
+        .arg(path("out"))
+        .env("LC_ALL", "C.UTF-8");
+    timed_quiet(&cmd, &dir.join("dnf.log")).map_err(|e| {
+        format!(
+            "{e} (is dnf-plugins-core installed?): {}",
+            std::fs::read_to_string(dir.join("dnf.log")).unwrap_or_default()
+        )
+    })
+}
+
+/// RPMs in a directory.
+fn rpms_in(dir: &Path) -> Result<usize, String> {
+    Ok(std::fs::read_dir(dir)
+        .map_err(|e| io(format!("{}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rpm"))
+        .count())
+}
+
+/// The mirror scenario's lines and its check.
+fn report_sync(
+    out: &mut String,
+    checks: &mut Vec<Check>,
+    samples: &[Timed],
+    rpms: &fixtures::Rpms,
+) {
+    let secs = |target: &str| median_secs(samples, "sync", target);
+    let peak = |target: &str| {
+        samples
+            .iter()
+            .filter(|t| t.scenario == "sync" && t.target == target)
+            .map(|t| t.peak_rss_mib)
+            .fold(0.0, f64::max)
+    };
+    let (a, d) = (secs("airlock sync yum"), secs("dnf reposync"));
+    let mb = rpms.bytes as f64 / 1e6;
+    let _ = writeln!(
+        out,
+        "mirror of the {n}-RPM repository ({mb:.1} MB) from nginx on loopback, into nothing:\n  \
+         airlock sync yum (every record and package checked, stored, one snapshot switch) {:>8.2} s  (peak RSS {:.0} MiB)\n  \
+         dnf reposync --download-metadata (librepo checks each package)                  {:>8.2} s  (peak RSS {:.0} MiB)\n  \
+         ratio {:.2}x\n",
+        a,
+        peak("airlock sync yum"),
+        d,
+        peak("dnf reposync"),
+        ratio(a, d),
+        n = rpms.set.len(),
+    );
+    checks.push(Check::new(
+        format!(
+            "airlock sync yum of {} RPMs <= 1.0x dnf reposync --download-metadata ({:.2}x)",
+            rpms.set.len(),
+            ratio(a, d)
+        ),
+        a <= d,
+    ));
 }
 
 fn report_repodata(
