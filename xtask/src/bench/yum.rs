@@ -179,6 +179,8 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
         procs::free_port()?,
     )?;
     let nginx_idle = nginx_default.rss_mib();
+    // What the PUTs and DELETEs (each a publish) left resident, before any GET.
+    let before_gets_rss = airlock.rss_mib();
     let targets: [&Server; 3] = [&airlock, &nginx_default, &nginx_tuned];
     let mut rows: Vec<Row> = Vec::new();
     let repomd = format!("/yum/{REPO}/repodata/repomd.xml");
@@ -266,8 +268,10 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     };
     let _ = writeln!(
         report,
-        "memory: airlock idle RSS {idle_rss:.1} MiB, peak during the GETs {:.1} MiB; \
+        "memory: airlock idle RSS {idle_rss:.1} MiB; after {} publishes (the PUTs and DELETEs) \
+         {before_gets_rss:.1} MiB; peak during the GETs {:.1} MiB; \
          nginx (master + workers) idle {nginx_idle:.1} MiB, peak {:.1} MiB",
+        2 * ctx.rounds,
         peak("airlock"),
         peak("nginx-default").max(peak("nginx-tuned")),
     );
