@@ -198,11 +198,18 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         });
         staged.push(w.staged);
     }
-    yum.store.commit_batch(staged).await?;
     let now = airlock_core::unix_now();
-    let repomd = Bytes::from(repomd_xml(&records, now)?);
-    let repomd_size = repomd.len() as u64;
-    let repomd_digest = yum.store.put_bytes(&yum.staging, repomd).await?;
+    let repomd = yum
+        .staging
+        .stage_bytes(Bytes::from(repomd_xml(&records, now)?))
+        .await
+        .map_err(YumError::io)?;
+    let (repomd_digest, repomd_size) = (repomd.digest.clone(), repomd.size);
+    // One commit for the four files (two filesystem syncs in all; repomd.xml
+    // committed on its own cost an fsync of the file and one of its
+    // directory more). Every file is durable before the snapshot lists it.
+    staged.push(repomd);
+    yum.store.commit_batch(staged).await?;
     let mut files: Vec<NewFile> = records
         .into_iter()
         .map(|r| NewFile {

@@ -11,6 +11,7 @@
 mod go;
 mod procs;
 mod wrk;
+mod yum;
 
 use procs::Server;
 use std::fmt::Write as _;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 type SectionFn = fn(&Ctx) -> Result<Section, String>;
 
 /// Every section, in the order a full run takes them.
-const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run), ("yum", yum::run)];
 
 /// What every section gets.
 pub struct Ctx {
