@@ -45,6 +45,7 @@ pub mod index;
 pub mod inherit;
 pub mod mirror;
 pub mod name;
+pub mod pages;
 pub mod root;
 mod routes;
 pub mod simple;
@@ -255,6 +256,8 @@ pub struct Pypi {
     pub arriving: mirror::Arriving,
     /// Project lists rendered once (those with an upstream's list in them).
     pub roots: root::RootCache,
+    /// Rendered pages of hosted-only chains.
+    pub pages: pages::PageCache,
     /// Each index's request counters, put on its responses for the request log.
     pub counters: HashMap<String, RepositoryCounters>,
 }

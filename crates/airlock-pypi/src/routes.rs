@@ -220,6 +220,7 @@ async fn manage(
 ) -> Result<HttpResponse, PypiError> {
     let put = req.method() == Method::PUT;
     let done = |what: String| {
+        pypi.pages.changed();
         tracing::info!(user = %writer.0, change = %what, "pypi index changed");
         HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
@@ -303,12 +304,23 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
             known_index(&pypi, &index)?;
             let settings = known_index(&pypi, &index)?;
             let format = format_of(&req)?;
+            let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+            let how = page_how(format, &cache_control);
+            // Kept with the project pages, under a key no project has.
+            let kept = all_hosted(&pypi, settings);
+            if let Some(body) = kept.then(|| pypi.pages.get(&index, "/", format)).flatten() {
+                return Ok(rendered::respond_prepared(&req, &body, how));
+            }
+            let generation = pypi.pages.generation();
             Ok(match root::root_page(&pypi, settings, format).await? {
-                RootPage::Rendered(body) => page(&req, &pypi, format, body),
-                RootPage::Prepared(body) => {
-                    let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
-                    rendered::respond_prepared(&req, &body, page_how(format, &cache_control))
+                RootPage::Rendered(body) if kept => {
+                    let body = Arc::new(rendered::Prepared::new(body.into_bytes()));
+                    pypi.pages
+                        .put(&index, "/", format, generation, Arc::clone(&body));
+                    rendered::respond_prepared(&req, &body, how)
                 }
+                RootPage::Rendered(body) => rendered::respond(&req, body, how),
+                RootPage::Prepared(body) => rendered::respond_prepared(&req, &body, how),
             })
         }
         Target::Project {
@@ -330,18 +342,30 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
             }
             let format = format_of(&req)?;
             let settings = known_index(&pypi, &index)?;
+            let kept = all_hosted(&pypi, settings);
+            let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+            let how = page_how(format, &cache_control);
+            if let Some(body) = kept
+                .then(|| pypi.pages.get(&index, &normalized, format))
+                .flatten()
+            {
+                return Ok(rendered::respond_prepared(&req, &body, how));
+            }
+            let generation = pypi.pages.generation();
             let files = inherit::project_files(&pypi, settings, &normalized).await?;
             if files.is_empty() {
                 return Err(PypiError::NotFound(format!(
                     "no project {normalized:?} in index {index:?}"
                 )));
             }
-            Ok(page(
-                &req,
-                &pypi,
-                format,
-                simple::project_page(format, &normalized, &files),
-            ))
+            let body = simple::project_page(format, &normalized, &files);
+            if !kept {
+                return Ok(rendered::respond(&req, body, how));
+            }
+            let body = Arc::new(rendered::Prepared::new(body.into_bytes()));
+            pypi.pages
+                .put(&index, &normalized, format, generation, Arc::clone(&body));
+            Ok(rendered::respond_prepared(&req, &body, how))
         }
         Target::File {
             index,
@@ -451,11 +475,11 @@ fn format_of(req: &HttpRequest) -> Result<Format, PypiError> {
     simple::negotiate(accept, format_param.as_deref()).ok_or(PypiError::NotAcceptable)
 }
 
-/// A simple page: `Vary: Accept`, `max-age`, an `ETag` of its bytes (304 on a
-/// match), gzip when accepted.
-fn page(req: &HttpRequest, pypi: &Pypi, format: Format, body: String) -> HttpResponse {
-    let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
-    rendered::respond(req, body, page_how(format, &cache_control))
+/// Whether `index`'s pages depend only on hosted indexes (kept in `Pypi::pages`).
+fn all_hosted(pypi: &Pypi, index: &crate::IndexSettings) -> bool {
+    inherit::chain(pypi, index)
+        .iter()
+        .all(|member| member.kind == IndexKind::Hosted)
 }
 
 fn page_how(format: Format, cache_control: &str) -> Rendered<'_> {

@@ -105,6 +105,7 @@ pub fn pypi_index(
         background: tokio::runtime::Handle::current(),
         arriving: Default::default(),
         roots: Default::default(),
+        pages: Default::default(),
         counters: settings
             .pypi
             .index
