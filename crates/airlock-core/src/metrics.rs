@@ -1,4 +1,5 @@
-//! Prometheus metrics, labelled by protocol.
+//! Prometheus metrics, labelled by protocol (and, for the repositories a
+//! protocol's config declares, by repository: [`RepositoryCounters`]).
 //!
 //! The counters counted on every request (requests, response bytes, cache
 //! lookups) are resolved to their labelled series once, on first use, and kept
@@ -20,6 +21,49 @@ pub struct Metrics {
     upstream_bytes: IntCounterVec,
     handles: Arc<Handles>,
     security_events: IntCounterVec,
+    repository_requests: IntCounterVec,
+    repository_bytes: IntCounterVec,
+    repository_cache: IntCounterVec,
+}
+
+/// One repository's counters (a Python index, a registry's upstream…),
+/// resolved once from names the config declares, so the series stay few.
+/// A protocol puts a clone in its response's extensions; the request-log
+/// middleware counts the request there ([`RepositoryCounters::count`]).
+#[derive(Clone, Debug)]
+pub struct RepositoryCounters {
+    requests: IntCounter,
+    bytes: IntCounter,
+    hits: IntCounter,
+    misses: IntCounter,
+}
+
+impl RepositoryCounters {
+    /// Counts one request, its response bytes and its cache lookup, if any.
+    pub fn count(&self, bytes: u64, cache: Option<CacheResult>) {
+        self.requests.inc();
+        self.bytes.inc_by(bytes);
+        match cache {
+            Some(CacheResult::Hit) => self.hits.inc(),
+            Some(CacheResult::Miss) => self.misses.inc(),
+            None => {}
+        }
+    }
+
+    /// Requests counted so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.get()
+    }
+
+    /// Response bytes counted so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.get()
+    }
+
+    /// Cache hits and misses counted so far.
+    pub fn cache(&self) -> (u64, u64) {
+        (self.hits.get(), self.misses.get())
+    }
 }
 
 /// Protocols whose per-request series are kept resolved; more than any server
@@ -139,6 +183,24 @@ impl Default for Metrics {
                 "Upstream content refused as forged (checksum mismatches, forked checksum databases)",
                 &["protocol", "event"],
             ),
+            repository_requests: counter(
+                &registry,
+                "airlock_repository_requests_total",
+                "HTTP requests by repository (Python index, …)",
+                &["protocol", "repository"],
+            ),
+            repository_bytes: counter(
+                &registry,
+                "airlock_repository_response_bytes_total",
+                "Response body bytes by repository",
+                &["protocol", "repository"],
+            ),
+            repository_cache: counter(
+                &registry,
+                "airlock_repository_cache_lookups_total",
+                "Artifact lookups by repository and result",
+                &["protocol", "repository", "result"],
+            ),
             registry,
             handles: Arc::new(Handles::new()),
         }
@@ -199,6 +261,25 @@ impl Metrics {
             .inc_by(bytes);
     }
 
+    /// The counters of `repository` of `protocol` (its series show from now
+    /// on, at zero). Call once per configured repository, not per request.
+    pub fn repository(&self, protocol: &str, repository: &str) -> RepositoryCounters {
+        let cache = |result| {
+            self.repository_cache
+                .with_label_values(&[protocol, repository, result])
+        };
+        RepositoryCounters {
+            requests: self
+                .repository_requests
+                .with_label_values(&[protocol, repository]),
+            bytes: self
+                .repository_bytes
+                .with_label_values(&[protocol, repository]),
+            hits: cache("hit"),
+            misses: cache("miss"),
+        }
+    }
+
     /// Counts one security event: upstream content that a signed record
     /// contradicts (`event` names what, e.g. `checksum_mismatch`).
     pub fn security_event(&self, protocol: &str, event: &str) {
@@ -248,6 +329,29 @@ mod tests {
             !text.contains("result=\"miss\""),
             "never counted: not shown"
         );
+    }
+
+    #[test]
+    fn repositories_are_counted_apart() {
+        let metrics = Metrics::default();
+        let prod = metrics.repository("pypi", "root/prod");
+        let mirror = metrics.repository("pypi", "root/pypi");
+        prod.count(10, None);
+        mirror.count(5, Some(CacheResult::Hit));
+        mirror.count(7, Some(CacheResult::Miss));
+        assert_eq!(
+            (mirror.requests(), mirror.bytes(), mirror.cache()),
+            (2, 12, (1, 1))
+        );
+        let text = metrics.render();
+        for line in [
+            "airlock_repository_requests_total{protocol=\"pypi\",repository=\"root/prod\"} 1",
+            "airlock_repository_response_bytes_total{protocol=\"pypi\",repository=\"root/pypi\"} 12",
+            "airlock_repository_cache_lookups_total{protocol=\"pypi\",repository=\"root/pypi\",result=\"hit\"} 1",
+            "airlock_repository_cache_lookups_total{protocol=\"pypi\",repository=\"root/prod\",result=\"hit\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 
     #[test]

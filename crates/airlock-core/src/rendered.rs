@@ -2,13 +2,17 @@
 //! blobs (`serve`): an `ETag` of their bytes, 304 on a matching
 //! `If-None-Match`, `HEAD`, and gzip when the client accepts it and the body is
 //! worth it. They are never stored, so nothing here touches the blob store.
+//! A large body that many requests share is computed once as a [`Prepared`]
+//! (its hash and its gzip form too) and answered with [`respond_prepared`].
 
 use crate::negotiate::accepts_encoding;
 use actix_web::http::header;
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
+use std::sync::OnceLock;
 
 /// Bodies smaller than this go out uncompressed.
 pub const GZIP_MIN: usize = 1024;
@@ -27,18 +31,67 @@ pub struct Rendered<'a> {
 
 /// Answers `req` with `body`.
 pub fn respond(req: &HttpRequest, body: String, how: Rendered<'_>) -> HttpResponse {
-    let hash = hex::encode(Sha256::digest(body.as_bytes()));
-    let gzip = body.len() >= GZIP_MIN
+    respond_prepared(req, &Prepared::new(body.into_bytes()), how)
+}
+
+/// A computed body kept to be sent many times (a list of hundreds of
+/// thousands of names rendered once): its `ETag` is computed once, its gzip
+/// form on the first request that accepts it.
+#[derive(Debug)]
+pub struct Prepared {
+    body: Bytes,
+    etag: String,
+    gzip: OnceLock<Option<(Bytes, String)>>,
+}
+
+impl Prepared {
+    /// Prepares `body`.
+    pub fn new(body: Vec<u8>) -> Prepared {
+        let hash = hex::encode(Sha256::digest(&body));
+        Prepared {
+            body: Bytes::from(body),
+            etag: format!("\"{}\"", &hash[..32]),
+            gzip: OnceLock::new(),
+        }
+    }
+
+    /// The uncompressed length.
+    pub fn len(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Whether the body is empty.
+    pub fn is_empty(&self) -> bool {
+        self.body.is_empty()
+    }
+
+    /// The gzip form and its ETag (`None`: not worth it, or compression failed).
+    fn gzipped(&self) -> Option<&(Bytes, String)> {
+        self.gzip
+            .get_or_init(|| {
+                if self.body.len() < GZIP_MIN {
+                    return None;
+                }
+                let compressed = gzip_bytes(&self.body).ok()?;
+                // Each encoding is its own representation, with its own strong ETag.
+                let etag = format!("{}-gz\"", self.etag.trim_end_matches('"'));
+                Some((Bytes::from(compressed), etag))
+            })
+            .as_ref()
+    }
+}
+
+/// Answers `req` with a prepared body.
+pub fn respond_prepared(req: &HttpRequest, prepared: &Prepared, how: Rendered<'_>) -> HttpResponse {
+    let wants_gzip = prepared.body.len() >= GZIP_MIN
         && req
             .headers()
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| accepts_encoding(v, "gzip"));
-    // Each encoding is its own representation, with its own strong ETag.
-    let etag = if gzip {
-        format!("\"{}-gz\"", &hash[..32])
-    } else {
-        format!("\"{}\"", &hash[..32])
+    let (bytes, etag, gzip) = match wants_gzip.then(|| prepared.gzipped()).flatten() {
+        Some((compressed, etag)) => (compressed.clone(), etag.as_str(), true),
+        None => (prepared.body.clone(), prepared.etag.as_str(), false),
     };
     let matched = req
         .headers()
@@ -63,17 +116,9 @@ pub fn respond(req: &HttpRequest, body: String, how: Rendered<'_>) -> HttpRespon
     if matched {
         return response.finish();
     }
-    let bytes = if gzip {
-        match gzip_bytes(body.as_bytes()) {
-            Ok(compressed) => {
-                response.insert_header((header::CONTENT_ENCODING, "gzip"));
-                compressed
-            }
-            Err(_) => body.into_bytes(),
-        }
-    } else {
-        body.into_bytes()
-    };
+    if gzip {
+        response.insert_header((header::CONTENT_ENCODING, "gzip"));
+    }
     if req.method() == Method::HEAD {
         return crate::serve::head_response(response, bytes.len() as u64);
     }

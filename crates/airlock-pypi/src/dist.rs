@@ -37,7 +37,20 @@ pub fn check(path: &Path, filename: &DistFilename) -> Result<DistInfo, BadDist> 
         DistKind::SdistZip => zip_pkg_info(file)?,
         DistKind::SdistTarGz => tar_pkg_info(file)?,
     };
-    let headers = Headers::parse(&metadata);
+    let headers = check_metadata(&metadata, filename)?;
+    let requires_python = headers
+        .get("Requires-Python")
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
+    Ok(DistInfo {
+        metadata: (filename.kind == DistKind::Wheel).then_some(metadata),
+        requires_python,
+    })
+}
+
+/// Checks that core metadata names the project and version of `filename`.
+pub fn check_metadata(metadata: &[u8], filename: &DistFilename) -> Result<Headers, BadDist> {
+    let headers = Headers::parse(metadata);
     let name = headers
         .get("Name")
         .ok_or_else(|| BadDist("the metadata has no Name".into()))?;
@@ -60,14 +73,7 @@ pub fn check(path: &Path, filename: &DistFilename) -> Result<DistInfo, BadDist> 
             filename.version
         )));
     }
-    let requires_python = headers
-        .get("Requires-Python")
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned);
-    Ok(DistInfo {
-        metadata: (filename.kind == DistKind::Wheel).then_some(metadata),
-        requires_python,
-    })
+    Ok(headers)
 }
 
 fn read_bounded(reader: impl Read, what: &str) -> Result<Vec<u8>, BadDist> {
@@ -169,7 +175,7 @@ fn tar_pkg_info(file: File) -> Result<Vec<u8>, BadDist> {
 
 /// The header block of a core metadata file (RFC 822 style: `Key: value`,
 /// continuation lines start with whitespace, a blank line ends it).
-struct Headers(Vec<(String, String)>);
+pub struct Headers(Vec<(String, String)>);
 
 /// Every value of the metadata header `key` (e.g. `Requires-Dist`), in order.
 pub fn header_values(metadata: &str, key: &str) -> Vec<String> {

@@ -17,6 +17,10 @@ pub const BLOB_REFERENCES: &[BlobReference] = &[
         table: "pypi_file",
         column: "metadata_digest",
     },
+    BlobReference {
+        table: "pypi_root_list",
+        column: "blob_digest",
+    },
 ];
 
 /// Records the configured indexes and their bases. Indexes no longer in the
@@ -77,12 +81,14 @@ pub struct PageFile {
     pub requires_python: Option<String>,
     /// `None`: not yanked; `Some("")`: yanked without a reason.
     pub yanked: Option<String>,
-    /// sha256 (64 hex) of the `.metadata` file, when one is stored.
+    /// sha256 (64 hex) of the `.metadata` file, when one is stored (or, on
+    /// a mirror's page online, when the upstream offers it with that hash).
     pub metadata_sha256: Option<String>,
 }
 
 /// The files of `project` in `index`, by filename; with `stored_only`, only
-/// those whose bytes are stored (a mirror's page offline).
+/// those whose bytes are stored, and only stored `.metadata` files (a
+/// mirror's page offline).
 pub async fn project_files(
     db: &Db,
     index: &str,
@@ -90,11 +96,12 @@ pub async fn project_files(
     stored_only: bool,
 ) -> Result<Vec<PageFile>, DbError> {
     let sql = if stored_only {
-        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest \
+        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest, \
+         NULL AS upstream_metadata \
          FROM pypi_file WHERE index_name = $1 AND project = $2 AND blob_digest IS NOT NULL ORDER BY filename"
     } else {
-        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest \
-         FROM pypi_file WHERE index_name = $1 AND project = $2 ORDER BY filename"
+        "SELECT filename, version, sha256, size, upload_time_us, requires_python, yanked, metadata_digest, \
+         upstream_metadata FROM pypi_file WHERE index_name = $1 AND project = $2 ORDER BY filename"
     };
     let rows = sqlx::query(sql)
         .bind(index)
@@ -104,10 +111,14 @@ pub async fn project_files(
     rows.into_iter()
         .map(|row| {
             let metadata: Option<String> = row.try_get("metadata_digest")?;
-            let metadata_sha256 = metadata
+            let stored_metadata = metadata
                 .map(|d| d.parse::<Digest>().map(|d| d.hex().to_owned()))
                 .transpose()
                 .map_err(|e| DbError::Decode(Box::new(e)))?;
+            // The upstream's offer counts only with a hash: the `.metadata`
+            // fetched on demand is checked against it.
+            let offered: Option<String> = row.try_get("upstream_metadata")?;
+            let metadata_sha256 = stored_metadata.or(offered.filter(|h| h.len() == 64));
             let size: i64 = row.try_get("size")?;
             Ok(PageFile {
                 filename: row.try_get("filename")?,
@@ -371,9 +382,10 @@ pub async fn record_mirror_page(
     for file in files {
         sqlx::query(
             "INSERT INTO pypi_file (index_name, project, filename, version, sha256, size, \
-             upload_time_us, requires_python, yanked, remote_url, origin, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (index_name, filename) DO UPDATE SET yanked = excluded.yanked",
+             upload_time_us, requires_python, yanked, remote_url, origin, created_at, upstream_metadata) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (index_name, filename) DO UPDATE SET yanked = excluded.yanked, \
+             upstream_metadata = excluded.upstream_metadata",
         )
         .bind(index)
         .bind(project)
@@ -387,6 +399,7 @@ pub async fn record_mirror_page(
         .bind(&file.url)
         .bind(origin)
         .bind(now)
+        .bind(file.metadata.as_deref())
         .execute(&mut *tx)
         .await?;
     }
@@ -449,6 +462,62 @@ pub async fn remote_file(
     .transpose()
 }
 
+/// A `.metadata` file a mirror's upstream offers and that is not stored yet.
+#[derive(Clone, Debug)]
+pub struct RemoteMetadata {
+    /// The file's URL (the metadata's is this plus `.metadata`), without credentials.
+    pub file_url: String,
+    /// Its sha256 as the upstream's page gave it (64 hex), or `""` when none.
+    pub sha256: String,
+}
+
+/// The offered-but-not-stored `.metadata` of `filename` in a mirror index.
+pub async fn remote_metadata(
+    db: &Db,
+    index: &str,
+    filename: &str,
+) -> Result<Option<RemoteMetadata>, DbError> {
+    let row = sqlx::query(
+        "SELECT remote_url, upstream_metadata FROM pypi_file WHERE index_name = $1 AND filename = $2 \
+         AND metadata_digest IS NULL AND upstream_metadata IS NOT NULL AND remote_url IS NOT NULL",
+    )
+    .bind(index)
+    .bind(filename)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| {
+        Ok(RemoteMetadata {
+            file_url: r.try_get("remote_url")?,
+            sha256: r.try_get("upstream_metadata")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records a durable `.metadata` file fetched for a mirror's file.
+pub async fn record_metadata(
+    db: &Db,
+    index: &str,
+    filename: &str,
+    metadata: &StoredBlob,
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    blob_query(INSERT_BLOB, &metadata.digest, metadata.size)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE pypi_file SET metadata_digest = $1 WHERE index_name = $2 AND filename = $3 \
+         AND metadata_digest IS NULL",
+    )
+    .bind(metadata.digest.to_string())
+    .bind(index)
+    .bind(filename)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
 /// Records the durable bytes (and `.metadata`) of a mirrored file.
 pub async fn record_fetched(
     db: &Db,
@@ -469,7 +538,7 @@ pub async fn record_fetched(
             .await?;
     }
     sqlx::query(
-        "UPDATE pypi_file SET blob_digest = $1, size = $2, metadata_digest = $3, \
+        "UPDATE pypi_file SET blob_digest = $1, size = $2, metadata_digest = COALESCE($3, metadata_digest), \
          requires_python = COALESCE(requires_python, $4) WHERE index_name = $5 AND filename = $6",
     )
     .bind(blob.digest.to_string())
@@ -481,6 +550,92 @@ pub async fn record_fetched(
     .execute(&mut *tx)
     .await?;
     tx.commit().await
+}
+
+/// A mirror's stored copy of its upstream's project list.
+#[derive(Clone, Debug)]
+pub struct RootList {
+    /// The body as the upstream sent it.
+    pub digest: Digest,
+    /// Its `Content-Type` (JSON or HTML).
+    pub content_type: String,
+    /// The upstream's `ETag`, for revalidation.
+    pub etag: Option<String>,
+    /// When it was last fetched or revalidated (unix seconds).
+    pub fetched_at: i64,
+}
+
+/// The stored project list of mirror `index`, if any.
+pub async fn root_list(db: &Db, index: &str) -> Result<Option<RootList>, DbError> {
+    let row = sqlx::query(
+        "SELECT blob_digest, content_type, upstream_etag, fetched_at FROM pypi_root_list \
+         WHERE index_name = $1",
+    )
+    .bind(index)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
+    row.map(|r| {
+        let digest: String = r.try_get("blob_digest")?;
+        Ok(RootList {
+            digest: digest.parse().map_err(|e| DbError::Decode(Box::new(e)))?,
+            content_type: r.try_get("content_type")?,
+            etag: r.try_get("upstream_etag")?,
+            fetched_at: r.try_get("fetched_at")?,
+        })
+    })
+    .transpose()
+}
+
+/// Records a durable copy of mirror `index`'s upstream project list (the
+/// previous copy's blob is left to garbage collection).
+pub async fn record_root_list(
+    db: &Db,
+    index: &str,
+    blob: &StoredBlob,
+    content_type: &str,
+    etag: Option<&str>,
+) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    blob_query(INSERT_BLOB, &blob.digest, blob.size)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO pypi_root_list (index_name, blob_digest, content_type, upstream_etag, fetched_at) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (index_name) DO UPDATE SET \
+         blob_digest = excluded.blob_digest, content_type = excluded.content_type, \
+         upstream_etag = excluded.upstream_etag, fetched_at = excluded.fetched_at",
+    )
+    .bind(index)
+    .bind(blob.digest.to_string())
+    .bind(content_type)
+    .bind(etag)
+    .bind(airlock_core::unix_now())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// The upstream still has the project list it sent last (304): fresh again.
+pub async fn touch_root_list(db: &Db, index: &str) -> Result<(), DbError> {
+    sqlx::query("UPDATE pypi_root_list SET fetched_at = $1 WHERE index_name = $2")
+        .bind(airlock_core::unix_now())
+        .bind(index)
+        .execute(&mut *db.writer().await)
+        .await?;
+    Ok(())
+}
+
+/// Per index: (name, projects known, files stored), by name.
+pub async fn index_counts(db: &Db) -> Result<Vec<(String, i64, i64)>, DbError> {
+    sqlx::query_as(
+        "SELECT i.name, \
+         (SELECT COUNT(*) FROM pypi_project p WHERE p.index_name = i.name) AS projects, \
+         (SELECT COUNT(*) FROM pypi_file f WHERE f.index_name = i.name AND f.blob_digest IS NOT NULL) AS files \
+         FROM pypi_index i ORDER BY i.name",
+    )
+    .fetch_all(&mut *db.reader().await?)
+    .await
 }
 
 /// Projects and files stored, over every index (for the root page).
@@ -553,10 +708,12 @@ mod tests {
             .expect("lookup")
             .expect("metadata");
         assert_eq!(stored.digest, meta.digest);
-        for reference in BLOB_REFERENCES {
+        // The file and its metadata; no mirror's project list.
+        for (reference, count) in BLOB_REFERENCES.iter().zip([1, 1, 0]) {
             assert_eq!(
                 db.referenced_digests(*reference).await.expect("refs").len(),
-                1
+                count,
+                "{reference:?}"
             );
         }
         let name = "foo-1.0-py3-none-any.whl";

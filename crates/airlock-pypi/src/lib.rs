@@ -45,6 +45,8 @@ pub mod index;
 pub mod inherit;
 pub mod mirror;
 pub mod name;
+pub mod pages;
+pub mod root;
 mod routes;
 pub mod simple;
 pub mod sync;
@@ -55,9 +57,11 @@ pub use error::PypiError;
 pub use routes::{configure, configure_devpi};
 
 use airlock_core::inflight::Inflight;
+use airlock_core::metrics::RepositoryCounters;
 use airlock_core::upstream::Upstream;
 use airlock_core::{Db, LocalStore, Mode, Staging};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -248,6 +252,14 @@ pub struct Pypi {
     pub tasks: tokio_util::task::TaskTracker,
     /// The runtime they run on (not an HTTP worker's, which stops first).
     pub background: tokio::runtime::Handle,
+    /// Mirror files being fetched, which requests follow.
+    pub arriving: mirror::Arriving,
+    /// Project lists rendered once (those with an upstream's list in them).
+    pub roots: root::RootCache,
+    /// Rendered pages of hosted-only chains.
+    pub pages: pages::PageCache,
+    /// Each index's request counters, put on its responses for the request log.
+    pub counters: HashMap<String, RepositoryCounters>,
 }
 
 impl Pypi {

@@ -5,23 +5,26 @@
 //!   set). It is fresh for the index's TTL, then revalidated with
 //!   `If-None-Match`. When the upstream fails, the page last fetched is served
 //!   and the log says so; an upstream 404 is a 404.
-//! - A file is fetched on its first request ([`fetch_file`]), one fetch per
-//!   file (the others wait on its `Inflight` lock, then find it stored). The
-//!   client's body follows the staged file as it arrives and its last bytes are
-//!   held back until the sha256 the upstream's page gave matches: on a mismatch
-//!   or a cut transfer, nothing is stored and the client's connection is cut.
-//!   A wheel's `METADATA` is extracted then, for PEP 658.
+//! - A file is fetched on its first request ([`fetch_file`]), one upstream
+//!   fetch per file however many clients ask: the fetch is received into a
+//!   staged file in the background, and every request while it arrives follows
+//!   that file ([`airlock_core::follow::shared`]), all but the last bytes as
+//!   they land. The tail is released once the sha256 the upstream's page gave
+//!   matches: on a mismatch or a cut transfer, nothing is stored and every
+//!   follower's connection is cut. A wheel's `METADATA` is extracted then, for
+//!   PEP 658.
 //! - Offline, nothing is fetched: pages list only stored files.
 
 use crate::error::PypiError;
 use crate::index::{self, StoredBlob};
 use crate::{dist, name, upstream_page, IndexSettings, Pypi};
-use airlock_core::follow::follow;
-use airlock_core::store::{BlobBody, BlobStore as _};
-use airlock_core::upstream::{UpstreamError, UpstreamRequest};
+use airlock_core::follow::{self, Shared};
+use airlock_core::store::{BlobBody, BlobStore as _, StoreError};
+use airlock_core::upstream::{UpstreamBody, UpstreamError, UpstreamRequest};
 use airlock_core::{Digest, Mode};
 use reqwest::Url;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Bytes of a followed file held back until its sha256 is checked.
 const HELD_BACK: u64 = 64 << 10;
@@ -61,28 +64,11 @@ pub async fn refresh(pypi: &Pypi, index: &IndexSettings, project: &str) -> Resul
         .join(&format!("{project}/"))
         .map_err(|e| PypiError::Internal(format!("upstream page URL: {e}")))?;
     let etag = state.as_ref().and_then(|(_, etag)| etag.clone());
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::ACCEPT,
-        reqwest::header::HeaderValue::from_static(upstream_page::ACCEPT),
-    );
-    if let Some(value) = etag
-        .as_deref()
-        .and_then(|e| reqwest::header::HeaderValue::from_str(e).ok())
-    {
-        headers.insert(reqwest::header::IF_NONE_MATCH, value);
-    }
     let shown = airlock_core::upstream::redact(&page_url);
-    let request = UpstreamRequest {
-        url: page_url.as_str(),
-        head: false,
-        headers,
-    };
     let fetched = async {
-        let body = match pypi.upstream.send(&request).await {
-            // The upstream still has the page we have: no body to read.
-            Err(UpstreamError::Status { status: 304, .. }) => return Ok(None),
-            other => other?,
+        // None: the upstream still has the page we have (304).
+        let Some(body) = conditional_get(pypi, &page_url, etag.as_deref()).await? else {
+            return Ok(None);
         };
         let text = |name| {
             body.headers()
@@ -138,6 +124,131 @@ pub async fn refresh(pypi: &Pypi, index: &IndexSettings, project: &str) -> Resul
     Ok(())
 }
 
+/// A GET of an upstream page or list, JSON preferred, revalidating `etag`:
+/// `None` when the upstream answers 304.
+async fn conditional_get(
+    pypi: &Pypi,
+    url: &Url,
+    etag: Option<&str>,
+) -> Result<Option<UpstreamBody>, UpstreamError> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static(upstream_page::ACCEPT),
+    );
+    if let Some(value) = etag.and_then(|e| reqwest::header::HeaderValue::from_str(e).ok()) {
+        headers.insert(reqwest::header::IF_NONE_MATCH, value);
+    }
+    let request = UpstreamRequest {
+        url: url.as_str(),
+        head: false,
+        headers,
+    };
+    match pypi.upstream.send(&request).await {
+        Err(UpstreamError::Status { status: 304, .. }) => Ok(None),
+        other => other.map(Some),
+    }
+}
+
+/// The largest upstream project list stored (PyPI's is about 30 MB).
+const ROOT_LIST_LIMIT: u64 = 1 << 30;
+
+/// Brings mirror `index`'s copy of its upstream's project list up to date
+/// when it is older than the TTL (online only), and returns the stored copy.
+/// Upstream faults are logged and the stored copy (or none) stays.
+pub async fn refresh_root(
+    pypi: &Pypi,
+    index: &IndexSettings,
+) -> Result<Option<index::RootList>, PypiError> {
+    let stored = index::root_list(&pypi.db, &index.name).await?;
+    let fresh = |list: &Option<index::RootList>| {
+        list.as_ref().is_some_and(|l| {
+            airlock_core::unix_now().saturating_sub(l.fetched_at) < pypi.mirror_ttl.as_secs() as i64
+        })
+    };
+    if pypi.mode == Mode::Offline || fresh(&stored) {
+        return Ok(stored);
+    }
+    let _fetching = pypi
+        .inflight
+        .lock(&format!("pypi-root:{}", index.name))
+        .await;
+    let stored = index::root_list(&pypi.db, &index.name).await?;
+    if fresh(&stored) {
+        return Ok(stored); // fetched by the request we waited for
+    }
+    let url = upstream_url(index)?;
+    let shown = airlock_core::upstream::redact(&url);
+    let etag = stored.as_ref().and_then(|l| l.etag.clone());
+    // The headers must come soon when a stored copy can answer instead; the
+    // body (tens of MB for PyPI) then has the whole fetch deadline.
+    let asked = conditional_get(pypi, &url, etag.as_deref());
+    let answer = match stored {
+        Some(_) => tokio::time::timeout(STALE_PATIENCE, asked)
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Timeout {
+                    url: shown.clone(),
+                    secs: STALE_PATIENCE.as_secs(),
+                })
+            }),
+        None => asked.await,
+    };
+    let fetched = match answer {
+        Ok(None) => {
+            index::touch_root_list(&pypi.db, &index.name).await?;
+            return index::root_list(&pypi.db, &index.name)
+                .await
+                .map_err(Into::into);
+        }
+        Ok(Some(body)) => receive_root_list(pypi, &index.name, body).await,
+        Err(e) => Err(e.to_string()),
+    };
+    match fetched {
+        Ok(()) => {
+            tracing::info!(index = %index.name, "pypi upstream project list fetched");
+            Ok(index::root_list(&pypi.db, &index.name).await?)
+        }
+        Err(error) => {
+            let stale = stored.is_some();
+            tracing::warn!(url = %shown, error, stale, "pypi upstream project list unavailable; serving the stored list or the projects held");
+            Ok(stored)
+        }
+    }
+}
+
+/// Streams an upstream project list into the store and records it.
+async fn receive_root_list(pypi: &Pypi, index: &str, mut body: UpstreamBody) -> Result<(), String> {
+    let content_type = body
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("text/html")
+        .to_owned();
+    let mut writer = pypi
+        .staging
+        .writer(Some(ROOT_LIST_LIMIT))
+        .await
+        .map_err(|e| e.to_string())?;
+    while let Some(chunk) = body.chunk().await.map_err(|e| e.to_string())? {
+        writer.write(chunk).await.map_err(|e| e.to_string())?;
+    }
+    let staged = writer.finish(None).await.map_err(|e| e.to_string())?;
+    let blob = StoredBlob {
+        digest: staged.digest.clone(),
+        size: staged.size,
+    };
+    let etag = body
+        .headers()
+        .get(reqwest::header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    pypi.store.commit(staged).await.map_err(|e| e.to_string())?;
+    index::record_root_list(&pypi.db, index, &blob, &content_type, etag.as_deref())
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Logs a failed page fetch (saying whether the stored page is served) and
 /// returns the error for the case without one.
 fn upstream_fault(stale_served: bool, url: &str, error: &str) -> PypiError {
@@ -177,16 +288,63 @@ fn with_credentials(index: &IndexSettings, url: &str) -> Result<String, PypiErro
     Ok(url.into())
 }
 
-/// Fetches a listed file of a mirror, stores it, and returns the body to send
-/// (following the file as it arrives). `None` when it is not listed, offline,
-/// or stored meanwhile (the caller serves it from the store).
+/// A mirror's file that [`fetch_file`] found or started.
+pub enum MirrorFile {
+    /// Stored (meanwhile): serve it from the store.
+    Stored(StoredBlob),
+    /// Arriving from the upstream: this body follows it.
+    Arriving(BlobBody),
+}
+
+/// A file being fetched, which requests follow.
+#[derive(Clone, Debug)]
+pub struct Arrival {
+    shared: Shared,
+    digest: Digest,
+}
+
+/// The files of mirrors being fetched, by [`file_key`]: while one is here,
+/// every request for it follows the one upstream fetch.
+#[derive(Debug, Default)]
+pub struct Arriving(Mutex<HashMap<String, Arrival>>);
+
+impl Arriving {
+    fn get(&self, key: &str) -> Option<Arrival> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(key).cloned()
+    }
+
+    fn set(&self, key: &str, arrival: Option<Arrival>) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match arrival {
+            Some(arrival) => map.insert(key.to_owned(), arrival),
+            None => map.remove(key),
+        };
+    }
+}
+
+fn file_key(index: &IndexSettings, filename: &str) -> String {
+    format!("pypi-file:{}/{filename}", index.name)
+}
+
+/// A listed file of a mirror that is not stored: followed while another
+/// request fetches it, or fetched now (one upstream fetch however many
+/// clients ask). The fetch goes on in the background when its client leaves;
+/// its body is checked against the upstream's sha256, and a mismatch or a cut
+/// transfer stores nothing and ends every follower's body with an error.
+/// `None` when the file is not listed, the index is offline, or it was stored
+/// meanwhile and its row is read by the caller.
 pub async fn fetch_file(
     pypi: &Arc<Pypi>,
     index: &IndexSettings,
     filename: &str,
-) -> Result<Option<BlobBody>, PypiError> {
+) -> Result<Option<MirrorFile>, PypiError> {
     if pypi.mode == Mode::Offline {
         return Ok(None);
+    }
+    let key = file_key(index, filename);
+    if let Some(file) = join(pypi, &key).await? {
+        return Ok(Some(file));
     }
     if index::remote_file(&pypi.db, &index.name, filename)
         .await?
@@ -194,15 +352,18 @@ pub async fn fetch_file(
     {
         return Ok(None);
     }
-    let guard = lock_file(pypi, index, filename).await;
-    // Re-read: the fetch we may have waited for stored it (or it failed).
+    let turn = pypi.inflight.lock(&key).await;
+    if let Some(file) = join(pypi, &key).await? {
+        return Ok(Some(file)); // started while this request waited
+    }
+    // Re-read: a fetch that ended while this request waited stored it (or failed).
     let Some(remote) = index::remote_file(&pypi.db, &index.name, filename).await? else {
         return Ok(None);
     };
     let expected: Digest = format!("sha256:{}", remote.sha256)
         .parse()
         .map_err(|_| PypiError::Internal("bad stored sha256".into()))?;
-    let mut body = pypi
+    let body = pypi
         .upstream
         .get(&with_credentials(index, &remote.url)?)
         .await
@@ -214,69 +375,170 @@ pub async fn fetch_file(
                 PypiError::Upstream(e.to_string())
             }
         })?;
-    let mut writer = pypi.staging.writer(None).await?;
+    let writer = pypi.staging.writer(None).await?;
     let Some(len) = body.content_length else {
-        // Unknown length: receive it whole, then serve it from the store.
-        while let Some(chunk) = body
-            .chunk()
-            .await
-            .map_err(|e| PypiError::Upstream(e.to_string()))?
-        {
-            writer.write(chunk).await?;
-        }
-        let staged = writer.finish(Some(&expected)).await.map_err(|e| {
-            tracing::error!(index = %index.name, filename, error = %e, "pypi upstream file refused");
+        // No length to promise a follower: receive it whole (under the lock),
+        // then serve it from the store.
+        let staged = receive(body, writer, &expected).await.map_err(|e| {
+            tracing::error!(index = %index.name, filename, error = %e, "pypi upstream file refused; nothing stored");
             PypiError::Upstream(format!("{filename}: {e}"))
         })?;
-        store_fetched(pypi, index, filename, staged).await?;
-        drop(guard);
-        return Ok(None);
+        let blob = store_fetched(pypi, index, filename, staged).await?;
+        return Ok(Some(MirrorFile::Stored(blob)));
     };
-    let reader = tokio::fs::File::open(writer.path()?)
-        .await?
-        .into_std()
-        .await;
-    let (verdict, served) = follow(reader, len, HELD_BACK, writer.in_file());
+    let (verdict, shared) =
+        follow::shared(writer.path()?.to_owned(), len, HELD_BACK, writer.in_file());
+    let served = shared.follow()?;
+    // From here on the map is the single flight: later requests follow this
+    // fetch instead of waiting for the lock until the file is stored.
+    let arrival = Arrival {
+        shared,
+        digest: expected.clone(),
+    };
+    let storing = pypi.inflight.lock(&storing_key(&key)).await;
+    pypi.arriving.set(&key, Some(arrival));
+    drop(turn);
     let (pypi, index, filename) = (Arc::clone(pypi), index.clone(), filename.to_owned());
     let background = pypi.background.clone();
     pypi.tasks.clone().spawn_on(async move {
-        let _guard = guard;
-        let received = async {
-            while let Some(chunk) = body.chunk().await.map_err(|e| e.to_string())? {
-                writer.write(chunk).await.map_err(|e| e.to_string())?;
+        let _storing = storing;
+        let mut verdict = Some(verdict);
+        let result = async {
+            let staged = receive(body, writer, &expected).await?;
+            if staged.size != len {
+                return Err(format!("{} bytes received, {len} announced", staged.size));
             }
-            writer
-                .finish(Some(&expected))
-                .await
-                .map_err(|e| e.to_string())
+            // Followers get the held-back tail now, not after the fsync.
+            if let Some(verdict) = verdict.take() {
+                verdict.verified();
+            }
+            store_fetched(&pypi, &index, &filename, staged).await.map_err(|e| e.to_string())
         }
         .await;
-        match received {
-            Ok(staged) => {
-                verdict.verified();
-                if let Err(e) = store_fetched(&pypi, &index, &filename, staged).await {
-                    tracing::error!(index = %index.name, filename, error = %e, "a mirrored pypi file was not stored");
-                }
-            }
-            // Dropping the verdict cuts the client's body.
-            Err(e) => {
-                tracing::error!(index = %index.name, filename, error = %e, "pypi upstream file refused; nothing stored")
-            }
+        // Stored and recorded, or failed: new requests read the index (and
+        // fetch again); then the followers of a failed fetch are cut.
+        pypi.arriving.set(&key, None);
+        drop(verdict);
+        if let Err(error) = result {
+            tracing::error!(index = %index.name, filename, error, "pypi upstream file refused; nothing stored");
         }
     }, &background);
-    Ok(Some(served))
+    Ok(Some(MirrorFile::Arriving(served)))
 }
 
-/// The single-flight lock of a mirror's file: its fetch holds it until the
-/// file is recorded (or has failed).
-pub async fn lock_file(
+/// Follows a file another request is fetching, if one is.
+async fn join(pypi: &Pypi, key: &str) -> Result<Option<MirrorFile>, PypiError> {
+    let Some(arrival) = pypi.arriving.get(key) else {
+        return Ok(None);
+    };
+    match arrival.shared.follow() {
+        Ok(body) => Ok(Some(MirrorFile::Arriving(body))),
+        // Committed meanwhile (its row may not be written yet: serve it by
+        // digest), or the fetch failed (this request tries again).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let size = pypi.store.size(&arrival.digest).await?;
+            Ok(size.map(|size| {
+                MirrorFile::Stored(StoredBlob {
+                    digest: arrival.digest,
+                    size,
+                })
+            }))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Receives an upstream body into `writer` and checks its sha256.
+async fn receive(
+    mut body: airlock_core::upstream::UpstreamBody,
+    mut writer: airlock_core::store::BlobWriter,
+    expected: &Digest,
+) -> Result<airlock_core::store::StagedBlob, String> {
+    while let Some(chunk) = body.chunk().await.map_err(|e| e.to_string())? {
+        writer.write(chunk).await.map_err(|e| e.to_string())?;
+    }
+    writer.finish(Some(expected)).await.map_err(|e| match e {
+        StoreError::DigestMismatch { actual, .. } => format!(
+            "{}: the file hashes to {actual}, not the upstream's {expected}",
+            body.url()
+        ),
+        e => e.to_string(),
+    })
+}
+
+/// The lock a fetch's background task holds until its file is recorded (or failed).
+fn storing_key(key: &str) -> String {
+    format!("{key} storing")
+}
+
+/// Waits until the fetch of a mirror's file that [`fetch_file`] started or
+/// joined has recorded it (or failed); `airlock sync` reads the row then.
+pub async fn wait_for_file(pypi: &Pypi, index: &IndexSettings, filename: &str) {
+    drop(
+        pypi.inflight
+            .lock(&storing_key(&file_key(index, filename)))
+            .await,
+    );
+}
+
+/// The `.metadata` (PEP 658) of a mirror's file, fetched from the upstream on
+/// demand when its page offered one (the wheel itself need not be fetched):
+/// checked against the hash the page gave (without one: it must name the
+/// file's project and version), stored, recorded. `None` offline, or when the
+/// upstream offered none.
+pub async fn fetch_metadata(
     pypi: &Pypi,
     index: &IndexSettings,
     filename: &str,
-) -> tokio::sync::OwnedMutexGuard<()> {
-    pypi.inflight
-        .lock(&format!("pypi-file:{}/{filename}", index.name))
+) -> Result<Option<StoredBlob>, PypiError> {
+    if pypi.mode == Mode::Offline {
+        return Ok(None);
+    }
+    let _turn = pypi
+        .inflight
+        .lock(&format!("pypi-metadata:{}/{filename}", index.name))
+        .await;
+    // Fetched by the request this one waited for, or extracted from the wheel.
+    if let Some(stored) = index::file_blob(&pypi.db, &index.name, filename, true).await? {
+        return Ok(Some(stored));
+    }
+    let Some(remote) = index::remote_metadata(&pypi.db, &index.name, filename).await? else {
+        return Ok(None);
+    };
+    let mut url = Url::parse(&with_credentials(index, &remote.file_url)?)
+        .map_err(|_| PypiError::Internal("bad stored file URL".into()))?;
+    url.set_path(&format!("{}.metadata", url.path()));
+    let refused = |error: String| {
+        tracing::warn!(index = %index.name, filename, error, "pypi upstream metadata refused; nothing stored");
+        PypiError::Upstream(format!("{filename}.metadata: {error}"))
+    };
+    let body = pypi.upstream.get(url.as_str()).await.map_err(|e| {
+        if e.is_not_found() {
+            PypiError::NotFound(format!("the upstream has no {filename}.metadata"))
+        } else {
+            refused(e.to_string())
+        }
+    })?;
+    let bytes = body
+        .bytes(dist::METADATA_LIMIT)
         .await
+        .map_err(|e| refused(e.to_string()))?;
+    let actual = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    if remote.sha256.is_empty() {
+        let parsed = name::parse_filename(filename).map_err(|e| refused(e.0))?;
+        dist::check_metadata(&bytes, &parsed).map_err(|e| refused(e.0))?;
+    } else if actual != remote.sha256 {
+        return Err(refused(format!(
+            "it hashes to sha256:{actual}, not the upstream's sha256:{}",
+            remote.sha256
+        )));
+    }
+    let size = bytes.len() as u64;
+    let digest = pypi.store.put_bytes(&pypi.staging, bytes.into()).await?;
+    let blob = StoredBlob { digest, size };
+    index::record_metadata(&pypi.db, &index.name, filename, &blob).await?;
+    tracing::info!(index = %index.name, filename, size, "pypi upstream metadata stored");
+    Ok(Some(blob))
 }
 
 /// Extracts a wheel's METADATA (a file that does not read as its kind is kept
@@ -287,7 +549,7 @@ async fn store_fetched(
     index: &IndexSettings,
     filename: &str,
     staged: airlock_core::store::StagedBlob,
-) -> Result<(), PypiError> {
+) -> Result<StoredBlob, PypiError> {
     let info = match name::parse_filename(filename) {
         Ok(parsed) => {
             let path = staged.path().to_owned();
@@ -324,7 +586,7 @@ async fn store_fetched(
     )
     .await?;
     tracing::info!(index = %index.name, filename, size = blob.size, "pypi mirrored file stored");
-    Ok(())
+    Ok(blob)
 }
 
 #[cfg(test)]

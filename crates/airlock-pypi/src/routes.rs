@@ -8,8 +8,10 @@
 //! never redirects: twine aborts on any redirect.
 
 use crate::error::PypiError;
+use crate::mirror::{self, MirrorFile};
+use crate::root::{self, RootPage};
 use crate::simple::{self, Format};
-use crate::{index, inherit, mirror, name, upload, IndexKind, Pypi};
+use crate::{index, inherit, name, upload, IndexKind, Pypi};
 use actix_web::http::{header, Method};
 use actix_web::{web, FromRequest as _, HttpRequest, HttpResponse};
 use airlock_core::auth::Writer;
@@ -37,6 +39,33 @@ async fn dispatch(
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let pypi = web::Data::<Pypi>::extract(&req).await?;
+    // Every answer about a configured index, errors too, is counted for it.
+    let counters = index_of(req.path()).and_then(|index| pypi.counters.get(index).cloned());
+    let mut response = match route(req, pypi, payload).await {
+        Ok(response) => response,
+        Err(e) => e.error_response(),
+    };
+    if let Some(counters) = counters {
+        response.extensions_mut().insert(counters);
+    }
+    Ok(response)
+}
+
+/// The `<user>/<index>` a path under `/pypi/` names, unchecked.
+fn index_of(path: &str) -> Option<&str> {
+    let tail = path.split_once("/pypi/")?.1;
+    let end = tail
+        .match_indices('/')
+        .nth(1)
+        .map_or(tail.len(), |(i, _)| i);
+    Some(&tail[..end])
+}
+
+async fn route(
+    req: HttpRequest,
+    pypi: web::Data<Pypi>,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
     let method = req.method().clone();
     if method == Method::GET || method == Method::HEAD {
         return Ok(read(req, pypi).await?);
@@ -191,6 +220,7 @@ async fn manage(
 ) -> Result<HttpResponse, PypiError> {
     let put = req.method() == Method::PUT;
     let done = |what: String| {
+        pypi.pages.changed();
         tracing::info!(user = %writer.0, change = %what, "pypi index changed");
         HttpResponse::Ok()
             .content_type("text/plain; charset=utf-8")
@@ -272,14 +302,26 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
         Target::SimpleNoSlash => Ok(redirect("simple/")),
         Target::ProjectList { index } => {
             known_index(&pypi, &index)?;
+            let settings = known_index(&pypi, &index)?;
             let format = format_of(&req)?;
-            let projects = index::projects(&pypi.db, &index).await?;
-            Ok(page(
-                &req,
-                &pypi,
-                format,
-                simple::root_page(format, &projects),
-            ))
+            let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+            let how = page_how(format, &cache_control);
+            // Kept with the project pages, under a key no project has.
+            let kept = all_hosted(&pypi, settings);
+            if let Some(body) = kept.then(|| pypi.pages.get(&index, "/", format)).flatten() {
+                return Ok(rendered::respond_prepared(&req, &body, how));
+            }
+            let generation = pypi.pages.generation();
+            Ok(match root::root_page(&pypi, settings, format).await? {
+                RootPage::Rendered(body) if kept => {
+                    let body = Arc::new(rendered::Prepared::new(body.into_bytes()));
+                    pypi.pages
+                        .put(&index, "/", format, generation, Arc::clone(&body));
+                    rendered::respond_prepared(&req, &body, how)
+                }
+                RootPage::Rendered(body) => rendered::respond(&req, body, how),
+                RootPage::Prepared(body) => rendered::respond_prepared(&req, &body, how),
+            })
         }
         Target::Project {
             index,
@@ -300,18 +342,30 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
             }
             let format = format_of(&req)?;
             let settings = known_index(&pypi, &index)?;
+            let kept = all_hosted(&pypi, settings);
+            let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
+            let how = page_how(format, &cache_control);
+            if let Some(body) = kept
+                .then(|| pypi.pages.get(&index, &normalized, format))
+                .flatten()
+            {
+                return Ok(rendered::respond_prepared(&req, &body, how));
+            }
+            let generation = pypi.pages.generation();
             let files = inherit::project_files(&pypi, settings, &normalized).await?;
             if files.is_empty() {
                 return Err(PypiError::NotFound(format!(
                     "no project {normalized:?} in index {index:?}"
                 )));
             }
-            Ok(page(
-                &req,
-                &pypi,
-                format,
-                simple::project_page(format, &normalized, &files),
-            ))
+            let body = simple::project_page(format, &normalized, &files);
+            if !kept {
+                return Ok(rendered::respond(&req, body, how));
+            }
+            let body = Arc::new(rendered::Prepared::new(body.into_bytes()));
+            pypi.pages
+                .put(&index, &normalized, format, generation, Arc::clone(&body));
+            Ok(rendered::respond_prepared(&req, &body, how))
         }
         Target::File {
             index,
@@ -340,10 +394,18 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
             let mut stored = index::file_blob(&pypi.db, &holder.name, &filename, metadata).await?;
             if stored.is_none() && !metadata && holder.kind == IndexKind::Mirror {
                 let pypi_arc = pypi.clone().into_inner();
-                if let Some(body) = mirror::fetch_file(&pypi_arc, holder, &filename).await? {
-                    return Ok(serve::fresh(&req, body, how(CacheResult::Miss)));
+                match mirror::fetch_file(&pypi_arc, holder, &filename).await? {
+                    Some(MirrorFile::Arriving(body)) => {
+                        return Ok(serve::fresh(&req, body, how(CacheResult::Miss)));
+                    }
+                    Some(MirrorFile::Stored(blob)) => stored = Some(blob),
+                    None => {
+                        stored = index::file_blob(&pypi.db, &holder.name, &filename, false).await?
+                    }
                 }
-                stored = index::file_blob(&pypi.db, &holder.name, &filename, false).await?;
+            }
+            if stored.is_none() && metadata && holder.kind == IndexKind::Mirror {
+                stored = mirror::fetch_metadata(&pypi, holder, &filename).await?;
             }
             let stored = stored.ok_or_else(not_found)?;
             Ok(serve::blob(
@@ -413,19 +475,19 @@ fn format_of(req: &HttpRequest) -> Result<Format, PypiError> {
     simple::negotiate(accept, format_param.as_deref()).ok_or(PypiError::NotAcceptable)
 }
 
-/// A simple page: `Vary: Accept`, `max-age`, an `ETag` of its bytes (304 on a
-/// match), gzip when accepted.
-fn page(req: &HttpRequest, pypi: &Pypi, format: Format, body: String) -> HttpResponse {
-    let cache_control = format!("public, max-age={}", pypi.page_max_age.as_secs());
-    rendered::respond(
-        req,
-        body,
-        Rendered {
-            content_type: format.content_type(),
-            cache_control: &cache_control,
-            vary: "Accept",
-        },
-    )
+/// Whether `index`'s pages depend only on hosted indexes (kept in `Pypi::pages`).
+fn all_hosted(pypi: &Pypi, index: &crate::IndexSettings) -> bool {
+    inherit::chain(pypi, index)
+        .iter()
+        .all(|member| member.kind == IndexKind::Hosted)
+}
+
+fn page_how(format: Format, cache_control: &str) -> Rendered<'_> {
+    Rendered {
+        content_type: format.content_type(),
+        cache_control,
+        vary: "Accept",
+    }
 }
 
 fn redirect(location: &str) -> HttpResponse {
@@ -476,6 +538,14 @@ mod tests {
         ] {
             assert_eq!(parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_index_of_a_path() {
+        assert_eq!(index_of("/pypi/root/pypi/simple/foo/"), Some("root/pypi"));
+        assert_eq!(index_of("/pypi/root/prod"), Some("root/prod"));
+        assert_eq!(index_of("/pypi/root/prod/"), Some("root/prod"));
+        assert_eq!(index_of("/other"), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 pub const API_VERSION: &str = "1.1";
 
 /// A page format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
     /// `text/html` (PEP 503).
     Html,

@@ -13,7 +13,8 @@
 
 use crate::error::PypiError;
 use crate::index::{self, PageFile};
-use crate::{dist, mirror, name, IndexKind, Pypi};
+use crate::mirror::{self, MirrorFile};
+use crate::{dist, name, IndexKind, Pypi};
 use airlock_core::store::BlobBody;
 use futures_util::StreamExt as _;
 use pep440_rs::{Version, VersionSpecifiers};
@@ -199,15 +200,14 @@ async fn ensure_stored(
     if let Some(stored) = index::file_blob(&pypi.db, &index.name, filename, false).await? {
         return Ok(stored.size);
     }
-    if let Some(body) = mirror::fetch_file(pypi, index, filename).await? {
-        if let BlobBody::Stream { mut stream, .. } = body {
-            while let Some(chunk) = stream.next().await {
-                chunk.map_err(|e| PypiError::Upstream(format!("{filename}: {e}")))?;
-            }
+    if let Some(MirrorFile::Arriving(BlobBody::Stream { mut stream, .. })) =
+        mirror::fetch_file(pypi, index, filename).await?
+    {
+        while let Some(chunk) = stream.next().await {
+            chunk.map_err(|e| PypiError::Upstream(format!("{filename}: {e}")))?;
         }
-        // The fetch holds this lock until the file is recorded.
-        drop(mirror::lock_file(pypi, index, filename).await);
     }
+    mirror::wait_for_file(pypi, index, filename).await;
     index::file_blob(&pypi.db, &index.name, filename, false)
         .await?
         .map(|s| s.size)

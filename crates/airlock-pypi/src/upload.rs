@@ -267,6 +267,7 @@ async fn store(
         // Another upload of this filename won the race.
         return same_or_conflict(&content.filename, &existing, &sha256);
     }
+    pypi.pages.changed();
     tracing::info!(index, user, filename = %content.filename, size = blob.size, "pypi upload stored");
     Ok(ok(&format!("stored {}", content.filename)))
 }

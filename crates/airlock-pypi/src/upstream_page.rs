@@ -27,6 +27,9 @@ pub struct UpstreamFile {
     pub requires_python: Option<String>,
     /// `None`: not yanked; `Some("")`: yanked without a reason.
     pub yanked: Option<String>,
+    /// The PEP 658 `.metadata` file the upstream offers: `None`: none;
+    /// `Some("")`: offered without a hash; otherwise its sha256, 64 lowercase hex.
+    pub metadata: Option<String>,
 }
 
 /// The `Accept` header of a page fetch: JSON first, HTML otherwise.
@@ -56,6 +59,34 @@ pub fn parse(
         .collect())
 }
 
+/// The project names of an upstream's `/simple/` list stored at `path`
+/// (JSON read as a stream; HTML: the anchors' texts). Blocking.
+pub fn parse_root(path: &std::path::Path, content_type: &str) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct RootJson {
+        projects: Vec<RootName>,
+    }
+    #[derive(Deserialize)]
+    struct RootName {
+        name: String,
+    }
+    let read = |e: std::io::Error| format!("reading the stored list: {e}");
+    if content_type
+        .trim_start()
+        .starts_with("application/vnd.pypi.simple.v1+json")
+    {
+        let file = std::fs::File::open(path).map_err(read)?;
+        let list: RootJson = serde_json::from_reader(std::io::BufReader::new(file))
+            .map_err(|e| format!("not a PEP 691 project list: {e}"))?;
+        return Ok(list.projects.into_iter().map(|p| p.name).collect());
+    }
+    let text = std::fs::read(path).map_err(read)?;
+    Ok(parse_html(&String::from_utf8_lossy(&text))
+        .into_iter()
+        .map(|a| a.filename)
+        .collect())
+}
+
 /// A file as a page writes it, before its URL is resolved and its name checked.
 #[derive(Debug, Default)]
 struct RawFile {
@@ -66,6 +97,7 @@ struct RawFile {
     upload_time: Option<String>,
     requires_python: Option<String>,
     yanked: Option<String>,
+    metadata: Option<String>,
 }
 
 impl RawFile {
@@ -87,7 +119,7 @@ impl RawFile {
                     .map(str::to_owned)
             })?
             .to_ascii_lowercase();
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256_hex(&sha256) {
             return None;
         }
         let upload_time_us = self.upload_time.as_deref().and_then(|t| {
@@ -104,7 +136,42 @@ impl RawFile {
             upload_time_us,
             requires_python: self.requires_python.filter(|r| !r.is_empty()),
             yanked: self.yanked,
+            metadata: self.metadata.map(|m| match m.to_ascii_lowercase() {
+                hex if is_sha256_hex(&hex) => hex,
+                _ => String::new(),
+            }),
         })
+    }
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// A PEP 658/714 `core-metadata` value: `true`, `false` or a dict of hashes.
+/// `Some("")`: offered without a sha256.
+fn json_metadata(value: Option<serde_json::Value>) -> Option<String> {
+    match value? {
+        serde_json::Value::Bool(offered) => offered.then(String::new),
+        serde_json::Value::Object(hashes) => Some(
+            hashes
+                .get("sha256")
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// A PEP 658 HTML attribute value: `true` or `sha256=<hex>`.
+fn html_metadata(value: Option<String>) -> Option<String> {
+    let value = value?;
+    match value.split_once('=') {
+        Some((name, hex)) if name.eq_ignore_ascii_case("sha256") => Some(hex.to_owned()),
+        Some(_) => Some(String::new()),
+        None if value.eq_ignore_ascii_case("false") => None,
+        None => Some(String::new()),
     }
 }
 
@@ -127,6 +194,10 @@ struct JsonFile {
     size: Option<u64>,
     #[serde(default, rename = "upload-time")]
     upload_time: Option<String>,
+    #[serde(default, rename = "core-metadata")]
+    core_metadata: Option<serde_json::Value>,
+    #[serde(default, rename = "dist-info-metadata")]
+    dist_info_metadata: Option<serde_json::Value>,
 }
 
 fn parse_json(body: &[u8]) -> Result<Vec<RawFile>, String> {
@@ -147,6 +218,7 @@ fn parse_json(body: &[u8]) -> Result<Vec<RawFile>, String> {
                 Some(serde_json::Value::Bool(true)) => Some(String::new()),
                 _ => None,
             },
+            metadata: json_metadata(f.core_metadata.or(f.dist_info_metadata)),
         })
         .collect())
 }
@@ -185,6 +257,9 @@ fn parse_html(page: &str) -> Vec<RawFile> {
             size: get("data-size").and_then(|s| s.parse().ok()),
             upload_time: get("data-upload-time"),
             sha256: None,
+            metadata: html_metadata(
+                get("data-core-metadata").or_else(|| get("data-dist-info-metadata")),
+            ),
         });
     }
     files
@@ -259,7 +334,7 @@ mod tests {
         let sha = "a".repeat(64);
         let page = format!(
             "<html><body>\n<a href=\"../../packages/foo_bar-1.0-py3-none-any.whl#sha256={sha}\" \
-             data-requires-python=\"&gt;=3.8\" data-yanked=\"\">foo_bar-1.0-py3-none-any.whl</a><br>\n\
+             data-requires-python=\"&gt;=3.8\" data-yanked=\"\" data-core-metadata=\"sha256={sha}\">foo_bar-1.0-py3-none-any.whl</a><br>\n\
              <A HREF='https://files.example.net/foo-bar-2.0.tar.gz#sha256={sha}'>foo-bar-2.0.tar.gz</A>\n\
              <a href=\"other-1.0.tar.gz#sha256={sha}\">other-1.0.tar.gz</a>\n\
              <a href=\"foo_bar-3.0.tar.gz#md5=00\">foo_bar-3.0.tar.gz</a></body></html>"
@@ -276,6 +351,31 @@ mod tests {
         assert_eq!(files[1].url, "https://files.example.net/foo-bar-2.0.tar.gz");
         assert_eq!(files[1].version, "2.0");
         assert_eq!(files[1].yanked, None);
+        assert_eq!(files[0].metadata.as_deref(), Some(sha.as_str()));
+        assert_eq!(files[1].metadata, None);
+    }
+
+    #[test]
+    fn root_lists_in_both_formats() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (json, html) = (dir.path().join("json"), dir.path().join("html"));
+        std::fs::write(
+            &json,
+            r#"{"meta":{"_last-serial":1},"projects":[{"name":"Foo.Bar","_last-serial":2},{"name":"six"}]}"#,
+        )
+        .expect("write");
+        std::fs::write(
+            &html,
+            "<html><body><a href=\"/simple/foo-bar/\">Foo.Bar</a>\n<a href=\"/simple/six/\">six</a></body></html>",
+        )
+        .expect("write");
+        let want = vec!["Foo.Bar".to_owned(), "six".to_owned()];
+        assert_eq!(
+            parse_root(&json, "application/vnd.pypi.simple.v1+json").expect("json"),
+            want
+        );
+        assert_eq!(parse_root(&html, "text/html").expect("html"), want);
+        assert!(parse_root(&html, "application/vnd.pypi.simple.v1+json").is_err());
     }
 
     #[test]
@@ -284,7 +384,7 @@ mod tests {
         let page = format!(
             r#"{{"meta":{{"api-version":"1.1"}},"name":"foo-bar","files":[
               {{"filename":"foo_bar-1.0+local-py3-none-any.whl","url":"../../files/foo_bar-1.0%2Blocal-py3-none-any.whl",
-                "hashes":{{"sha256":"{sha}"}},"size":12,"upload-time":"2024-01-02T03:04:05.000006Z","yanked":"bad"}},
+                "hashes":{{"sha256":"{sha}"}},"size":12,"upload-time":"2024-01-02T03:04:05.000006Z","yanked":"bad","core-metadata":true}},
               {{"filename":"foo_bar-1.1.tar.gz","url":"x","hashes":{{}}}}]}}"#
         );
         let files = parse(
@@ -300,6 +400,7 @@ mod tests {
         assert_eq!(f.size, Some(12));
         assert_eq!(f.upload_time_us, Some(1_704_164_645_000_006));
         assert_eq!(f.yanked.as_deref(), Some("bad"));
+        assert_eq!(f.metadata.as_deref(), Some(""));
         assert_eq!(f.version, "1.0+local");
         assert_eq!(
             f.url,

@@ -6,6 +6,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use airlock_core::metrics::Metrics;
 use airlock_core::{Db, Mode};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// What the pages show about this server.
 pub struct ServerInfo {
@@ -17,8 +18,8 @@ pub struct ServerInfo {
     pub go_mode: Mode,
     /// Proxied checksum databases.
     pub go_sumdbs: Vec<String>,
-    /// The Python indexes served.
-    pub pypi_indexes: Vec<String>,
+    /// The Python indexes (their settings and request counters).
+    pub pypi: Arc<airlock_pypi::Pypi>,
     /// The OCI registry's mode.
     pub oci_mode: Mode,
     /// The upstream registries it pulls through (`[[oci.upstreams]]` names).
@@ -150,6 +151,7 @@ pub async fn ready(info: web::Data<ServerInfo>) -> HttpResponse {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(metrics: web::Data<Metrics>, info: web::Data<ServerInfo>) -> HttpResponse {
     let mut body = metrics.render();
+    body.push_str(&pypi_metrics(&info).await);
     body.push_str(&yum_metrics(&info.db).await);
     HttpResponse::Ok()
         .insert_header((
@@ -177,21 +179,83 @@ async fn yum_metrics(db: &Db) -> String {
     text
 }
 
-/// The root page's Python section: each index with copy-paste client settings.
+/// The root page's Python section: each index with what it holds, how it was
+/// used since start, and copy-paste client settings.
 async fn pypi_section(info: &ServerInfo, base: &str) -> String {
     let (projects, files) = airlock_pypi::index::counts(&info.db)
         .await
         .unwrap_or((0, 0));
+    let counts = airlock_pypi::index::index_counts(&info.db)
+        .await
+        .unwrap_or_default();
     let mut out = format!(
         "<h2>Python packages — <code>{base}/pypi</code></h2>\n\
-         <p>Stored: {projects} projects, {files} files (pip, uv and twine settings: docs/pypi.md).</p>\n"
+         <p>Mode: {mode}. Stored: {projects} projects, {files} files (pip, uv and twine \
+         settings: docs/pypi.md).</p>\n<table>\n<tr><th>index</th><th>kind</th><th>projects</th>\
+         <th>files stored</th><th>requests</th><th>sent</th><th>cache hits</th></tr>\n",
+        mode = match info.pypi.mode {
+            Mode::Online => "online: mirrors fetch misses from their upstreams",
+            Mode::Offline => "offline: mirrors serve only stored files",
+        },
     );
-    for index in &info.pypi_indexes {
-        let index = escape(index);
+    for index in &info.pypi.indexes {
+        let (projects, files) = counts
+            .iter()
+            .find(|(name, _, _)| *name == index.name)
+            .map_or((0, 0), |(_, p, f)| (*p, *f));
+        let kind = match (index.kind, index.bases.is_empty()) {
+            (airlock_pypi::IndexKind::Hosted, false) => {
+                format!("hosted, bases: {}", escape(&index.bases.join(", ")))
+            }
+            (kind, _) => kind.as_str().to_owned(),
+        };
+        let (requests, sent, hits) = match info.pypi.counters.get(&index.name) {
+            Some(c) => {
+                let (hits, misses) = c.cache();
+                let ratio = match hits + misses {
+                    0 => "-".to_owned(),
+                    n => format!("{hits} of {n}"),
+                };
+                (c.requests(), c.bytes() >> 20, ratio)
+            }
+            None => (0, 0, "-".to_owned()),
+        };
+        let name = escape(&index.name);
         out.push_str(&format!(
-            "<p><a href=\"/pypi/{index}/simple/\">{index}</a></p>\n<pre>pip install --index-url {base}/pypi/{index}/simple/ PACKAGE\n\
+            "<tr><td><a href=\"/pypi/{name}/simple/\">{name}</a></td><td>{kind}</td>\
+             <td>{projects}</td><td>{files}</td><td>{requests}</td><td>{sent} MiB</td><td>{hits}</td></tr>\n"
+        ));
+    }
+    out.push_str("</table>\n");
+    for index in &info.pypi.indexes {
+        let index = escape(&index.name);
+        out.push_str(&format!(
+            "<p>{index}:</p>\n<pre>pip install --index-url {base}/pypi/{index}/simple/ PACKAGE\n\
              twine upload --repository-url {base}/pypi/{index}/ dist/*</pre>\n"
         ));
     }
     out
+}
+
+/// `airlock_pypi_projects` and `airlock_pypi_files`, one sample per
+/// configured Python index (names are `user/index`: nothing to escape).
+async fn pypi_metrics(info: &ServerInfo) -> String {
+    let counts = airlock_pypi::index::index_counts(&info.db)
+        .await
+        .unwrap_or_default();
+    let mut projects = "# HELP airlock_pypi_projects Projects known to each Python index.\n\
+                        # TYPE airlock_pypi_projects gauge\n"
+        .to_owned();
+    let mut files = "# HELP airlock_pypi_files Files stored in each Python index.\n\
+                     # TYPE airlock_pypi_files gauge\n"
+        .to_owned();
+    for index in &info.pypi.indexes {
+        let Some((_, p, f)) = counts.iter().find(|(name, _, _)| *name == index.name) else {
+            continue;
+        };
+        let labels = format!("index=\"{}\",kind=\"{}\"", index.name, index.kind.as_str());
+        projects.push_str(&format!("airlock_pypi_projects{{{labels}}} {p}\n"));
+        files.push_str(&format!("airlock_pypi_files{{{labels}}} {f}\n"));
+    }
+    projects + &files
 }

@@ -8,7 +8,7 @@ use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use airlock_core::auth::Users;
 use airlock_core::inflight::Inflight;
-use airlock_core::metrics::Metrics;
+use airlock_core::metrics::{CacheResult, Metrics, RepositoryCounters};
 use airlock_core::serve::CACHE_HEADER;
 use airlock_core::upstream::Upstream;
 use airlock_core::writebehind::WriteBehind;
@@ -85,7 +85,11 @@ pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow
 }
 
 /// Builds the Python index over an opened data directory.
-pub fn pypi_index(settings: &Settings, data: &DataDir) -> anyhow::Result<airlock_pypi::Pypi> {
+pub fn pypi_index(
+    settings: &Settings,
+    data: &DataDir,
+    metrics: &Metrics,
+) -> anyhow::Result<airlock_pypi::Pypi> {
     Ok(airlock_pypi::Pypi {
         indexes: settings.pypi.index.clone(),
         db: data.db.clone(),
@@ -99,6 +103,15 @@ pub fn pypi_index(settings: &Settings, data: &DataDir) -> anyhow::Result<airlock
         mirror_ttl: settings.pypi.mirror_page_ttl,
         tasks: tokio_util::task::TaskTracker::new(),
         background: tokio::runtime::Handle::current(),
+        arriving: Default::default(),
+        roots: Default::default(),
+        pages: Default::default(),
+        counters: settings
+            .pypi
+            .index
+            .iter()
+            .map(|i| (i.name.clone(), metrics.repository("pypi", &i.name)))
+            .collect(),
     })
 }
 
@@ -128,7 +141,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let data = DataDir::open(&settings.data_dir).await?;
     let metrics = Metrics::default();
     let go = Arc::new(go_proxy(&settings, &data, metrics.clone())?);
-    let pypi = Arc::new(pypi_index(&settings, &data)?);
+    let pypi = Arc::new(pypi_index(&settings, &data, &metrics)?);
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;
@@ -188,7 +201,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         data_dir: settings.data_dir.clone(),
         go_mode: settings.go_mode(),
         go_sumdbs: go.sumdbs.iter().map(|s| s.name.clone()).collect(),
-        pypi_indexes: settings.pypi.index.iter().map(|i| i.name.clone()).collect(),
+        pypi: Arc::clone(&pypi),
         oci_mode: settings.oci_mode(),
         oci_upstreams: settings
             .oci
@@ -304,6 +317,14 @@ async fn log_request(
     let protocol = protocol_of(&path);
     if let Some(metrics) = metrics {
         metrics.request(protocol, status, bytes);
+    }
+    if let Some(repository) = res.response().extensions().get::<RepositoryCounters>() {
+        let result = match cache {
+            "HIT" => Some(CacheResult::Hit),
+            "MISS" => Some(CacheResult::Miss),
+            _ => None,
+        };
+        repository.count(bytes, result);
     }
     tracing::info!(
         %method,

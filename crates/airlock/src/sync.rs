@@ -6,6 +6,7 @@
 
 use crate::server::{oci_registry, pypi_index, DataDir};
 use crate::settings::Settings;
+use airlock_core::metrics::Metrics;
 use airlock_core::Mode;
 use airlock_oci::sync::{sync_image, Event, Platform};
 use airlock_pypi::sync::{SyncEvent, SyncOptions};
@@ -136,7 +137,8 @@ pub async fn pypi(
     }
     settings.pypi.mode = Some(Mode::Online);
     let data = DataDir::open(&settings.data_dir).await?;
-    let pypi = Arc::new(pypi_index(&settings, &data)?);
+    // Nothing is served: the counters are never shown.
+    let pypi = Arc::new(pypi_index(&settings, &data, &Metrics::default())?);
     pypi.register_indexes()
         .await
         .context("recording the [pypi] indexes")?;

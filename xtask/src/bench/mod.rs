@@ -10,6 +10,7 @@
 
 mod go;
 mod procs;
+mod pypi;
 mod wrk;
 mod yum;
 
@@ -23,7 +24,7 @@ use std::time::{Duration, Instant};
 type SectionFn = fn(&Ctx) -> Result<Section, String>;
 
 /// Every section, in the order a full run takes them.
-const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run), ("yum", yum::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run), ("pypi", pypi::run), ("yum", yum::run)];
 
 /// What every section gets.
 pub struct Ctx {

@@ -28,6 +28,9 @@ pub enum Fault {
     ShortLength(u64),
     /// Delay before serving the real file.
     Slow(Duration),
+    /// Send headers and this many bytes, then the rest once the gate is
+    /// opened ([`Faulty::open_gate`]).
+    Gate(usize),
 }
 
 #[derive(Default)]
@@ -35,6 +38,7 @@ struct State {
     faults: Mutex<HashMap<String, Fault>>,
     hits: Mutex<HashMap<String, usize>>,
     total: AtomicUsize,
+    gate_open: (Mutex<bool>, std::sync::Condvar),
 }
 
 /// The running upstream (a background thread per connection).
@@ -85,6 +89,14 @@ impl Faulty {
             .get(path)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Lets every request held at a [`Fault::Gate`] go on (`true`), or holds
+    /// the next ones (`false`).
+    pub fn open_gate(&self, open: bool) {
+        let (lock, opened) = &self.state.gate_open;
+        *lock.lock().expect("lock") = open;
+        opened.notify_all();
     }
 
     /// Requests seen in all.
@@ -151,6 +163,19 @@ fn serve(mut stream: TcpStream, root: &Path, state: &State) -> std::io::Result<(
         Some(Fault::ShortLength(len)) => {
             stream.write_all(head(len).as_bytes())?;
             stream.write_all(&body().unwrap_or_default())?;
+        }
+        Some(Fault::Gate(n)) => {
+            let data = body().unwrap_or_default();
+            stream.write_all(head(data.len() as u64).as_bytes())?;
+            stream.write_all(&data[..n.min(data.len())])?;
+            stream.flush()?;
+            let (lock, opened) = &state.gate_open;
+            let mut open = lock.lock().expect("lock");
+            while !*open {
+                open = opened.wait(open).expect("lock");
+            }
+            drop(open);
+            stream.write_all(&data[n.min(data.len())..])?;
         }
         Some(Fault::Slow(time)) => {
             std::thread::sleep(time);
