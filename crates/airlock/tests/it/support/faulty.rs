@@ -28,6 +28,8 @@ pub enum Fault {
     ShortLength(u64),
     /// Delay before serving the real file.
     Slow(Duration),
+    /// Answer with this status (429 or 503) and `Retry-After: <seconds>`.
+    RetryAfter(u16, u64),
 }
 
 #[derive(Default)]
@@ -151,6 +153,12 @@ fn serve(mut stream: TcpStream, root: &Path, state: &State) -> std::io::Result<(
         Some(Fault::ShortLength(len)) => {
             stream.write_all(head(len).as_bytes())?;
             stream.write_all(&body().unwrap_or_default())?;
+        }
+        Some(Fault::RetryAfter(code, secs)) => {
+            write!(
+                stream,
+                "HTTP/1.1 {code} Wait\r\nRetry-After: {secs}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nwait\n"
+            )?;
         }
         Some(Fault::Slow(time)) => {
             std::thread::sleep(time);
