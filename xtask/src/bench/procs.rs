@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// A server on loopback, stopped on drop.
 pub struct Server {
-    /// Shown in reports: `airlock`, `nginx-default`, `nginx-tuned`.
+    /// Shown in reports: `airlock`, `nginx-default`, `nginx-tuned`, a peer's name.
     pub name: String,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -160,36 +160,51 @@ pub enum NginxFlavor {
     Tuned,
 }
 
-/// Starts nginx serving `tree` at `/go/` on `port`, in its own prefix directory.
-pub fn nginx(flavor: NginxFlavor, tree: &Path, prefix: &Path, port: u16) -> Result<Server, String> {
+/// Starts nginx on `port`, in its own prefix directory, serving each directory
+/// of `locations` at its URL prefix (`("/go/", tree)`; the prefix ends in `/`).
+pub fn nginx(
+    flavor: NginxFlavor,
+    locations: &[(&str, &Path)],
+    prefix: &Path,
+    port: u16,
+) -> Result<Server, String> {
     std::fs::create_dir_all(prefix.join("logs")).map_err(|e| e.to_string())?;
     let (name, io) = match flavor {
         NginxFlavor::Default => ("nginx-default", "sendfile on;\n    tcp_nopush on;"),
         NginxFlavor::Tuned => ("nginx-tuned", "sendfile off;\n    output_buffers 2 1m;"),
     };
+    let locations: String = locations
+        .iter()
+        .map(|(at, dir)| format!("        location {at} {{ alias {}/; }}\n", dir.display()))
+        .collect();
     let conf = format!(
         "daemon off;\nworker_processes auto;\npid {prefix}/nginx.pid;\nerror_log {prefix}/logs/error.log;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n    include /etc/nginx/mime.types;\n    default_type application/octet-stream;\n    {io}\n    \
          types_hash_max_size 2048;\n    keepalive_requests 1000000;\n    access_log {prefix}/logs/access.log;\n    \
-         server {{\n        listen 127.0.0.1:{port};\n        location /go/ {{ alias {tree}/; }}\n    }}\n}}\n",
+         server {{\n        listen 127.0.0.1:{port};\n{locations}    }}\n}}\n",
         prefix = prefix.display(),
-        tree = tree.display(),
     );
     let conf_path: PathBuf = prefix.join("nginx.conf");
     std::fs::write(&conf_path, conf).map_err(|e| e.to_string())?;
-    let child = Command::new("nginx")
-        .arg("-p")
-        .arg(prefix)
-        .arg("-c")
-        .arg(&conf_path)
+    let mut cmd = Command::new("nginx");
+    cmd.arg("-p").arg(prefix).arg("-c").arg(&conf_path);
+    spawn(name, &mut cmd, port).map_err(|e| format!("{e}; see {}/logs/error.log", prefix.display()))
+}
+
+/// Starts any server (docker-registry, devpi, pypiserver, …) that will listen on
+/// `port` on loopback, and waits until it accepts connections (up to 60 s: some
+/// peers take a while to start). Its output goes to the null device.
+pub fn spawn(name: &str, cmd: &mut Command, port: u16) -> Result<Server, String> {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| format!("starting nginx: {e}"))?;
+        .map_err(|e| format!("starting {name}: {e}"))?;
     let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(Server {
                 name: name.into(),
@@ -197,12 +212,14 @@ pub fn nginx(flavor: NginxFlavor, tree: &Path, prefix: &Path, port: u16) -> Resu
                 child,
             });
         }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("{name} exited with {status} before listening"));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "nginx did not listen on {port}; see {}/logs/error.log",
-        prefix.display()
-    ))
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("{name} did not listen on {port}"))
 }
 
 /// A free loopback port (for nginx, which cannot report one).

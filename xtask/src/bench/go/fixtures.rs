@@ -1,7 +1,7 @@
 //! Benchmark fixtures: one module tree in GOPROXY layout that airlock imports and
 //! nginx serves as static files, so both serve the same bytes at the same URLs.
 
-use crate::bench::sumdb;
+use super::sumdb;
 use sha2::{Digest as _, Sha256};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
