@@ -9,6 +9,7 @@
 //! and leaves the other sections as they were.
 
 mod go;
+mod oci;
 mod procs;
 mod wrk;
 
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 type SectionFn = fn(&Ctx) -> Result<Section, String>;
 
 /// Every section, in the order a full run takes them.
-const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run), ("oci", oci::run)];
 
 /// What every section gets.
 pub struct Ctx {
@@ -317,6 +318,18 @@ pub fn measure_urls(
     scenario: &Scenario,
     raw: &mut String,
 ) -> Result<Vec<Row>, String> {
+    measure_urls_with(ctx, targets, scenario, &[], raw)
+}
+
+/// [`measure_urls`] sending request `headers` (`"Name: value"`), such as the
+/// `Accept` a registry needs to serve a manifest.
+pub fn measure_urls_with(
+    ctx: &Ctx,
+    targets: &[(&Server, String)],
+    scenario: &Scenario,
+    headers: &[&str],
+    raw: &mut String,
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for &conc in scenario.concs {
         let mut runs: Vec<Row> = Vec::new();
@@ -330,7 +343,7 @@ pub fn measure_urls(
             for (target, url) in order {
                 target.reset_peak();
                 let cpu = target.cpu_seconds();
-                let load = wrk::run(url, conc, scenario.secs)?;
+                let load = wrk::run_with(url, conc, scenario.secs, headers)?;
                 let cpu = target.cpu_seconds() - cpu;
                 let row = Row {
                     scenario: scenario.name.to_owned(),
