@@ -11,7 +11,7 @@
 //! next process) or an unreferenced blob (reported by fsck), never a partial blob
 //! under a digest name.
 
-use crate::digest::Digest;
+use crate::digest::{AnyDigest, Digest};
 use crate::smallblobs::{self, SmallBlobs, SMALL_BLOB_MAX};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -27,13 +27,14 @@ use std::sync::{Arc, Mutex};
 /// Why a blob could not be stored or read.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The bytes did not hash to the digest the caller expected.
+    /// The bytes did not hash to the digest the caller expected (under the
+    /// caller's algorithm: sha256, or another one it named the bytes by).
     #[error("digest mismatch: expected {expected}, got {actual}")]
     DigestMismatch {
         /// What the caller expected.
-        expected: Digest,
+        expected: AnyDigest,
         /// What the bytes hash to.
-        actual: Digest,
+        actual: AnyDigest,
     },
     /// More bytes arrived than the caller allows.
     #[error("blob exceeds the limit of {limit} bytes")]
@@ -806,8 +807,8 @@ impl BlobWriter {
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch {
-                    expected: expected.clone(),
-                    actual: digest,
+                    expected: expected.clone().into(),
+                    actual: digest.into(),
                 });
             }
         }

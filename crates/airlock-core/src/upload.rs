@@ -8,16 +8,19 @@
 //! file back to it, so the bytes of an append that failed, was cancelled or
 //! was cut by a crash never count.
 //!
-//! Bytes are hashed as they arrive, on a blocking thread of their own. The hash
-//! state is kept in memory per upload; after a restart (or a failed append) it
-//! is rebuilt by reading the recorded part of the file once. [`UploadArea::finish`]
-//! checks the digest and returns a [`StagedBlob`] for [`crate::BlobStore::commit`],
-//! which renames the file into place (keep the area on the blobs' filesystem).
+//! Bytes are hashed as they arrive, on a blocking thread of their own: with
+//! sha256 (the store's name for them) and, when the client said it will name
+//! them by another algorithm (OCI's sha512), with that one in the same pass
+//! ([`Hashes`]). The hash state is kept in memory per upload; after a restart
+//! (or a failed append, or when the other algorithm is asked for only at the
+//! end) it is rebuilt by reading the recorded part of the file once.
+//! [`UploadArea::finish`] checks the digest and returns a [`StagedBlob`] for
+//! [`crate::BlobStore::commit`], which renames the file into place (keep the
+//! area on the blobs' filesystem).
 
-use crate::digest::Digest;
+use crate::digest::{AnyDigest, HashAlgorithm, Hashes};
 use crate::store::{StagedBlob, StoreError};
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::fs::File as StdFile;
 use std::io::{self, Read as _, Seek as _, Write as _};
@@ -36,7 +39,7 @@ pub struct UploadArea {
 #[derive(Clone, Debug)]
 struct HashAt {
     offset: u64,
-    hasher: Sha256,
+    hasher: Hashes,
 }
 
 /// Chunks an [`Appender`] may queue ahead of its writing thread.
@@ -86,15 +89,16 @@ impl UploadArea {
     }
 
     /// Opens upload `id` for appending at `offset`, the offset the caller
-    /// recorded: any bytes past it are dropped first. Waits for an abandoned
-    /// append of the same upload to stop writing. `NotFound` when the upload's
-    /// file is gone.
-    pub async fn append(&self, id: &str, offset: u64) -> io::Result<Appender> {
+    /// recorded: any bytes past it are dropped first. The bytes are hashed
+    /// with sha256 and `also`. Waits for an abandoned append of the same
+    /// upload to stop writing. `NotFound` when the upload's file is gone.
+    pub async fn append(&self, id: &str, offset: u64, also: HashAlgorithm) -> io::Result<Appender> {
         let path = self.path(id)?;
         let prior = self.take_hash(id, offset);
-        let (file, hasher) = tokio::task::spawn_blocking(move || open_at(&path, offset, prior))
-            .await
-            .map_err(io::Error::other)??;
+        let (file, hasher) =
+            tokio::task::spawn_blocking(move || open_at(&path, offset, prior, also))
+                .await
+                .map_err(io::Error::other)??;
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         let writing = tokio::task::spawn_blocking(move || write_chunks(rx, file, hasher));
         Ok(Appender {
@@ -107,24 +111,28 @@ impl UploadArea {
     }
 
     /// Ends upload `id` at `size` bytes (its recorded offset): checks that the
-    /// bytes hash to `expected` and hands them over as a staged blob. On a
-    /// mismatch the file stays; the caller removes the upload.
+    /// bytes hash to `expected` (a sha256, or a digest of another algorithm
+    /// the client names them by) and hands them over as a staged blob, named
+    /// by its sha256. On a mismatch the file stays; the caller removes the upload.
     pub async fn finish(
         &self,
         id: &str,
         size: u64,
-        expected: &Digest,
+        expected: &AnyDigest,
     ) -> Result<StagedBlob, StoreError> {
         let path = self.path(id)?;
         let prior = self.take_hash(id, size);
         let expected = expected.clone();
         tokio::task::spawn_blocking(move || {
-            let (_file, hasher) = open_at(&path, size, prior)?;
-            let actual = Digest::from_sha256_bytes(&hasher.finalize());
-            if actual != expected {
-                return Err(StoreError::DigestMismatch { expected, actual });
+            let (_file, hasher) = open_at(&path, size, prior, expected.algorithm())?;
+            let hashed = hasher.finish();
+            if hashed.named != expected {
+                return Err(StoreError::DigestMismatch {
+                    expected,
+                    actual: hashed.named,
+                });
             }
-            Ok(StagedBlob::adopt(path, actual, size))
+            Ok(StagedBlob::adopt(path, hashed.sha256, size))
         })
         .await
         .map_err(io::Error::other)?
@@ -156,7 +164,7 @@ impl UploadArea {
     }
 
     /// The hash state of `id` if it is exactly at `offset`.
-    fn take_hash(&self, id: &str, offset: u64) -> Option<Sha256> {
+    fn take_hash(&self, id: &str, offset: u64) -> Option<Hashes> {
         let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
         match hashes.remove(id) {
             Some(at) if at.offset == offset => Some(at.hasher),
@@ -171,9 +179,14 @@ fn id_ok(id: &str) -> bool {
 }
 
 /// Opens an upload file at `offset`: locks it (an abandoned appender holds the
-/// lock until it stops), drops bytes past the offset, and rebuilds the hash of
-/// the bytes before it unless `prior` has it.
-fn open_at(path: &Path, offset: u64, prior: Option<Sha256>) -> io::Result<(StdFile, Sha256)> {
+/// lock until it stops), drops bytes past the offset, and rebuilds the hashes
+/// (sha256 and `also`) of the bytes before it unless `prior` has them.
+fn open_at(
+    path: &Path,
+    offset: u64,
+    prior: Option<Hashes>,
+    also: HashAlgorithm,
+) -> io::Result<(StdFile, Hashes)> {
     let mut file = StdFile::options().read(true).write(true).open(path)?;
     file.lock()?;
     let len = file.metadata()?.len();
@@ -187,9 +200,9 @@ fn open_at(path: &Path, offset: u64, prior: Option<Sha256>) -> io::Result<(StdFi
         file.set_len(offset)?;
     }
     let hasher = match prior {
-        Some(hasher) => hasher,
-        None => {
-            let mut hasher = Sha256::new();
+        Some(hasher) if hasher.covers(also) => hasher,
+        _ => {
+            let mut hasher = Hashes::new(also);
             io::copy(&mut (&mut file).take(offset), &mut hasher)?;
             hasher
         }
@@ -203,8 +216,8 @@ fn open_at(path: &Path, offset: u64, prior: Option<Sha256>) -> io::Result<(StdFi
 fn write_chunks(
     mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
     file: StdFile,
-    mut hasher: Sha256,
-) -> io::Result<(u64, Sha256)> {
+    mut hasher: Hashes,
+) -> io::Result<(u64, Hashes)> {
     let mut out = io::BufWriter::with_capacity(1 << 20, file);
     let mut written = 0u64;
     while let Some(chunk) = chunks.blocking_recv() {
@@ -223,7 +236,7 @@ pub struct Appender {
     id: String,
     offset: u64,
     queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
-    writing: tokio::task::JoinHandle<io::Result<(u64, Sha256)>>,
+    writing: tokio::task::JoinHandle<io::Result<(u64, Hashes)>>,
     hashes: Arc<Mutex<HashMap<String, HashAt>>>,
 }
 
@@ -253,12 +266,15 @@ mod tests {
     use super::*;
     use crate::store::{BlobStore, LocalStore};
 
-    fn sha(bytes: &[u8]) -> Digest {
-        Digest::from_sha256_bytes(&Sha256::digest(bytes))
+    fn sha(bytes: &[u8]) -> AnyDigest {
+        AnyDigest::of(HashAlgorithm::Sha256, bytes)
     }
 
     async fn append(area: &UploadArea, id: &str, offset: u64, bytes: &[u8]) -> u64 {
-        let mut a = area.append(id, offset).await.expect("append");
+        let mut a = area
+            .append(id, offset, HashAlgorithm::Sha256)
+            .await
+            .expect("append");
         for chunk in bytes.chunks(3) {
             a.write(Bytes::copy_from_slice(chunk)).await.expect("write");
         }
@@ -275,7 +291,10 @@ mod tests {
         area.create(&id).await.expect("create");
         assert_eq!(append(&area, &id, 0, b"hello ").await, 6);
         // An append cut short: its bytes land in the file but the offset is not recorded.
-        let mut cut = area.append(&id, 6).await.expect("append");
+        let mut cut = area
+            .append(&id, 6, HashAlgorithm::Sha256)
+            .await
+            .expect("append");
         cut.write(Bytes::from_static(b"XXXX")).await.expect("write");
         drop(cut);
         // A new process: no hash state; the recorded offset is 6.
@@ -291,6 +310,7 @@ mod tests {
             .await
             .expect("finish");
         let digest = staged.digest.clone();
+        assert_eq!(AnyDigest::from(digest.clone()), sha(b"hello world"));
         store.commit(staged).await.expect("commit");
         let body = store.open(&digest, None).await.expect("open");
         assert_eq!(
@@ -301,7 +321,36 @@ mod tests {
             area.ids().expect("ids").is_empty(),
             "renamed into the store"
         );
-        assert!(area.append(&id, 0).await.is_err(), "gone");
+        assert!(
+            area.append(&id, 0, HashAlgorithm::Sha256).await.is_err(),
+            "gone"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sha512_upload_is_checked_by_sha512_and_stored_by_sha256() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let area = UploadArea::open(dir.path().join("uploads")).expect("area");
+        let sha512 = |b: &[u8]| AnyDigest::of(HashAlgorithm::Sha512, b);
+        // Asked for from the start (hashed as it streams), and only at the end
+        // (rebuilt from the file).
+        for also in [HashAlgorithm::Sha512, HashAlgorithm::Sha256] {
+            let id = UploadArea::new_id();
+            area.create(&id).await.expect("create");
+            let mut a = area.append(&id, 0, also).await.expect("append");
+            a.write(Bytes::from_static(b"hello ")).await.expect("write");
+            a.write(Bytes::from_static(b"world")).await.expect("write");
+            assert_eq!(a.finish().await.expect("finish"), 11);
+            assert!(matches!(
+                area.finish(&id, 11, &sha512(b"hello there")).await,
+                Err(StoreError::DigestMismatch { .. })
+            ));
+            let staged = area
+                .finish(&id, 11, &sha512(b"hello world"))
+                .await
+                .expect("finish");
+            assert_eq!(AnyDigest::from(staged.digest.clone()), sha(b"hello world"));
+        }
     }
 
     #[tokio::test]

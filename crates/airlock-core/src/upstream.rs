@@ -33,6 +33,17 @@ pub enum UpstreamError {
         /// The HTTP status.
         status: u16,
     },
+    /// The upstream answered 429 or 503 with `Retry-After`: it asks not to
+    /// be asked again before `retry_after` has passed.
+    #[error("upstream {url} answered {status} and asks to wait {}s", retry_after.as_secs())]
+    RetryAfter {
+        /// The URL, without credentials.
+        url: String,
+        /// 429 or 503.
+        status: u16,
+        /// How long to wait before the next request.
+        retry_after: Duration,
+    },
     /// The fetch took longer than the configured deadline.
     #[error("upstream {url} did not answer within {secs}s")]
     Timeout {
@@ -304,6 +315,29 @@ impl Upstream {
                                     status: status.as_u16(),
                                 });
                             }
+                            let wait = (status == StatusCode::TOO_MANY_REQUESTS
+                                || status == StatusCode::SERVICE_UNAVAILABLE)
+                                .then(|| retry_after(response.headers()))
+                                .flatten();
+                            if let Some(wait) = wait {
+                                // Asked again sooner, it would only refuse again
+                                // (and may count it): wait here if that is short
+                                // and a retry is left, else tell the caller.
+                                let short = wait <= RETRY_AFTER_WAIT_MAX
+                                    && attempt < self.settings.retries
+                                    && Instant::now() + wait < deadline;
+                                if !short {
+                                    return Err(UpstreamError::RetryAfter {
+                                        url: shown,
+                                        status: status.as_u16(),
+                                        retry_after: wait,
+                                    });
+                                }
+                                attempt += 1;
+                                tracing::debug!(url = %shown, attempt, ?wait, "upstream asks to wait; retrying after it");
+                                tokio::time::sleep(wait).await;
+                                continue;
+                            }
                             let error = UpstreamError::Status {
                                 url: shown.clone(),
                                 status: status.as_u16(),
@@ -334,6 +368,30 @@ impl Upstream {
             _ => Err(UpstreamError::BadUrl(shown)),
         }
     }
+}
+
+/// The longest `Retry-After` a fetch waits out itself before retrying; a
+/// longer one is the caller's to honour ([`UpstreamError::RetryAfter`]).
+const RETRY_AFTER_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// A `Retry-After` header: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at: std::time::SystemTime = value
+        .parse::<actix_web::http::header::HttpDate>()
+        .ok()?
+        .into();
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn transport(url: &str, e: impl std::fmt::Display) -> UpstreamError {
@@ -444,4 +502,32 @@ pub fn file_url(path: &Path) -> io::Result<String> {
     Url::from_file_path(&absolute)
         .map(String::from)
         .map_err(|()| io::Error::other(format!("{} cannot be a file URL", absolute.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_takes_seconds_or_a_date() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        assert_eq!(retry_after(&headers), None);
+        headers.insert(reqwest::header::RETRY_AFTER, "120".parse().expect("value"));
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(120)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(600);
+        let date = actix_web::http::header::HttpDate::from(later).to_string();
+        headers.insert(reqwest::header::RETRY_AFTER, date.parse().expect("value"));
+        let wait = retry_after(&headers).expect("a date");
+        assert!(
+            wait > Duration::from_secs(590) && wait <= Duration::from_secs(600),
+            "{wait:?}"
+        );
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().expect("value"),
+        );
+        assert_eq!(retry_after(&headers), Some(Duration::ZERO), "a past date");
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().expect("value"));
+        assert_eq!(retry_after(&headers), None);
+    }
 }

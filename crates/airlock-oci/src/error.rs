@@ -5,16 +5,16 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use airlock_core::digest::AnyDigest;
 use airlock_core::store::StoreError;
 use airlock_core::upstream::UpstreamError;
-use airlock_core::Digest;
 
 /// Everything a registry request can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum OciError {
     /// The blob is not in this repository.
     #[error("blob unknown to registry")]
-    BlobUnknown(Digest),
+    BlobUnknown(AnyDigest),
     /// The upload session is not known (never started, finished, cancelled or expired).
     #[error("blob upload unknown to registry")]
     BlobUploadUnknown,
@@ -35,7 +35,10 @@ pub enum OciError {
     DigestInvalid(String),
     /// The manifest references blobs or manifests this repository lacks.
     #[error("blob unknown to registry")]
-    ManifestBlobUnknown(Vec<Digest>),
+    ManifestBlobUnknown(Vec<AnyDigest>),
+    /// A `?digest-algorithm=` this registry does not hash with.
+    #[error("the digest algorithm is unsupported: {0}")]
+    AlgorithmUnsupported(String),
     /// The manifest cannot be parsed or is not accepted (schema 1, a media type mismatch).
     #[error("manifest invalid: {0}")]
     ManifestInvalid(String),
@@ -115,10 +118,13 @@ impl OciError {
             OciError::NameUnknown(_) => "NAME_UNKNOWN",
             OciError::Unauthorized { .. } => "UNAUTHORIZED",
             OciError::Denied(_) => "DENIED",
-            OciError::Unsupported(_) | OciError::PaginationInvalid(_) | OciError::ReadOnly(_) => {
-                "UNSUPPORTED"
-            }
-            OciError::Upstream(UpstreamError::Status { status: 429, .. }) => "TOOMANYREQUESTS",
+            OciError::Unsupported(_)
+            | OciError::PaginationInvalid(_)
+            | OciError::ReadOnly(_)
+            | OciError::AlgorithmUnsupported(_) => "UNSUPPORTED",
+            OciError::Upstream(
+                UpstreamError::Status { status: 429, .. } | UpstreamError::RetryAfter { .. },
+            ) => "TOOMANYREQUESTS",
             OciError::Upstream(_) | OciError::UpstreamContent(_) => "UNAVAILABLE",
             OciError::Db(_) | OciError::Store(_) => "UNKNOWN",
         }
@@ -160,7 +166,8 @@ impl ResponseError for OciError {
             | OciError::NameInvalid(_)
             | OciError::TagInvalid(_)
             | OciError::SizeInvalid(_)
-            | OciError::PaginationInvalid(_) => StatusCode::BAD_REQUEST,
+            | OciError::PaginationInvalid(_)
+            | OciError::AlgorithmUnsupported(_) => StatusCode::BAD_REQUEST,
             OciError::ChunkOutOfOrder { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             OciError::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             OciError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
@@ -169,9 +176,9 @@ impl ResponseError for OciError {
             OciError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
             OciError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             // The client may wait and retry, as it would with the upstream itself.
-            OciError::Upstream(UpstreamError::Status { status: 429, .. }) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            OciError::Upstream(
+                UpstreamError::Status { status: 429, .. } | UpstreamError::RetryAfter { .. },
+            ) => StatusCode::TOO_MANY_REQUESTS,
             OciError::Upstream(_) | OciError::UpstreamContent(_) => StatusCode::BAD_GATEWAY,
             OciError::Db(_) | OciError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -209,6 +216,9 @@ impl ResponseError for OciError {
                     .insert_header((header::LOCATION, location.as_str()))
                     .insert_header(("range", crate::routes::range_value(*size)));
             }
+            OciError::Upstream(UpstreamError::RetryAfter { retry_after, .. }) => {
+                response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));
+            }
             _ => {}
         }
         response.body(serde_json::json!({ "errors": errors }).to_string())
@@ -222,7 +232,7 @@ mod tests {
 
     #[test]
     fn errors_are_spec_json() {
-        let d: Digest = format!("sha256:{}", "a".repeat(64))
+        let d: AnyDigest = format!("sha256:{}", "a".repeat(64))
             .parse()
             .expect("digest");
         let e = OciError::ManifestBlobUnknown(vec![d.clone(), d]);

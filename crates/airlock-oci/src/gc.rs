@@ -15,6 +15,9 @@
 //!   (signature, SBOM) of a reached manifest. Its references and tags go with
 //!   it (`ON DELETE CASCADE`). By default untagged manifests are kept, since
 //!   clients pull by digest.
+//! - A sha512 alias (`oci_digest_alias`) older than the grace period whose
+//!   blob no repository holds any more (no blob link, no manifest): the
+//!   alias alone must not keep a blob alive.
 
 use airlock_core::db::DbError;
 use airlock_core::Db;
@@ -29,6 +32,8 @@ pub struct PruneReport {
     pub manifests: u64,
     /// Blob links deleted.
     pub blob_links: u64,
+    /// sha512 aliases deleted.
+    pub aliases: u64,
 }
 
 /// Drops dead rows of the registry (see the module docs).
@@ -72,6 +77,23 @@ pub async fn prune(
             .await?
             .rows_affected()
     };
+    // After the links: an alias goes in the same run as its blob's last link.
+    const UNUSED_ALIASES: &str = "FROM oci_digest_alias WHERE created_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM oci_repository_blob r WHERE r.digest = oci_digest_alias.blob) \
+         AND NOT EXISTS (SELECT 1 FROM oci_manifest m WHERE m.digest = oci_digest_alias.blob)";
+    report.aliases = if dry_run {
+        let row = sqlx::query(&format!("SELECT COUNT(*) AS n {UNUSED_ALIASES}"))
+            .bind(cutoff)
+            .fetch_one(&mut *db.reader().await?)
+            .await?;
+        row.try_get::<i64, _>("n")? as u64
+    } else {
+        sqlx::query(&format!("DELETE {UNUSED_ALIASES}"))
+            .bind(cutoff)
+            .execute(&mut *db.writer().await)
+            .await?
+            .rows_affected()
+    };
     Ok(report)
 }
 
@@ -103,8 +125,10 @@ async fn unreached_manifests(db: &Db, cutoff: i64) -> Result<Vec<(String, String
         let key: Key = (row.try_get("repository")?, row.try_get("manifest")?);
         next.entry(key).or_default().push(row.try_get("digest")?);
     }
+    // A subject named by sha512 leads to the manifest stored by its sha256.
     let referrers = sqlx::query(
-        "SELECT repository, digest, subject FROM oci_manifest WHERE subject IS NOT NULL",
+        "SELECT m.repository, m.digest, COALESCE(a.blob, m.subject) AS subject FROM oci_manifest m \
+         LEFT JOIN oci_digest_alias a ON a.digest = m.subject WHERE m.subject IS NOT NULL",
     )
     .fetch_all(&mut *conn)
     .await?;

@@ -4,6 +4,7 @@
 use crate::manifest::{ManifestInfo, RefKind};
 use crate::path::Name;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
+use airlock_core::digest::{AnyDigest, HashAlgorithm};
 use airlock_core::{unix_now, Db, Digest};
 use sqlx::{Connection as _, Row, SqliteConnection};
 use std::sync::LazyLock;
@@ -26,9 +27,18 @@ pub const BLOB_REFERENCES: &[BlobReference] = &[
         table: "oci_tag",
         column: "manifest",
     },
+    BlobReference {
+        table: "oci_digest_alias",
+        column: "blob",
+    },
 ];
 
 fn digest_of(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<Digest, DbError> {
+    let text: String = row.try_get(column)?;
+    text.parse().map_err(|e| DbError::Decode(Box::new(e)))
+}
+
+fn any_digest_of(row: &sqlx::sqlite::SqliteRow, column: &str) -> Result<AnyDigest, DbError> {
     let text: String = row.try_get(column)?;
     text.parse().map_err(|e| DbError::Decode(Box::new(e)))
 }
@@ -42,6 +52,62 @@ pub struct StoredManifest {
     pub media_type: String,
     /// Its size.
     pub size: u64,
+    /// The digest it was pushed by, when not its sha256 (sha512).
+    pub pushed_as: Option<AnyDigest>,
+}
+
+impl StoredManifest {
+    /// The digest clients know it by: the one it was pushed by.
+    pub fn named(&self) -> AnyDigest {
+        self.pushed_as
+            .clone()
+            .unwrap_or_else(|| self.digest.clone().into())
+    }
+}
+
+/// The stored blob a client's digest names: a sha256 is the blob's own name;
+/// another algorithm's digest is looked up among the aliases. `None` when no
+/// stored blob has that digest.
+pub async fn resolve(db: &Db, digest: &AnyDigest) -> Result<Option<Digest>, DbError> {
+    match digest.as_sha256() {
+        Some(sha256) => Ok(Some(sha256)),
+        None => resolve_on(&mut *db.reader().await?, digest).await,
+    }
+}
+
+async fn resolve_on(
+    conn: &mut SqliteConnection,
+    digest: &AnyDigest,
+) -> Result<Option<Digest>, DbError> {
+    if let Some(sha256) = digest.as_sha256() {
+        return Ok(Some(sha256));
+    }
+    let row = sqlx::query("SELECT blob FROM oci_digest_alias WHERE digest = $1")
+        .bind(digest.to_string())
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(|r| digest_of(&r, "blob")).transpose()
+}
+
+/// Records that `alias` (a digest of another algorithm) names the stored blob `blob`.
+async fn insert_alias_on(
+    conn: &mut SqliteConnection,
+    alias: &AnyDigest,
+    blob: &Digest,
+) -> Result<(), DbError> {
+    if alias.algorithm() == HashAlgorithm::Sha256 {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO oci_digest_alias (digest, blob, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(alias.to_string())
+    .bind(blob.to_string())
+    .bind(unix_now())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// The size of `digest` if it is visible in `repository`.
@@ -69,8 +135,8 @@ pub async fn find_manifest(
     digest: &Digest,
 ) -> Result<Option<StoredManifest>, DbError> {
     let row = sqlx::query(
-        "SELECT m.digest, m.media_type, b.size FROM oci_manifest m JOIN blob b ON b.digest = m.digest \
-         WHERE m.repository = $1 AND m.digest = $2",
+        "SELECT m.digest, m.media_type, m.pushed_as, b.size FROM oci_manifest m \
+         JOIN blob b ON b.digest = m.digest WHERE m.repository = $1 AND m.digest = $2",
     )
     .bind(repository.as_str())
     .bind(digest.to_string())
@@ -86,7 +152,7 @@ pub async fn find_tag(
     tag: &str,
 ) -> Result<Option<StoredManifest>, DbError> {
     let row = sqlx::query(
-        "SELECT m.digest, m.media_type, b.size FROM oci_tag t \
+        "SELECT m.digest, m.media_type, m.pushed_as, b.size FROM oci_tag t \
          JOIN oci_manifest m ON m.repository = t.repository AND m.digest = t.manifest \
          JOIN blob b ON b.digest = m.digest WHERE t.repository = $1 AND t.tag = $2",
     )
@@ -98,10 +164,14 @@ pub async fn find_tag(
 }
 
 fn stored_manifest(row: &sqlx::sqlite::SqliteRow) -> Result<StoredManifest, DbError> {
+    let pushed_as: Option<String> = row.try_get("pushed_as")?;
     Ok(StoredManifest {
         digest: digest_of(row, "digest")?,
         media_type: row.try_get("media_type")?,
         size: row.try_get::<i64, _>("size")? as u64,
+        pushed_as: pushed_as
+            .map(|d| d.parse().map_err(|e| DbError::Decode(Box::new(e))))
+            .transpose()?,
     })
 }
 
@@ -143,16 +213,28 @@ fn repository_blob_query<'q>(
         .bind(upstream)
 }
 
-/// Records a pushed blob (already durable) in `repository`.
+/// Records a pushed blob (already durable) in `repository`, and the digest
+/// the client named it by when that is not its sha256 (`named`).
 pub async fn insert_blob(
     db: &Db,
     repository: &Name,
     digest: &Digest,
     size: u64,
+    named: &AnyDigest,
 ) -> Result<(), DbError> {
+    let mut conn = db.writer().await;
+    if named.algorithm() == HashAlgorithm::Sha256 {
+        repository_blob_query(repository, None, digest, size)
+            .execute(&mut *conn)
+            .await?;
+        return Ok(());
+    }
+    let mut tx = conn.begin().await?;
     repository_blob_query(repository, None, digest, size)
-        .execute(&mut *db.writer().await)
+        .execute(&mut *tx)
         .await?;
+    insert_alias_on(&mut tx, named, digest).await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -191,9 +273,15 @@ async fn missing_on(
     conn: &mut SqliteConnection,
     repository: &Name,
     info: &ManifestInfo,
-) -> Result<Vec<Digest>, DbError> {
+) -> Result<Vec<AnyDigest>, DbError> {
     let mut missing = Vec::new();
     for r in &info.references {
+        let Some(stored) = resolve_on(conn, &r.digest).await? else {
+            if !r.may_be_absent && !missing.contains(&r.digest) {
+                missing.push(r.digest.clone());
+            }
+            continue;
+        };
         let sql = match r.kind {
             RefKind::Manifest => {
                 "SELECT 1 AS one FROM oci_manifest WHERE repository = $1 AND digest = $2"
@@ -204,7 +292,7 @@ async fn missing_on(
         };
         let found = sqlx::query(sql)
             .bind(repository.as_str())
-            .bind(r.digest.to_string())
+            .bind(stored.to_string())
             .fetch_optional(&mut *conn)
             .await?
             .is_some();
@@ -221,7 +309,7 @@ pub async fn missing(
     db: &Db,
     repository: &Name,
     info: &ManifestInfo,
-) -> Result<Vec<Digest>, DbError> {
+) -> Result<Vec<AnyDigest>, DbError> {
     missing_on(&mut *db.reader().await?, repository, info).await
 }
 
@@ -237,6 +325,8 @@ pub struct NewManifest<'a> {
     pub info: &'a ManifestInfo,
     /// The tags to point at it: the one it was pushed by, or those of `?tag=`.
     pub tags: &'a [String],
+    /// The digest it was pushed or fetched by, when not its sha256 (sha512).
+    pub pushed_as: Option<&'a AnyDigest>,
 }
 
 /// The blob row, the repository (of kind $9 with upstream $10, unless it
@@ -246,8 +336,8 @@ static INSERT_MANIFEST: LazyLock<String> = LazyLock::new(|| {
         "{INSERT_BLOB}; \
          INSERT INTO oci_repository (name, kind, upstream, created_at) VALUES ($4, $9, $10, $3) \
          ON CONFLICT (name) DO NOTHING; \
-         INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, created_at) \
-         VALUES ($4, $1, $5, $6, $7, $8, $3) ON CONFLICT (repository, digest) DO NOTHING"
+         INSERT INTO oci_manifest (repository, digest, media_type, artifact_type, subject, annotations, pushed_as, created_at) \
+         VALUES ($4, $1, $5, $6, $7, $8, $11, $3) ON CONFLICT (repository, digest) DO NOTHING"
     )
 });
 
@@ -260,7 +350,7 @@ fn manifest_query<'q>(
         .bind(m.repository.as_str())
         .bind(m.info.media_type.as_str())
         .bind(m.info.artifact_type.as_deref())
-        .bind(m.info.subject.as_ref().map(Digest::to_string))
+        .bind(m.info.subject.as_ref().map(AnyDigest::to_string))
         .bind(m.info.annotations.as_deref())
         .bind(if upstream.is_some() {
             "mirror"
@@ -268,12 +358,13 @@ fn manifest_query<'q>(
             "hosted"
         })
         .bind(upstream)
+        .bind(m.pushed_as.map(AnyDigest::to_string))
 }
 
 /// Records a manifest, its references and its tag in one transaction, after
 /// checking again (under the write lock) that everything it references is in
 /// the repository. Returns the missing references instead when some are not.
-pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>, DbError> {
+pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<AnyDigest>, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
     let missing = missing_on(&mut tx, m.repository, m.info).await?;
@@ -281,13 +372,19 @@ pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>,
         return Ok(missing);
     }
     manifest_query(&m, None).execute(&mut *tx).await?;
+    if let Some(alias) = m.pushed_as {
+        insert_alias_on(&mut tx, alias, m.digest).await?;
+    }
     for r in &m.info.references {
+        let Some(stored) = resolve_on(&mut tx, &r.digest).await? else {
+            continue; // a foreign layer named by a digest never stored
+        };
         if r.may_be_absent {
-            let stored = sqlx::query("SELECT 1 AS one FROM blob WHERE digest = $1")
-                .bind(r.digest.to_string())
+            let found = sqlx::query("SELECT 1 AS one FROM blob WHERE digest = $1")
+                .bind(stored.to_string())
                 .fetch_optional(&mut *tx)
                 .await?;
-            if stored.is_none() {
+            if found.is_none() {
                 continue; // a foreign layer clients fetch from its `urls`
             }
         }
@@ -297,7 +394,7 @@ pub async fn insert_manifest(db: &Db, m: NewManifest<'_>) -> Result<Vec<Digest>,
         )
         .bind(m.repository.as_str())
         .bind(m.digest.to_string())
-        .bind(r.digest.to_string())
+        .bind(stored.to_string())
         .bind(r.kind.as_str())
         .execute(&mut *tx)
         .await?;
@@ -401,8 +498,8 @@ pub async fn catalog(db: &Db, last: Option<&str>, limit: u32) -> Result<Vec<Stri
 /// A manifest whose `subject` is the one asked about.
 #[derive(Clone, Debug)]
 pub struct Referrer {
-    /// Its digest.
-    pub digest: Digest,
+    /// Its digest (the one it was pushed by).
+    pub digest: AnyDigest,
     /// Its media type.
     pub media_type: String,
     /// Its size.
@@ -418,11 +515,12 @@ pub struct Referrer {
 pub async fn referrers(
     db: &Db,
     repository: &Name,
-    subject: &Digest,
+    subject: &AnyDigest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Referrer>, DbError> {
     let rows = sqlx::query(
-        "SELECT m.digest, m.media_type, m.artifact_type, m.annotations, b.size FROM oci_manifest m \
+        "SELECT COALESCE(m.pushed_as, m.digest) AS digest, m.media_type, m.artifact_type, m.annotations, b.size \
+         FROM oci_manifest m \
          JOIN blob b ON b.digest = m.digest \
          WHERE m.repository = $1 AND m.subject = $2 AND ($3 IS NULL OR m.artifact_type = $3) \
          ORDER BY m.digest",
@@ -435,7 +533,7 @@ pub async fn referrers(
     rows.iter()
         .map(|r| {
             Ok(Referrer {
-                digest: digest_of(r, "digest")?,
+                digest: any_digest_of(r, "digest")?,
                 media_type: r.try_get("media_type")?,
                 size: r.try_get::<i64, _>("size")? as u64,
                 artifact_type: r.try_get("artifact_type")?,
@@ -467,15 +565,25 @@ pub struct Upload {
     pub repository: String,
     /// Bytes received (the durable offset).
     pub received: u64,
+    /// The algorithm its bytes are hashed with besides sha256.
+    pub algorithm: HashAlgorithm,
 }
 
-/// Records a new upload session.
-pub async fn create_upload(db: &Db, id: &str, repository: &Name) -> Result<(), DbError> {
+/// Records a new upload session whose bytes are hashed with `algorithm` (and sha256).
+pub async fn create_upload(
+    db: &Db,
+    id: &str,
+    repository: &Name,
+    algorithm: HashAlgorithm,
+) -> Result<(), DbError> {
+    let algorithm = (algorithm != HashAlgorithm::Sha256).then_some(algorithm.name());
     sqlx::query(
-        "INSERT INTO oci_upload (id, repository, received, created_at, updated_at) VALUES ($1, $2, 0, $3, $3)",
+        "INSERT INTO oci_upload (id, repository, received, algorithm, created_at, updated_at) \
+         VALUES ($1, $2, 0, $3, $4, $4)",
     )
     .bind(id)
     .bind(repository.as_str())
+    .bind(algorithm)
     .bind(unix_now())
     .execute(&mut *db.writer().await)
     .await?;
@@ -484,14 +592,19 @@ pub async fn create_upload(db: &Db, id: &str, repository: &Name) -> Result<(), D
 
 /// An upload session by id.
 pub async fn find_upload(db: &Db, id: &str) -> Result<Option<Upload>, DbError> {
-    let row = sqlx::query("SELECT repository, received FROM oci_upload WHERE id = $1")
+    let row = sqlx::query("SELECT repository, received, algorithm FROM oci_upload WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *db.reader().await?)
         .await?;
     row.map(|r| {
+        let algorithm: Option<String> = r.try_get("algorithm")?;
         Ok(Upload {
             repository: r.try_get("repository")?,
             received: r.try_get::<i64, _>("received")? as u64,
+            algorithm: algorithm
+                .as_deref()
+                .and_then(HashAlgorithm::from_name)
+                .unwrap_or(HashAlgorithm::Sha256),
         })
     })
     .transpose()
@@ -536,7 +649,7 @@ pub async fn find_tag_checked(
     tag: &str,
 ) -> Result<Option<(StoredManifest, Option<i64>)>, DbError> {
     let row = sqlx::query(
-        "SELECT m.digest, m.media_type, b.size, t.checked_at FROM oci_tag t \
+        "SELECT m.digest, m.media_type, m.pushed_as, b.size, t.checked_at FROM oci_tag t \
          JOIN oci_manifest m ON m.repository = t.repository AND m.digest = t.manifest \
          JOIN blob b ON b.digest = m.digest WHERE t.repository = $1 AND t.tag = $2",
     )
@@ -595,10 +708,14 @@ pub async fn insert_mirror_manifest(
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
     manifest_query(&m, Some(upstream)).execute(&mut *tx).await?;
+    if let Some(alias) = m.pushed_as {
+        insert_alias_on(&mut tx, alias, m.digest).await?;
+    }
     for r in &m.info.references {
         sqlx::query(
             "INSERT INTO oci_manifest_reference (repository, manifest, digest, kind) \
              SELECT $1, $2, digest, $4 FROM blob WHERE digest = $3 \
+             OR digest = (SELECT a.blob FROM oci_digest_alias a WHERE a.digest = $3) \
              ON CONFLICT (repository, manifest, digest) DO NOTHING",
         )
         .bind(m.repository.as_str())

@@ -25,6 +25,10 @@
 //!   of them is missing (a `subject` may be), and garbage collection will follow
 //!   these rows.
 //! - `oci_tag`: tag → manifest, moved in one statement.
+//! - `oci_digest_alias` (`migrations/0007_oci_digests.sql`): content that
+//!   clients name by sha512 (distribution-spec main): the sha512 → the blob's
+//!   sha256. `oci_manifest.pushed_as` keeps the digest a manifest was pushed
+//!   by; `oci_upload.algorithm` the one an upload is hashed with besides sha256.
 //! - `oci_upload`: upload sessions. Their bytes live in `<data>/tmp/uploads/<id>`
 //!   ([`airlock_core::upload`]), hashed as they arrive; the recorded offset is
 //!   the truth, so a session survives a restart and resumes where it stood.

@@ -7,7 +7,7 @@
 
 use crate::error::OciError;
 use crate::path::parse_digest;
-use airlock_core::Digest;
+use airlock_core::digest::AnyDigest;
 use serde::Deserialize;
 
 /// OCI image index.
@@ -59,8 +59,8 @@ impl RefKind {
 pub struct Referenced {
     /// What it is to the manifest.
     pub kind: RefKind,
-    /// Its digest.
-    pub digest: Digest,
+    /// Its digest (sha256 or sha512).
+    pub digest: AnyDigest,
     /// A layer with `urls` (Docker foreign / OCI non-distributable) may be
     /// absent from the registry.
     pub may_be_absent: bool,
@@ -74,7 +74,7 @@ pub struct ManifestInfo {
     /// `artifactType`, else the config's media type (what the referrers API reports).
     pub artifact_type: Option<String>,
     /// The manifest this one refers to (signatures, SBOMs); it may not exist (yet).
-    pub subject: Option<Digest>,
+    pub subject: Option<AnyDigest>,
     /// The `annotations` object, as JSON text, for referrers descriptors.
     pub annotations: Option<String>,
     /// Config, layers and child manifests, in document order.

@@ -32,6 +32,14 @@
 //!   stores nothing and ends every follower's body short with an error, so a
 //!   client's connection is cut rather than given bad bytes.
 //!
+//! - Referrers are asked of the upstream's referrers API. An upstream
+//!   without one (404: registry:2 / docker-registry 2.8 and other registries
+//!   older than distribution-spec v1.1) is read the way v1.1 clients read it:
+//!   the index under the tag `<alg>-<hex>` (the "referrers tag schema"),
+//!   pulled through like any tag and answered as the referrers index,
+//!   filtered by `artifactType`. When the upstream fails, the stored
+//!   referrers (and stored schema tag) answer.
+//!
 //! # Offline
 //!
 //! Only what is stored is served, under both name forms; a miss is the spec's
@@ -44,13 +52,13 @@ use crate::path::{Name, Reference};
 use crate::registry::Registry;
 use crate::remote::Remote;
 use crate::OciSettings;
+use airlock_core::digest::{AnyDigest, HashAlgorithm, Hashes};
 use airlock_core::follow::{self, Shared};
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::CacheResult;
 use airlock_core::store::{BlobBody, StoreError};
 use airlock_core::upstream::{Upstream, UpstreamBody, UpstreamError};
 use airlock_core::{unix_now, Digest, Mode};
-use sha2::Digest as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -229,12 +237,22 @@ pub async fn manifest(
     let mirrors = &reg.mirrors;
     match reference {
         Reference::Digest(digest) => {
-            let found = index::find_manifest(&reg.db, name, digest).await?;
+            let stored = async {
+                match index::resolve(&reg.db, digest).await? {
+                    Some(stored) => index::find_manifest(&reg.db, name, &stored).await,
+                    None => Ok(None),
+                }
+            };
+            let found = stored.await?;
             if found.is_some() || !mirrors.online() {
                 return Ok(found.map(hit));
             }
             let _turn = mirrors.fetching.lock(&format!("m {name}@{digest}")).await;
-            if let Some(found) = index::find_manifest(&reg.db, name, digest).await? {
+            let again = match index::resolve(&reg.db, digest).await? {
+                Some(stored) => index::find_manifest(&reg.db, name, &stored).await?,
+                None => None,
+            };
+            if let Some(found) = again {
                 return Ok(Some(hit(found)));
             }
             fetch_manifest(
@@ -338,7 +356,7 @@ async fn fetch_manifest(
     remote: &Remote,
     repo: &str,
     reference: &str,
-    expected: Option<&Digest>,
+    expected: Option<&AnyDigest>,
     tag: Option<&str>,
 ) -> Result<Option<StoredManifest>, OciError> {
     let body = match remote.manifest(repo, reference, false).await {
@@ -357,16 +375,25 @@ async fn fetch_manifest(
         .bytes(reg.settings.max_manifest_size)
         .await
         .map_err(OciError::from)?;
-    let digest = Digest::from_sha256_bytes(&sha2::Sha256::digest(&bytes));
+    // Hashed with sha256 (its name in the store) and the algorithm asked for.
+    let mut hashes = Hashes::new(expected.map_or(HashAlgorithm::Sha256, AnyDigest::algorithm));
+    hashes.update(&bytes);
+    let hashed = hashes.finish();
+    let (digest, named) = (hashed.sha256, hashed.named);
     for (what, want) in [("asked for", expected), ("announced", announced.as_ref())] {
-        if let Some(want) = want {
-            if *want != digest {
-                return Err(OciError::UpstreamContent(format!(
-                    "{origin}: the manifest hashes to {digest}, not the {what} {want}"
-                )));
-            }
+        let Some(want) = want else { continue };
+        let got: AnyDigest = match want.algorithm() {
+            HashAlgorithm::Sha256 => digest.clone().into(),
+            algorithm if algorithm == named.algorithm() => named.clone(),
+            _ => continue, // announced under an algorithm not computed
+        };
+        if *want != got {
+            return Err(OciError::UpstreamContent(format!(
+                "{origin}: the manifest hashes to {got}, not the {what} {want}"
+            )));
         }
     }
+    let pushed_as = (named.algorithm() != HashAlgorithm::Sha256).then_some(named);
     // Only a manifest media type may decide; a generic one (`application/json`) may not.
     let content_type = content_type.filter(|t| manifest::is_manifest_type(t));
     let info = manifest::parse(&bytes, content_type.as_deref())
@@ -382,6 +409,7 @@ async fn fetch_manifest(
         size,
         info: &info,
         tags: &tags,
+        pushed_as: pushed_as.as_ref(),
     };
     index::insert_mirror_manifest(&reg.db, new, &remote.config.name).await?;
     tracing::info!(repository = %name, %reference, %digest, upstream = %remote.config.name,
@@ -390,14 +418,107 @@ async fn fetch_manifest(
         digest,
         media_type: info.media_type,
         size,
+        pushed_as,
     }))
 }
 
-fn header_digest(body: &UpstreamBody) -> Option<Digest> {
+fn header_digest(body: &UpstreamBody) -> Option<AnyDigest> {
     body.headers()
         .get(CONTENT_DIGEST)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
+}
+
+/// The tag under which a registry without the referrers API keeps the
+/// referrers of `subject` (distribution-spec v1.1, "referrers tag schema"):
+/// `<alg>-<hex>`, the algorithm cut to 32 characters and the hex to 64.
+pub fn referrers_tag(subject: &AnyDigest) -> String {
+    let alg = subject.algorithm().name();
+    let hex = subject.hex();
+    format!(
+        "{}-{}",
+        &alg[..alg.len().min(32)],
+        &hex[..hex.len().min(64)]
+    )
+}
+
+/// The descriptors of an image index, those of `artifact_type` only when given.
+fn index_descriptors(
+    bytes: &[u8],
+    artifact_type: Option<&str>,
+) -> Result<Vec<serde_json::Value>, String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        #[serde(default)]
+        manifests: Vec<serde_json::Value>,
+    }
+    let index: Index = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    Ok(index
+        .manifests
+        .into_iter()
+        .filter(|d| artifact_type.is_none_or(|t| d["artifactType"].as_str() == Some(t)))
+        .collect())
+}
+
+/// The referrers of `subject` in a mirrored repository, as descriptors:
+/// from the upstream's referrers API, else from its referrers tag schema,
+/// else (upstream failing, or offline) from the store. The caller adds the
+/// referrers stored locally (manifests with this `subject`) when the
+/// upstream did not answer.
+pub async fn referrers(
+    reg: &Registry,
+    name: &Name,
+    upstream: &(Arc<Remote>, String),
+    subject: &AnyDigest,
+    artifact_type: Option<&str>,
+) -> Result<Option<Vec<serde_json::Value>>, OciError> {
+    let (remote, repo) = upstream;
+    let tag = Reference::Tag(referrers_tag(subject));
+    if reg.mirrors.online() {
+        let asked = async {
+            let body = remote.referrers(repo, subject, artifact_type).await?;
+            let origin = body.url().to_owned();
+            let bytes = body.bytes(reg.settings.max_manifest_size).await?;
+            index_descriptors(&bytes, artifact_type)
+                .map_err(|e| OciError::UpstreamContent(format!("{origin}: referrers index: {e}")))
+        };
+        let failed = match asked.await {
+            Ok(found) => return Ok(Some(found)),
+            Err(OciError::Upstream(e)) if e.is_not_found() => {
+                // No referrers API: the tag schema, pulled through like any tag.
+                match manifest(reg, name, upstream, &tag).await {
+                    Ok(Some((found, _))) => {
+                        return stored_index(reg, &found, artifact_type).await.map(Some)
+                    }
+                    Ok(None) => return Ok(Some(Vec::new())),
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        };
+        tracing::warn!(repository = %name, %subject, upstream = %remote.config.name, error = %failed,
+            "oci: upstream unavailable; answering referrers from the store");
+    }
+    match index::find_tag(&reg.db, name, &tag.to_string()).await? {
+        Some(found) => stored_index(reg, &found, artifact_type).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The descriptors of a stored index (a referrers tag schema index).
+async fn stored_index(
+    reg: &Registry,
+    found: &StoredManifest,
+    artifact_type: Option<&str>,
+) -> Result<Vec<serde_json::Value>, OciError> {
+    let bytes = reg
+        .store
+        .open(&found.digest, None)
+        .await?
+        .into_bytes()
+        .await?;
+    index_descriptors(&bytes, artifact_type)
+        .map_err(|e| OciError::UpstreamContent(format!("referrers tag {}: {e}", found.digest)))
 }
 
 /// Largest tag list read from an upstream.
@@ -629,7 +750,7 @@ async fn store(
 async fn len_of(reg: &Registry, name: &Name, digest: &Digest) -> Result<u64, OciError> {
     index::find_blob(&reg.db, name, digest)
         .await?
-        .ok_or_else(|| OciError::BlobUnknown(digest.clone()))
+        .ok_or_else(|| OciError::BlobUnknown(digest.clone().into()))
 }
 
 /// A blob of a mirrored repository, fetched and stored whole when missing
@@ -723,6 +844,36 @@ mod tests {
         );
         let bare = m.resolve(Name::parse("docker.io").expect("name"), None);
         assert_eq!(bare.map(|_| ()).map_err(|e| e.code()), Err("NAME_INVALID"));
+    }
+
+    #[test]
+    fn referrers_tag_schema() {
+        let sha256: AnyDigest = format!("sha256:{}", "ab".repeat(32))
+            .parse()
+            .expect("digest");
+        assert_eq!(
+            referrers_tag(&sha256),
+            format!("sha256-{}", "ab".repeat(32))
+        );
+        let sha512: AnyDigest = format!("sha512:{}", "cd".repeat(64))
+            .parse()
+            .expect("digest");
+        let tag = referrers_tag(&sha512);
+        assert_eq!(
+            tag,
+            format!("sha512-{}", "cd".repeat(32)),
+            "the hex is cut to 64"
+        );
+        assert!(crate::path::check_tag(&tag).is_ok());
+        let index = br#"{"schemaVersion":2,"manifests":[
+            {"digest":"a","artifactType":"x/sig"},{"digest":"b","artifactType":"x/sbom"},{"digest":"c"}]}"#;
+        assert_eq!(index_descriptors(index, None).expect("index").len(), 3);
+        let sigs = index_descriptors(index, Some("x/sig")).expect("index");
+        assert_eq!(
+            sigs,
+            vec![serde_json::json!({"digest":"a","artifactType":"x/sig"})]
+        );
+        assert!(index_descriptors(b"not json", None).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! and everything before them is the name, which must then match the grammar.
 
 use crate::error::OciError;
-use airlock_core::Digest;
+use airlock_core::digest::{AnyDigest, HashAlgorithm};
 use std::fmt;
 
 /// Longest repository name: clients cap `host[:port]/name` at 255 characters
@@ -31,13 +31,13 @@ pub enum Endpoint {
     /// `/v2/<name>/manifests/<tag|digest>`.
     Manifest(Name, Reference),
     /// `/v2/<name>/blobs/<digest>`.
-    Blob(Name, Digest),
+    Blob(Name, AnyDigest),
     /// `/v2/<name>/blobs/uploads/`: starts an upload (or mounts).
     Uploads(Name),
     /// `/v2/<name>/blobs/uploads/<id>`: one upload session.
     Upload(Name, String),
     /// `/v2/<name>/referrers/<digest>`.
-    Referrers(Name, Digest),
+    Referrers(Name, AnyDigest),
 }
 
 /// A repository name that matches the spec's grammar
@@ -110,8 +110,8 @@ fn component_ok(c: &str) -> bool {
 pub enum Reference {
     /// A tag, checked against `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
     Tag(String),
-    /// A digest.
-    Digest(Digest),
+    /// A digest (sha256 or sha512).
+    Digest(AnyDigest),
 }
 
 impl Reference {
@@ -151,9 +151,10 @@ pub fn check_tag(tag: &str) -> Result<(), OciError> {
     }
 }
 
-/// Parses a digest (`algorithm:encoded`, percent-encoded or not). Only
-/// sha256 is stored; another well-formed algorithm is refused as unsupported.
-pub fn parse_digest(s: &str) -> Result<Digest, OciError> {
+/// Parses a digest (`algorithm:encoded`, percent-encoded or not): sha256 or
+/// sha512. Another algorithm that fits the grammar is refused like a
+/// malformed digest (400 `DIGEST_INVALID`, as distribution answers).
+pub fn parse_digest(s: &str) -> Result<AnyDigest, OciError> {
     let decoded = percent_encoding::percent_decode_str(s).decode_utf8_lossy();
     let invalid = |why: &str| OciError::DigestInvalid(format!("{decoded:?}: {why}"));
     let Some((algorithm, encoded)) = decoded.split_once(':') else {
@@ -173,10 +174,25 @@ pub fn parse_digest(s: &str) -> Result<Digest, OciError> {
     if !algorithm_ok || !encoded_ok {
         return Err(invalid("not a digest"));
     }
-    if algorithm != "sha256" {
-        return Err(invalid("only sha256 digests are supported"));
-    }
-    Digest::from_hex(encoded).map_err(|_| invalid("sha256 is 64 lowercase hex digits"))
+    let Some(known) = HashAlgorithm::from_name(algorithm) else {
+        return Err(invalid("only sha256 and sha512 digests are supported"));
+    };
+    decoded.parse().map_err(|_| {
+        invalid(&format!(
+            "{algorithm} is {} lowercase hex digits",
+            known.hex_len()
+        ))
+    })
+}
+
+/// The algorithm of a `?digest-algorithm=` parameter (distribution-spec
+/// main): the one the client will name the upload's bytes by.
+pub fn parse_algorithm(name: &str) -> Result<HashAlgorithm, OciError> {
+    HashAlgorithm::from_name(name).ok_or_else(|| {
+        OciError::AlgorithmUnsupported(format!(
+            "digest-algorithm {name:?}: only sha256 and sha512 are supported"
+        ))
+    })
 }
 
 /// Parses the path after `/v2/` (raw, not percent-decoded: a name never
@@ -232,7 +248,8 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        let d: Digest = format!("sha256:{HEX}").parse().expect("digest");
+        let d: AnyDigest = format!("sha256:{HEX}").parse().expect("digest");
+        let d512: AnyDigest = format!("sha512:{HEX}{HEX}").parse().expect("digest");
         let cases = [
             ("", Endpoint::Base),
             ("_catalog", Endpoint::Catalog),
@@ -263,6 +280,18 @@ mod tests {
             (
                 &format!("manifests/manifests/manifests/referrers/sha256:{HEX}"),
                 Endpoint::Referrers(name("manifests/manifests/manifests"), d),
+            ),
+            (
+                &format!("a/blobs/sha512:{HEX}{HEX}"),
+                Endpoint::Blob(name("a"), d512.clone()),
+            ),
+            (
+                &format!("a/manifests/sha512%3A{HEX}{HEX}"),
+                Endpoint::Manifest(name("a"), Reference::Digest(d512.clone())),
+            ),
+            (
+                &format!("a/referrers/sha512:{HEX}{HEX}"),
+                Endpoint::Referrers(name("a"), d512),
             ),
         ];
         for (path, want) in cases {
@@ -304,7 +333,10 @@ mod tests {
             "a/manifests/sha256:totallywrong",
             "a/blobs/sha256:ABC",
             "a/blobs/md5",
-            &format!("a/blobs/sha512:{HEX}{HEX}"),
+            &format!("a/blobs/sha512:{HEX}"),
+            &format!("a/blobs/sha512:{HEX}{}", HEX.to_uppercase()),
+            &format!("a/blobs/sha384:{HEX}{}", &HEX[..32]),
+            &format!("a/blobs/sha256+b64:{HEX}"),
             &format!("a/blobs/sha256:{}", HEX.to_uppercase()),
         ] {
             assert_eq!(code(p), "DIGEST_INVALID", "{p}");
@@ -318,6 +350,16 @@ mod tests {
             "a/tags/lists",
         ] {
             assert_eq!(code(p), "UNSUPPORTED", "{p}");
+        }
+    }
+
+    #[test]
+    fn digest_algorithms() {
+        assert_eq!(parse_algorithm("sha512").ok(), Some(HashAlgorithm::Sha512));
+        assert_eq!(parse_algorithm("sha256").ok(), Some(HashAlgorithm::Sha256));
+        for bad in ["md5", "SHA512", ""] {
+            let e = parse_algorithm(bad).expect_err(bad);
+            assert_eq!(e.code(), "UNSUPPORTED", "{bad}");
         }
     }
 

@@ -4,8 +4,14 @@
 //! token from the realm, anonymously or with the configured credentials, and
 //! retrying once; tokens are cached per scope until they expire. A `Basic`
 //! challenge is answered with the credentials.
+//!
+//! An upstream that answers 429 or 503 with `Retry-After` is not asked again
+//! before that time has passed: meanwhile every request to it fails at once
+//! with [`UpstreamError::RetryAfter`] (the registry then serves what it has
+//! stored, and answers a miss with 429 `TOOMANYREQUESTS` and `Retry-After`).
 
 use crate::UpstreamRegistry;
+use airlock_core::digest::AnyDigest;
 use airlock_core::upstream::{Upstream, UpstreamBody, UpstreamError, UpstreamRequest};
 use airlock_core::Digest;
 use base64::Engine as _;
@@ -36,7 +42,13 @@ pub struct Remote {
     upstream: Upstream,
     /// `Authorization` values per scope, with when they expire.
     tokens: Mutex<HashMap<String, (HeaderValue, Instant)>>,
+    /// Until when the upstream asked not to be asked (its `Retry-After`).
+    quiet_until: Mutex<Option<Instant>>,
 }
+
+/// The longest `Retry-After` honoured: a longer one (or a wrong clock) must
+/// not cut a mirror off from its upstream for days.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(3600);
 
 impl Remote {
     /// A client for `config`, sending through `upstream`.
@@ -46,6 +58,33 @@ impl Remote {
             config,
             upstream,
             tokens: Mutex::default(),
+            quiet_until: Mutex::default(),
+        }
+    }
+
+    /// The error for a request while the upstream asked to wait, if it did.
+    fn quiet(&self, url: &str) -> Option<UpstreamError> {
+        let mut until = self.quiet_until.lock().unwrap_or_else(|p| p.into_inner());
+        let left = until.and_then(|at| at.checked_duration_since(Instant::now()));
+        if left.is_none() {
+            *until = None;
+        }
+        left.map(|left| UpstreamError::RetryAfter {
+            url: airlock_core::upstream::redact_str(url),
+            status: 429,
+            // Rounded up: a client told "0" would come back at once.
+            retry_after: Duration::from_secs(left.as_secs() + 1),
+        })
+    }
+
+    /// Remembers an upstream's `Retry-After`.
+    fn note_retry_after(&self, error: &UpstreamError) {
+        if let UpstreamError::RetryAfter { retry_after, .. } = error {
+            let wait = (*retry_after).min(RETRY_AFTER_MAX);
+            tracing::warn!(upstream = %self.config.name, wait_secs = wait.as_secs(),
+                "oci: upstream asks to wait (Retry-After); not asking it again before then");
+            let mut until = self.quiet_until.lock().unwrap_or_else(|p| p.into_inner());
+            *until = Instant::now().checked_add(wait);
         }
     }
 
@@ -78,6 +117,25 @@ impl Remote {
         self.send(repo, &url, false, Some("application/json")).await
     }
 
+    /// `GET /v2/<repo>/referrers/<digest>[?artifactType=<type>]`.
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &AnyDigest,
+        artifact_type: Option<&str>,
+    ) -> Result<UpstreamBody, UpstreamError> {
+        let mut url = format!("{}/v2/{repo}/referrers/{subject}", self.endpoint);
+        if let Some(artifact_type) = artifact_type {
+            url.push_str("?artifactType=");
+            url.extend(percent_encoding::utf8_percent_encode(
+                artifact_type,
+                percent_encoding::NON_ALPHANUMERIC,
+            ));
+        }
+        let accept = "application/vnd.oci.image.index.v1+json";
+        self.send(repo, &url, false, Some(accept)).await
+    }
+
     /// `GET /v2/<repo>/blobs/<digest>`.
     pub async fn blob(&self, repo: &str, digest: &Digest) -> Result<UpstreamBody, UpstreamError> {
         let url = format!("{}/v2/{repo}/blobs/{digest}", self.endpoint);
@@ -85,6 +143,24 @@ impl Remote {
     }
 
     async fn send(
+        &self,
+        repo: &str,
+        url: &str,
+        head: bool,
+        accept: Option<&'static str>,
+    ) -> Result<UpstreamBody, UpstreamError> {
+        if let Some(error) = self.quiet(url) {
+            return Err(error);
+        }
+        let result = self.send_authorized(repo, url, head, accept).await;
+        if let Err(error) = &result {
+            self.note_retry_after(error);
+        }
+        result
+    }
+
+    /// [`Remote::send`], answering the upstream's authentication challenge.
+    async fn send_authorized(
         &self,
         repo: &str,
         url: &str,

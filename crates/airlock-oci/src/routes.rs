@@ -4,21 +4,20 @@
 use crate::auth::Access;
 use crate::error::OciError;
 use crate::mirror::{self, MirrorBlob, Resolved};
-use crate::path::{self, parse_digest, Endpoint, Name, Reference};
+use crate::path::{self, parse_algorithm, parse_digest, Endpoint, Name, Reference};
 use crate::registry::Registry;
 use crate::{index, manifest};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
 use airlock_core::auth::Users;
+use airlock_core::digest::{AnyDigest, HashAlgorithm, Hashes};
 use airlock_core::metrics::CacheResult;
 use airlock_core::serve::{self, BlobResponse};
 use airlock_core::store::StoreError;
 use airlock_core::upload::UploadArea;
-use airlock_core::Digest;
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
 use serde::Deserialize;
-use sha2::Digest as _;
 use std::sync::Arc;
 
 /// Sent on every answer: docker clients check it on `/v2/`.
@@ -61,6 +60,9 @@ struct Query {
     last: Option<String>,
     #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
+    /// The algorithm the client will name an upload's bytes by (distribution-spec main).
+    #[serde(rename = "digest-algorithm")]
+    digest_algorithm: Option<String>,
     /// containerd's mirror parameter: the registry the client's reference names.
     ns: Option<String>,
 }
@@ -117,13 +119,12 @@ async fn handle(
             get_blob(&req, &reg, &target, &digest).await
         }
         Endpoint::Referrers(name, digest) if method == Method::GET => {
-            let name = reg
+            let target = reg
                 .mirrors
                 .resolve_read(&reg.db, name, query.ns.as_deref())
-                .await?
-                .name;
-            reg.auth.check(&req, &name, Access::Read).await?;
-            referrers(&reg, &name, &digest, &query).await
+                .await?;
+            reg.auth.check(&req, &target.name, Access::Read).await?;
+            referrers(&reg, &target, &digest, &query).await
         }
         Endpoint::Manifest(name, _)
         | Endpoint::Blob(name, _)
@@ -148,7 +149,11 @@ async fn handle(
         }
         Endpoint::Blob(name, digest) if method == Method::DELETE => {
             let user = authorize(&req, &reg, &name).await?;
-            if !index::delete_blob(&reg.db, &name, &digest).await? {
+            let deleted = match index::resolve(&reg.db, &digest).await? {
+                Some(stored) => index::delete_blob(&reg.db, &name, &stored).await?,
+                None => false,
+            };
+            if !deleted {
                 return Err(OciError::BlobUnknown(digest));
             }
             tracing::info!(%user, repository = %name, %digest, "oci: deleted blob");
@@ -169,6 +174,7 @@ async fn handle(
                 name: &name,
                 id: &id,
                 received: upload.received,
+                algorithm: upload.algorithm,
             };
             match method {
                 Method::GET => Ok(session.status(StatusCode::NO_CONTENT)),
@@ -304,8 +310,9 @@ async fn catalog(req: &HttpRequest, reg: &Registry, q: &Query) -> Result<HttpRes
     ))
 }
 
-/// Adds the registry's headers to an answer built by `serve::blob`.
-fn with_digest(mut response: HttpResponse, digest: &Digest) -> HttpResponse {
+/// Adds the registry's headers to an answer built by `serve::blob`:
+/// `digest` is the one the client knows the content by (sha256 or sha512).
+fn with_digest(mut response: HttpResponse, digest: &AnyDigest) -> HttpResponse {
     let headers = response.headers_mut();
     for (name, value) in [API_VERSION, (CONTENT_DIGEST, &digest.to_string())] {
         if let Ok(value) = header::HeaderValue::from_str(value) {
@@ -330,24 +337,42 @@ async fn get_manifest(
     let found = match (&target.upstream, reference) {
         (Some(upstream), _) => mirror::manifest(reg, name, upstream, reference).await?,
         (None, Reference::Tag(tag)) => hit(index::find_tag(&reg.db, name, tag).await?),
-        (None, Reference::Digest(d)) => hit(index::find_manifest(&reg.db, name, d).await?),
+        (None, Reference::Digest(d)) => match index::resolve(&reg.db, d).await? {
+            Some(stored) => hit(index::find_manifest(&reg.db, name, &stored).await?),
+            None => None,
+        },
     };
     let (found, cache) = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
+    // By digest, the one asked for; by tag, the one it was pushed by.
+    let named = match reference {
+        Reference::Digest(d) => d.clone(),
+        Reference::Tag(_) => found.named(),
+    };
     let how = BlobResponse {
         content_type: &found.media_type,
         cache_control,
         cache,
     };
     let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
-    Ok(with_digest(response, &found.digest))
+    Ok(with_digest(response, &named))
 }
 
 async fn get_blob(
     req: &HttpRequest,
     reg: &Arc<Registry>,
     target: &Resolved,
-    digest: &Digest,
+    named: &AnyDigest,
 ) -> Result<HttpResponse, OciError> {
+    let Some(digest) = index::resolve(&reg.db, named).await? else {
+        // A sha512 digest no stored blob has: only an upstream could have it.
+        if target.upstream.is_some() && reg.mirrors.mode == airlock_core::Mode::Online {
+            return Err(OciError::AlgorithmUnsupported(format!(
+                "{named}: blobs are pulled through by sha256 digest only"
+            )));
+        }
+        return Err(OciError::BlobUnknown(named.clone()));
+    };
+    let digest = &digest;
     let found = match &target.upstream {
         Some(upstream) => mirror::blob(reg, &target.name, upstream, digest).await?,
         None => index::find_blob(&reg.db, &target.name, digest)
@@ -359,14 +384,14 @@ async fn get_blob(
         cache_control: IMMUTABLE,
         cache: CacheResult::Hit,
     };
-    let response = match found.ok_or_else(|| OciError::BlobUnknown(digest.clone()))? {
+    let response = match found.ok_or_else(|| OciError::BlobUnknown(named.clone()))? {
         MirrorBlob::Stored(size) => serve::blob(req, reg.store.as_ref(), digest, size, how).await?,
         MirrorBlob::Arriving(body) => {
             how.cache = CacheResult::Miss;
             serve::fresh(req, body, how)
         }
     };
-    Ok(with_digest(response, digest))
+    Ok(with_digest(response, named))
 }
 
 /// The request's `Content-Length`, when it sent one.
@@ -403,14 +428,22 @@ async fn put_manifest(
         }
         body.extend_from_slice(&chunk);
     }
-    let digest = Digest::from_sha256_bytes(&sha2::Sha256::digest(&body));
+    let algorithm = match reference {
+        Reference::Digest(expected) => expected.algorithm(),
+        Reference::Tag(_) => HashAlgorithm::Sha256,
+    };
+    let mut hashes = Hashes::new(algorithm);
+    hashes.update(&body);
+    let hashed = hashes.finish();
+    let (digest, named) = (hashed.sha256, hashed.named);
     if let Reference::Digest(expected) = reference {
-        if *expected != digest {
+        if *expected != named {
             return Err(OciError::DigestInvalid(format!(
-                "the manifest's bytes hash to {digest}, not {expected}"
+                "the manifest's bytes hash to {named}, not {expected}"
             )));
         }
     }
+    let pushed_as = (named.algorithm() != HashAlgorithm::Sha256).then_some(&named);
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -429,16 +462,17 @@ async fn put_manifest(
         size,
         info: &info,
         tags: &tags,
+        pushed_as,
     };
     let missing = index::insert_manifest(&reg.db, new).await?;
     if !missing.is_empty() {
         return Err(OciError::ManifestBlobUnknown(missing)); // deleted meanwhile
     }
-    tracing::info!(%user, repository = %name, %digest, tags = %tags.join(","), media_type = %info.media_type, "oci: pushed manifest");
+    tracing::info!(%user, repository = %name, digest = %named, tags = %tags.join(","), media_type = %info.media_type, "oci: pushed manifest");
     let mut response = respond(StatusCode::CREATED);
     response
-        .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{digest}")))
-        .insert_header((CONTENT_DIGEST, digest.to_string()));
+        .insert_header((header::LOCATION, format!("/v2/{name}/manifests/{named}")))
+        .insert_header((CONTENT_DIGEST, named.to_string()));
     if matches!(reference, Reference::Digest(_)) && !tags.is_empty() {
         response.insert_header(("oci-tag", tags.join(", ")));
     }
@@ -479,7 +513,10 @@ async fn delete_manifest(
 ) -> Result<(), OciError> {
     let deleted = match reference {
         Reference::Tag(tag) => index::delete_tag(&reg.db, name, tag).await?,
-        Reference::Digest(d) => index::delete_manifest(&reg.db, name, d).await?,
+        Reference::Digest(d) => match index::resolve(&reg.db, d).await? {
+            Some(stored) => index::delete_manifest(&reg.db, name, &stored).await?,
+            None => false,
+        },
     };
     if !deleted {
         return Err(OciError::ManifestUnknown(reference.to_string()));
@@ -487,7 +524,7 @@ async fn delete_manifest(
     Ok(())
 }
 
-fn blob_created(name: &Name, digest: &Digest) -> HttpResponse {
+fn blob_created(name: &Name, digest: &AnyDigest) -> HttpResponse {
     respond(StatusCode::CREATED)
         .insert_header((header::LOCATION, format!("/v2/{name}/blobs/{digest}")))
         .insert_header((CONTENT_DIGEST, digest.to_string()))
@@ -520,22 +557,33 @@ async fn start_upload(
             (Some(_), Some(from)) => reg.auth.allows(Some(user), from, Access::Read),
             (Some(_), None) => false,
         };
-        if readable
-            && index::mount_blob(&reg.db, name, &digest, from.as_ref())
-                .await?
-                .is_some()
-        {
-            return Ok(blob_created(name, &digest));
+        if readable {
+            if let Some(stored) = index::resolve(&reg.db, &digest).await? {
+                if index::mount_blob(&reg.db, name, &stored, from.as_ref())
+                    .await?
+                    .is_some()
+                {
+                    return Ok(blob_created(name, &digest));
+                }
+            }
         }
     }
+    // The algorithm the bytes will be named by, so they are hashed with it as
+    // they arrive: asked for, or that of a whole blob's `?digest=`.
+    let algorithm = match (&q.digest_algorithm, &q.digest) {
+        (Some(algorithm), _) => parse_algorithm(algorithm)?,
+        (None, Some(digest)) => parse_digest(digest)?.algorithm(),
+        (None, None) => HashAlgorithm::Sha256,
+    };
     let id = UploadArea::new_id();
     let turn = reg.locks.lock(&id).await;
     reg.uploads.create(&id).await?;
-    index::create_upload(&reg.db, &id, name).await?;
+    index::create_upload(&reg.db, &id, name, algorithm).await?;
     let session = Session {
         name,
         id: &id,
         received: 0,
+        algorithm,
     };
     if q.digest.is_some() {
         // A whole blob in one POST.
@@ -551,6 +599,8 @@ struct Session<'a> {
     name: &'a Name,
     id: &'a str,
     received: u64,
+    /// What the bytes are hashed with besides sha256.
+    algorithm: HashAlgorithm,
 }
 
 impl Session<'_> {
@@ -615,7 +665,8 @@ impl Session<'_> {
         reg: &Registry,
     ) -> Result<(), OciError> {
         let expected = self.chunk_length(req)?;
-        let mut appender = match reg.uploads.append(self.id, self.received).await {
+        let appending = reg.uploads.append(self.id, self.received, self.algorithm);
+        let mut appender = match appending.await {
             Ok(a) => a,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 index::delete_upload(&reg.db, self.id).await?;
@@ -666,6 +717,9 @@ impl Session<'_> {
         let digest = parse_digest(q.digest.as_deref().ok_or_else(|| {
             OciError::DigestInvalid("the digest query parameter is missing".into())
         })?)?;
+        if digest.algorithm() != HashAlgorithm::Sha256 {
+            self.algorithm = digest.algorithm(); // a last chunk is hashed with it too
+        }
         if content_length(req) != Some(0) {
             self.append(req, payload, reg).await?;
         }
@@ -684,24 +738,31 @@ impl Session<'_> {
             }
             Err(e) => return Err(e.into()),
         };
-        let size = staged.size;
+        let (stored, size) = (staged.digest.clone(), staged.size);
         reg.store.commit(staged).await?;
-        index::insert_blob(&reg.db, self.name, &digest, size).await?;
+        index::insert_blob(&reg.db, self.name, &stored, size, &digest).await?;
         index::delete_upload(&reg.db, self.id).await?;
         reg.uploads.remove(self.id).await?; // only the hash state is left
         Ok(blob_created(self.name, &digest))
     }
 }
 
+/// The referrers API: the manifests whose `subject` is the digest asked
+/// about, stored ones and, for a mirror, its upstream's ([`mirror::referrers`]).
 async fn referrers(
     reg: &Registry,
-    name: &Name,
-    subject: &Digest,
+    target: &Resolved,
+    subject: &AnyDigest,
     q: &Query,
 ) -> Result<HttpResponse, OciError> {
+    let name = &target.name;
     let filter = q.artifact_type.as_deref().filter(|t| !t.is_empty());
+    let upstream = match &target.upstream {
+        Some(upstream) => mirror::referrers(reg, name, upstream, subject, filter).await?,
+        None => None,
+    };
     let found = index::referrers(&reg.db, name, subject, filter).await?;
-    let manifests: Vec<serde_json::Value> = found
+    let mut manifests: Vec<serde_json::Value> = found
         .into_iter()
         .map(|r| {
             let mut d = serde_json::json!({
@@ -721,6 +782,15 @@ async fn referrers(
             d
         })
         .collect();
+    // The upstream's, and those stored only here (fetched by digest before).
+    if let Some(mut listed) = upstream {
+        for d in manifests {
+            if !listed.iter().any(|l| l["digest"] == d["digest"]) {
+                listed.push(d);
+            }
+        }
+        manifests = listed;
+    }
     let body = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": manifest::OCI_INDEX,

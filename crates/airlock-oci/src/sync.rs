@@ -11,6 +11,7 @@ use crate::manifest::{self, RefKind};
 use crate::mirror::{self, Resolved};
 use crate::path::{Name, Reference};
 use crate::registry::Registry;
+use airlock_core::digest::AnyDigest;
 use airlock_core::Digest;
 use serde::Deserialize;
 
@@ -85,12 +86,12 @@ pub enum Event<'a> {
     /// A child of an index was left out by the platform filter.
     Skipped {
         /// Its digest.
-        digest: &'a Digest,
+        digest: &'a AnyDigest,
     },
     /// A blob is stored; `fetched` is false when it already was.
     Blob {
         /// Its digest.
-        digest: &'a Digest,
+        digest: &'a AnyDigest,
         /// Its size.
         size: u64,
         /// Whether it was fetched now.
@@ -140,12 +141,12 @@ pub async fn sync_image(
     let (top, _) = mirror::manifest(reg, &name, &upstream, &reference)
         .await?
         .ok_or_else(|| OciError::ManifestUnknown(image.to_owned()))?;
-    let mut todo = vec![top.digest.clone()];
-    while let Some(digest) = todo.pop() {
-        let (found, _) =
-            mirror::manifest(reg, &name, &upstream, &Reference::Digest(digest.clone()))
-                .await?
-                .ok_or_else(|| OciError::ManifestUnknown(digest.to_string()))?;
+    let mut todo = vec![top.named()];
+    while let Some(named) = todo.pop() {
+        let (found, _) = mirror::manifest(reg, &name, &upstream, &Reference::Digest(named.clone()))
+            .await?
+            .ok_or_else(|| OciError::ManifestUnknown(named.to_string()))?;
+        let digest = found.digest.clone();
         report(Event::Manifest {
             digest: &digest,
             media_type: &found.media_type,
@@ -172,9 +173,14 @@ pub async fn sync_image(
             continue;
         }
         for r in info.references.iter().filter(|r| !r.may_be_absent) {
-            let (size, fetched) = mirror::store_blob(reg, &name, &upstream, &r.digest)
+            // Blobs are fetched by sha256 (a sha512 one only if already stored).
+            let unknown = || OciError::BlobUnknown(r.digest.clone());
+            let blob = crate::index::resolve(&reg.db, &r.digest)
                 .await?
-                .ok_or_else(|| OciError::BlobUnknown(r.digest.clone()))?;
+                .ok_or_else(unknown)?;
+            let (size, fetched) = mirror::store_blob(reg, &name, &upstream, &blob)
+                .await?
+                .ok_or_else(unknown)?;
             report(Event::Blob {
                 digest: &r.digest,
                 size,

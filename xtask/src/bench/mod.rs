@@ -9,6 +9,7 @@
 //! and leaves the other sections as they were.
 
 mod go;
+mod oci;
 mod procs;
 mod pypi;
 mod wrk;
@@ -24,7 +25,12 @@ use std::time::{Duration, Instant};
 type SectionFn = fn(&Ctx) -> Result<Section, String>;
 
 /// Every section, in the order a full run takes them.
-const SECTIONS: &[(&str, SectionFn)] = &[("go", go::run), ("pypi", pypi::run), ("yum", yum::run)];
+const SECTIONS: &[(&str, SectionFn)] = &[
+    ("go", go::run),
+    ("oci", oci::run),
+    ("pypi", pypi::run),
+    ("yum", yum::run),
+];
 
 /// What every section gets.
 pub struct Ctx {
@@ -319,6 +325,18 @@ pub fn measure_urls(
     scenario: &Scenario,
     raw: &mut String,
 ) -> Result<Vec<Row>, String> {
+    measure_urls_with(ctx, targets, scenario, &[], raw)
+}
+
+/// [`measure_urls`] sending request `headers` (`"Name: value"`), such as the
+/// `Accept` a registry needs to serve a manifest.
+pub fn measure_urls_with(
+    ctx: &Ctx,
+    targets: &[(&Server, String)],
+    scenario: &Scenario,
+    headers: &[&str],
+    raw: &mut String,
+) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for &conc in scenario.concs {
         let mut runs: Vec<Row> = Vec::new();
@@ -332,7 +350,7 @@ pub fn measure_urls(
             for (target, url) in order {
                 target.reset_peak();
                 let cpu = target.cpu_seconds();
-                let load = wrk::run(url, conc, scenario.secs)?;
+                let load = wrk::run_with(url, conc, scenario.secs, headers)?;
                 let cpu = target.cpu_seconds() - cpu;
                 let row = Row {
                     scenario: scenario.name.to_owned(),

@@ -19,10 +19,14 @@ pub struct LoadResult {
     pub errors: f64,
 }
 
-/// `wrk --latency -c conc -d secs url`.
-pub fn run(url: &str, conc: u32, secs: u32) -> Result<LoadResult, String> {
+/// `wrk --latency -c conc -d secs [-H header…] url`.
+pub fn run_with(url: &str, conc: u32, secs: u32, headers: &[&str]) -> Result<LoadResult, String> {
     let threads = conc.min(2);
-    let out = Command::new("wrk")
+    let mut cmd = Command::new("wrk");
+    for header in headers {
+        cmd.args(["-H", header]);
+    }
+    let out = cmd
         .args([
             "--latency",
             "-t",

@@ -1023,3 +1023,276 @@ fn idle_uploads_expire() {
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(r), "BLOB_UPLOAD_UNKNOWN");
 }
+
+/// Content named by sha512 (distribution-spec main; the conformance suite's
+/// default data): blobs pushed every way and manifests pushed by a sha512
+/// digest are checked by it, stored by their sha256, and pulled, mounted,
+/// referred to and deleted by it.
+#[test]
+fn sha512_digests_push_pull_mount_refer_and_delete() {
+    use crate::support::ocifixture::sha512;
+    let w = scratch();
+    let data = w.path().join("data");
+    let airlock = Airlock::start(&data, &oci_config(""), &[]);
+    let reg = Registry::new(&airlock.base);
+    let layer = noise(300_000);
+    let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
+    let (layer512, config512) = (sha512(&layer), sha512(&config));
+
+    // One POST with the whole blob.
+    let r = reg
+        .req(
+            Method::POST,
+            &format!("/v2/team/app/blobs/uploads/?digest={config512}"),
+        )
+        .body(config.clone())
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    assert_eq!(header(&r, "docker-content-digest"), config512);
+    assert_eq!(location(&r), format!("/v2/team/app/blobs/{config512}"));
+    // POST ?digest-algorithm=sha512, chunks, then PUT: hashed as it streams.
+    let r = reg
+        .req(
+            Method::POST,
+            "/v2/team/app/blobs/uploads/?digest-algorithm=sha512",
+        )
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 202);
+    let loc = location(&r);
+    for (range, chunk) in [
+        ("0-99999", &layer[..100_000]),
+        ("100000-199999", &layer[100_000..200_000]),
+    ] {
+        let r = reg
+            .req(Method::PATCH, &loc)
+            .header("content-range", range)
+            .body(chunk.to_vec())
+            .send()
+            .expect("PATCH");
+        assert_eq!(r.status(), 202);
+    }
+    // A wrong sha512 is refused (the session ends, nothing is stored).
+    let r = reg
+        .req(Method::PUT, &with_digest(&loc, &sha512(b"other")))
+        .body(layer[200_000..].to_vec())
+        .send()
+        .expect("PUT");
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r), "DIGEST_INVALID");
+    let r = reg
+        .anon(
+            Method::HEAD,
+            &format!("/v2/team/app/blobs/{}", sha256(&layer)),
+        )
+        .send()
+        .expect("HEAD");
+    assert_eq!(r.status(), 404, "nothing stored");
+    // POST, PATCH, then PUT ?digest=sha512: the algorithm is learned at the end.
+    let loc = reg.start_upload("team/app");
+    let r = reg
+        .req(Method::PATCH, &loc)
+        .body(layer[..123_456].to_vec())
+        .send()
+        .expect("PATCH");
+    assert_eq!(r.status(), 202);
+    let r = reg
+        .req(Method::PUT, &with_digest(&loc, &layer512))
+        .body(layer[123_456..].to_vec())
+        .send()
+        .expect("PUT");
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    assert_eq!(header(&r, "docker-content-digest"), layer512);
+
+    // Pull by sha512 (and by the sha256 of the same bytes).
+    let blob_path = format!("/v2/team/app/blobs/{layer512}");
+    let r = reg.anon(Method::HEAD, &blob_path).send().expect("HEAD");
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-length"), layer.len().to_string());
+    assert_eq!(header(&r, "docker-content-digest"), layer512);
+    let r = reg
+        .anon(Method::GET, &blob_path.replace(':', "%3A"))
+        .header("range", "bytes=10-19")
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().expect("body").as_ref(), &layer[10..20]);
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/team/app/blobs/{}", sha256(&layer)),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.bytes().expect("body").as_ref(), layer.as_slice());
+    // Unknown or malformed algorithms.
+    for (path, status, code) in [
+        (
+            format!("/v2/team/app/blobs/sha384:{}", "a".repeat(96)),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (
+            format!("/v2/team/app/blobs/sha512:{}", "a".repeat(64)),
+            400,
+            "DIGEST_INVALID",
+        ),
+        (
+            format!("/v2/team/app/blobs/{}", sha512(b"absent")),
+            404,
+            "BLOB_UNKNOWN",
+        ),
+    ] {
+        let r = reg.anon(Method::GET, &path).send().expect("GET");
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(error_code(r), code, "{path}");
+    }
+    let r = reg
+        .req(
+            Method::POST,
+            "/v2/team/app/blobs/uploads/?digest-algorithm=md5",
+        )
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r), "UNSUPPORTED");
+
+    // Mount by sha512.
+    let r = reg
+        .req(
+            Method::POST,
+            &format!("/v2/other/app/blobs/uploads/?mount={layer512}&from=team/app"),
+        )
+        .send()
+        .expect("mount");
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "docker-content-digest"), layer512);
+    let r = reg
+        .anon(Method::HEAD, &format!("/v2/other/app/blobs/{layer512}"))
+        .send()
+        .expect("HEAD");
+    assert_eq!(r.status(), 200);
+
+    // A manifest with sha512 descriptors, pushed by its sha512 with a tag.
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config512, "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer512, "size": layer.len() }],
+    }))
+    .expect("manifest");
+    let manifest512 = sha512(&manifest);
+    let r = reg.put_manifest(
+        "team/app",
+        &format!("{}?tag=v1", sha512(b"wrong")),
+        OCI_MANIFEST,
+        &manifest,
+    );
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r), "DIGEST_INVALID");
+    let r = reg.put_manifest(
+        "team/app",
+        &format!("{manifest512}?tag=v1"),
+        OCI_MANIFEST,
+        &manifest,
+    );
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    assert_eq!(header(&r, "docker-content-digest"), manifest512);
+    assert_eq!(
+        location(&r),
+        format!("/v2/team/app/manifests/{manifest512}")
+    );
+    for reference in [manifest512.as_str(), "v1"] {
+        let r = reg
+            .anon(Method::GET, &format!("/v2/team/app/manifests/{reference}"))
+            .send()
+            .expect("GET");
+        assert_eq!(r.status(), 200, "{reference}");
+        assert_eq!(
+            header(&r, "docker-content-digest"),
+            manifest512,
+            "{reference}"
+        );
+        assert_eq!(r.bytes().expect("body").as_ref(), manifest.as_slice());
+    }
+    // A manifest whose sha512 layer is missing is refused, naming it.
+    let missing = String::from_utf8(manifest.clone())
+        .expect("utf-8")
+        .replace(&layer512, &sha512(b"absent"));
+    let r = reg.put_manifest("team/app", "broken", OCI_MANIFEST, missing.as_bytes());
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().expect("json");
+    assert_eq!(body["errors"][0]["code"], "MANIFEST_BLOB_UNKNOWN");
+    assert_eq!(body["errors"][0]["detail"]["digest"], sha512(b"absent"));
+
+    // A referrer whose subject is named by sha512.
+    let empty512 = sha512(b"{}");
+    let r = reg
+        .req(
+            Method::POST,
+            &format!("/v2/team/app/blobs/uploads/?digest={empty512}"),
+        )
+        .body("{}")
+        .send()
+        .expect("POST");
+    assert_eq!(r.status(), 201);
+    let signature = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.sig",
+        "config": { "mediaType": EMPTY_JSON, "digest": empty512, "size": 2 },
+        "layers": [{ "mediaType": EMPTY_JSON, "digest": empty512, "size": 2 }],
+        "subject": { "mediaType": OCI_MANIFEST, "digest": manifest512, "size": manifest.len() },
+    }))
+    .expect("signature");
+    let signature512 = sha512(&signature);
+    let r = reg.put_manifest("team/app", &signature512, OCI_MANIFEST, &signature);
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    assert_eq!(header(&r, "oci-subject"), manifest512);
+    let referrers: serde_json::Value = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/team/app/referrers/{manifest512}"),
+        )
+        .send()
+        .expect("referrers")
+        .json()
+        .expect("json");
+    assert_eq!(referrers["manifests"][0]["digest"], signature512.as_str());
+    assert_eq!(
+        referrers["manifests"][0]["artifactType"],
+        "application/vnd.example.sig"
+    );
+
+    // Deletes by sha512.
+    let r = reg
+        .req(
+            Method::DELETE,
+            &format!("/v2/team/app/manifests/{signature512}"),
+        )
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), 202);
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/team/app/manifests/{signature512}"),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    let r = reg
+        .req(Method::DELETE, &format!("/v2/other/app/blobs/{layer512}"))
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), 202);
+    let r = reg
+        .anon(Method::GET, &format!("/v2/other/app/blobs/{layer512}"))
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404);
+    assert_eq!(error_code(r), "BLOB_UNKNOWN");
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

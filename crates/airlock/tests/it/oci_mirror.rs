@@ -843,3 +843,174 @@ fn a_redirect_to_storage_that_wants_a_token_is_followed_with_one() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// An upstream answering 429 with `Retry-After` is not asked again before
+/// that time: cached tags are served meanwhile, misses get 429
+/// `TOOMANYREQUESTS` with `Retry-After`; once it passed, the upstream is
+/// asked again. Each upstream waits on its own.
+#[test]
+fn an_upstreams_retry_after_is_honoured() {
+    let w = scratch();
+    let tree = fault_tree(&w.path().join("tree"));
+    let faulty = Faulty::start(&w.path().join("tree"));
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[upstream]\nretries = 0\n[oci]\ntag_ttl = \"0s\"\n\
+         [[oci.upstreams]]\nname = \"a.test\"\nurl = \"{0}\"\n\
+         [[oci.upstreams]]\nname = \"b.test\"\nurl = \"{0}\"\n",
+        faulty.base
+    ));
+    let airlock = Airlock::start(&data, &config, &[]);
+    let reg = Registry::new(&airlock.base);
+    let tag = "/v2/a.test/team/app/manifests/v1";
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200, "stored");
+
+    // The tag's revalidation meets a 429 with Retry-After: the cached tag is served.
+    faulty.set("/v2/team/app/manifests/v1", Fault::RetryAfter(429, 3600));
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().expect("body").as_ref(),
+        tree.image.manifest.as_slice()
+    );
+    faulty.clear("/v2/team/app/manifests/v1");
+    let seen = faulty.total();
+    // Meanwhile nothing goes to it: the tag is served, the tag list is the
+    // stored one, a miss is 429 with Retry-After.
+    let r = reg.anon(Method::GET, tag).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    let r = reg
+        .anon(Method::GET, "/v2/a.test/team/app/tags/list")
+        .send()
+        .expect("tags");
+    assert_eq!(r.status(), 200);
+    let r = reg
+        .anon(
+            Method::GET,
+            &format!("/v2/a.test/team/app/blobs/{}", sha256(&tree.image.config)),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((3500..=3601).contains(&wait), "{wait}");
+    assert_eq!(error_code(r), "TOOMANYREQUESTS");
+    assert_eq!(
+        faulty.total(),
+        seen,
+        "the upstream was asked before its Retry-After"
+    );
+    assert!(airlock.log().contains("upstream asks to wait"));
+
+    // The other upstream (same server, its own name) waits on its own; a
+    // short Retry-After passes and the upstream is asked again.
+    let config_path = format!("/v2/team/app/blobs/{}", sha256(&tree.image.config));
+    faulty.set(&config_path, Fault::RetryAfter(503, 2));
+    let b_config = format!("/v2/b.test/team/app/blobs/{}", sha256(&tree.image.config));
+    let r = reg.anon(Method::GET, &b_config).send().expect("GET");
+    assert_eq!(r.status(), 429);
+    assert_eq!(error_code(r), "TOOMANYREQUESTS");
+    faulty.clear(&config_path);
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = reg.anon(Method::GET, &b_config).send().expect("GET");
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().expect("body").as_ref(),
+        tree.image.config.as_slice()
+    );
+    // Stored in the background: wait for its row before stopping.
+    crate::support::eventually("the fetched blob to be stored", || {
+        reg.anon(Method::HEAD, &b_config)
+            .send()
+            .is_ok_and(|r| r.headers().get("x-cache").is_some_and(|v| v == "HIT"))
+    });
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}
+
+/// An upstream without the referrers API (docker-registry 2.8 answers 404)
+/// is read through the referrers tag schema: the index under the tag
+/// `sha256-<hex>` answers as the referrers index, filtered by artifactType,
+/// online and then offline from the store.
+#[test]
+fn referrers_of_an_upstream_without_the_api_come_from_its_tag_schema() {
+    use crate::support::ocifixture::{artifact, descriptor};
+    let w = scratch();
+    let hub = DockerRegistry::start(&w.path().join("hub"));
+    let upstream = Registry::new(&format!("http://{}", hub.host));
+    let image = Image::new("amd64", &[("app", b"the app\n")]);
+    upstream.push_image("team/app", "v1", &image);
+    upstream.push_blob("team/app", b"{}");
+    let mut referrers = Vec::new();
+    for (kind, blob) in [
+        ("application/vnd.example.sig", &b"signature"[..]),
+        ("application/vnd.example.sbom", b"sbom"),
+    ] {
+        upstream.push_blob("team/app", blob);
+        let doc = artifact(kind, blob, &image.manifest, kind);
+        let r = upstream.put_manifest("team/app", &sha256(&doc), OCI_MANIFEST, &doc);
+        assert_eq!(r.status(), 201, "{:?}", r.text());
+        let mut d = descriptor(OCI_MANIFEST, &doc);
+        d["artifactType"] = kind.into();
+        referrers.push(d);
+    }
+    // What a v1.1 client pushing to a registry without the API maintains.
+    let schema_tag = image.digest().replace(':', "-");
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": referrers,
+    }))
+    .expect("index");
+    let r = upstream.put_manifest("team/app", &schema_tag, OCI_INDEX, &index);
+    assert_eq!(r.status(), 201, "{:?}", r.text());
+    let r = upstream
+        .anon(
+            Method::GET,
+            &format!("/v2/team/app/referrers/{}", image.digest()),
+        )
+        .send()
+        .expect("GET");
+    assert_eq!(r.status(), 404, "docker-registry has no referrers API");
+
+    let data = w.path().join("data");
+    let config = oci_config(&format!(
+        "[[oci.upstreams]]\nname = \"docker.io\"\nurl = \"http://{}\"\n",
+        hub.host
+    ));
+    let path = format!("/v2/docker.io/team/app/referrers/{}", image.digest());
+    let check = |airlock: &Airlock| {
+        let reg = Registry::new(&airlock.base);
+        let r = reg.anon(Method::GET, &path).send().expect("referrers");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], OCI_INDEX);
+        let body: serde_json::Value = r.json().expect("json");
+        assert_eq!(body["manifests"], serde_json::json!(referrers), "{body}");
+        let r = reg
+            .anon(
+                Method::GET,
+                &format!("{path}?artifactType=application/vnd.example.sbom"),
+            )
+            .send()
+            .expect("referrers");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["oci-filters-applied"], "artifactType");
+        let body: serde_json::Value = r.json().expect("json");
+        assert_eq!(
+            body["manifests"],
+            serde_json::json!([referrers[1]]),
+            "{body}"
+        );
+    };
+    let airlock = Airlock::start(&data, &config, &[]);
+    check(&airlock);
+    drop(airlock);
+    drop(hub);
+    let airlock = Airlock::start(&data, &config, &["--mode", "offline"]);
+    check(&airlock);
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors, 0 warnings");
+}

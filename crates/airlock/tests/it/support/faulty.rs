@@ -31,6 +31,8 @@ pub enum Fault {
     /// Send headers and this many bytes, then the rest once the gate is
     /// opened ([`Faulty::open_gate`]).
     Gate(usize),
+    /// Answer with this status (429 or 503) and `Retry-After: <seconds>`.
+    RetryAfter(u16, u64),
 }
 
 #[derive(Default)]
@@ -176,6 +178,12 @@ fn serve(mut stream: TcpStream, root: &Path, state: &State) -> std::io::Result<(
             }
             drop(open);
             stream.write_all(&data[n.min(data.len())..])?;
+        }
+        Some(Fault::RetryAfter(code, secs)) => {
+            write!(
+                stream,
+                "HTTP/1.1 {code} Wait\r\nRetry-After: {secs}\r\nContent-Length: 5\r\nConnection: close\r\n\r\nwait\n"
+            )?;
         }
         Some(Fault::Slow(time)) => {
             std::thread::sleep(time);

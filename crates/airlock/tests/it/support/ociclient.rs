@@ -113,9 +113,13 @@ impl Registry {
         }
     }
 
-    /// An anonymous request; `path` starts with `/v2/` or is a `Location`.
+    /// An anonymous request; `path` starts with `/v2/` or is a `Location`
+    /// (absolute, as docker-registry sends it, or relative).
     pub fn anon(&self, method: Method, path: &str) -> RequestBuilder {
-        self.client.request(method, format!("{}{path}", self.base))
+        match path.starts_with("http") {
+            true => self.client.request(method, path),
+            false => self.client.request(method, format!("{}{path}", self.base)),
+        }
     }
 
     /// A request with the writer's credentials.

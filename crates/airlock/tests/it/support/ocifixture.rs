@@ -2,7 +2,7 @@
 //! skopeo copies from, and manifest documents pushed over HTTP.
 
 use serde_json::{json, Value};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use std::path::{Path, PathBuf};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -14,6 +14,11 @@ pub const EMPTY_JSON: &str = "application/vnd.oci.empty.v1+json";
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// `sha512:<hex>` of `bytes`.
+pub fn sha512(bytes: &[u8]) -> String {
+    format!("sha512:{}", hex(&Sha512::digest(bytes)))
 }
 
 fn hex(bytes: &[u8]) -> String {
