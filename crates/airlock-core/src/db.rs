@@ -158,6 +158,16 @@ impl Db {
             .collect()
     }
 
+    /// The size of the blob row `digest`, if the store holds it.
+    pub async fn blob_size(&self, digest: &Digest) -> Result<Option<u64>, DbError> {
+        let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
+            .bind(digest.to_string())
+            .fetch_optional(&mut *self.reader().await?)
+            .await?;
+        row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
+            .transpose()
+    }
+
     /// The distinct digests that `reference` points at (a nullable column's NULLs
     /// reference nothing).
     pub async fn referenced_digests(

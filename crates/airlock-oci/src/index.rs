@@ -672,16 +672,6 @@ pub async fn tag_checked(db: &Db, repository: &Name, tag: &str) -> Result<(), Db
     Ok(())
 }
 
-/// Whether `digest` is stored at all (in any repository, of any protocol).
-pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError> {
-    let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
-        .bind(digest.to_string())
-        .fetch_optional(&mut *db.reader().await?)
-        .await?;
-    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
-        .transpose()
-}
-
 /// Records a blob fetched from `upstream` (already durable) in the mirror `repository`.
 pub async fn insert_mirror_blob(
     db: &Db,

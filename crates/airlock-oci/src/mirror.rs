@@ -586,7 +586,7 @@ async fn stored_elsewhere(
     if !reg.auth.all_public() {
         return Ok(None);
     }
-    let Some(size) = index::blob_size(&reg.db, digest).await? else {
+    let Some(size) = reg.db.blob_size(digest).await? else {
         return Ok(None);
     };
     index::insert_mirror_blob(&reg.db, name, upstream, digest, size).await?;

@@ -493,16 +493,6 @@ pub async fn record_files(
     tx.commit().await
 }
 
-/// Whether a blob is recorded (so durable), and its size.
-pub async fn blob_size(db: &Db, digest: &Digest) -> Result<Option<u64>, DbError> {
-    let row = sqlx::query("SELECT size FROM blob WHERE digest = $1")
-        .bind(digest.to_string())
-        .fetch_optional(&mut *db.reader().await?)
-        .await?;
-    row.map(|r| r.try_get::<i64, _>("size").map(|s| s as u64))
-        .transpose()
-}
-
 /// The blob `repo` holds at `path` with this size, in any of its snapshots
 /// (the unpublished one included), if any.
 pub async fn repo_file_blob(
@@ -904,7 +894,7 @@ mod tests {
             .expect("find")
             .is_none());
         // The rerun finds the blob recorded (so durable), in a snapshot of its own.
-        assert_eq!(blob_size(&db, &digest(1)).await.expect("blob"), Some(10));
+        assert_eq!(db.blob_size(&digest(1)).await.expect("blob"), Some(10));
         let (generation, again) = begin_sync(&db, "r").await.expect("begin");
         assert_ne!(again, pending);
         assert!(generation > failed_generation);

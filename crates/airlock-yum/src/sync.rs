@@ -385,7 +385,7 @@ async fn stored(
             None => return Ok(None),
         },
     };
-    if index::blob_size(&yum.db, &digest).await? != Some(size) {
+    if yum.db.blob_size(&digest).await? != Some(size) {
         return Ok(None);
     }
     // The row says durable; the file must still be there (fsck --repair may
