@@ -8,7 +8,7 @@ use crate::digest::Digest;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -34,6 +34,16 @@ struct Connections {
     read_options: SqliteConnectOptions,
     /// Which busy reader a lookup waits for when none is free.
     next_reader: AtomicUsize,
+    /// The write-ahead log, whose size and modification time change with every
+    /// commit of any process; `None` for an in-memory database.
+    wal: Option<PathBuf>,
+}
+
+/// What [`Db::change_stamp`] returns: equal stamps mean no commit in between.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChangeStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
 }
 
 /// Read-only connections at most.
@@ -68,11 +78,14 @@ impl Db {
             .busy_timeout(Duration::from_secs(30));
         let mut writer = options.connect().await?;
         migrate(&mut writer).await?;
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
         Ok(Db(Arc::new(Connections {
             writer: Mutex::new(writer),
             readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
             read_options: options.read_only(true),
             next_reader: AtomicUsize::new(0),
+            wal: Some(wal.into()),
         })))
     }
 
@@ -86,6 +99,7 @@ impl Db {
             readers: Vec::new(),
             read_options: options,
             next_reader: AtomicUsize::new(0),
+            wal: None,
         })))
     }
 
@@ -131,6 +145,25 @@ impl Db {
     /// it across blob I/O.
     pub async fn writer(&self) -> MutexGuard<'_, SqliteConnection> {
         self.0.writer.lock().await
+    }
+
+    /// A stamp that changes whenever any process commits to the index: the
+    /// size and modification time of SQLite's write-ahead log, which every
+    /// commit appends to (and a checkpoint restarts). One `statx`, no query:
+    /// what lets answers kept in memory ([`crate::memo`]) see `airlock sync`
+    /// and `airlock yum add` at once. (A shared PostgreSQL index will need its
+    /// own signal, such as `LISTEN`/`NOTIFY`.)
+    pub fn change_stamp(&self) -> ChangeStamp {
+        let Some(wal) = &self.0.wal else {
+            return ChangeStamp::default();
+        };
+        match std::fs::metadata(wal) {
+            Ok(meta) => ChangeStamp {
+                len: meta.len(),
+                modified: meta.modified().ok(),
+            },
+            Err(_) => ChangeStamp::default(),
+        }
     }
 
     /// Cheap liveness check for `/readyz`.

@@ -13,6 +13,7 @@ pub mod digest;
 pub mod follow;
 pub mod gc;
 pub mod inflight;
+pub mod memo;
 pub mod metrics;
 pub mod negotiate;
 pub mod rendered;

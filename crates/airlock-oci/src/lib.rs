@@ -71,7 +71,7 @@ mod routes;
 pub mod sync;
 
 pub use error::OciError;
-pub use registry::Registry;
+pub use registry::{Kept, Registry};
 pub use routes::configure;
 
 use airlock_core::Mode;

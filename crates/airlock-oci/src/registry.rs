@@ -1,7 +1,9 @@
 //! The registry's state, and the upkeep of upload sessions.
 
+use crate::index::StoredManifest;
 use crate::{index, OciSettings};
 use airlock_core::inflight::Inflight;
+use airlock_core::memo::Memo;
 use airlock_core::upload::UploadArea;
 use airlock_core::{BlobStore, Db, Staging};
 use std::sync::Arc;
@@ -24,6 +26,51 @@ pub struct Registry {
     pub auth: crate::auth::Auth,
     /// The upstream registries pulled through, and the mode.
     pub mirrors: crate::mirror::Mirrors,
+    /// Hosted repositories' answers kept in memory.
+    pub kept: Kept,
+}
+
+/// Answers about hosted repositories kept in memory (see
+/// [`airlock_core::memo`]): what a manifest GET and a tag list would
+/// otherwise ask the index on every request. Every manifest or tag write of
+/// this process calls [`Kept::changed`] after it commits.
+#[derive(Debug)]
+pub struct Kept {
+    /// (repository, tag or digest) → the manifest.
+    pub manifests: Memo<(String, String), StoredManifest>,
+    /// (repository, `last`, `n`) → a tag list page: its body and `Link`.
+    pub tag_pages: Memo<(String, Option<String>, u32), TagPage>,
+}
+
+/// A rendered page of a tag list.
+#[derive(Clone, Debug)]
+pub struct TagPage {
+    /// The JSON body.
+    pub body: bytes::Bytes,
+    /// The `Link` to the next page, if there is one.
+    pub link: Option<String>,
+}
+
+/// Manifests kept, at most.
+const KEPT_MANIFESTS: usize = 100_000;
+/// Bytes of tag list pages kept, at most.
+const KEPT_TAG_PAGE_BYTES: usize = 16 << 20;
+
+impl Kept {
+    /// Memos of answers read from `db` (which `airlock sync oci` and gc also
+    /// write, from other processes).
+    pub fn new(db: &Db) -> Self {
+        Kept {
+            manifests: Memo::watching(db, KEPT_MANIFESTS),
+            tag_pages: Memo::watching(db, KEPT_TAG_PAGE_BYTES),
+        }
+    }
+
+    /// A manifest or tag was written or deleted (call after the commit).
+    pub fn changed(&self) {
+        self.manifests.invalidate();
+        self.tag_pages.invalidate();
+    }
 }
 
 impl Registry {

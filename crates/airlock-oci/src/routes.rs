@@ -5,7 +5,7 @@ use crate::auth::Access;
 use crate::error::OciError;
 use crate::mirror::{self, MirrorBlob, Resolved};
 use crate::path::{self, parse_algorithm, parse_digest, Endpoint, Name, Reference};
-use crate::registry::Registry;
+use crate::registry::{Registry, TagPage};
 use crate::{index, manifest};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse, HttpResponseBuilder};
@@ -272,13 +272,7 @@ async fn tags(reg: &Registry, target: &Resolved, q: &Query) -> Result<HttpRespon
             (tags, shown)
         }
         Some((tags, _)) => (tags, limit),
-        None => {
-            let stored = index::tags(&reg.db, name, last, limit.saturating_add(1)).await?;
-            (
-                stored.ok_or_else(|| OciError::NameUnknown(name.to_string()))?,
-                limit,
-            )
-        }
+        None => return hosted_tags(reg, name, last, limit).await,
     };
     Ok(page(
         found,
@@ -287,6 +281,49 @@ async fn tags(reg: &Registry, target: &Resolved, q: &Query) -> Result<HttpRespon
         |_| true,
         |tags| serde_json::json!({ "name": name.as_str(), "tags": tags }),
     ))
+}
+
+/// A page of a hosted repository's tags, kept in memory once rendered.
+async fn hosted_tags(
+    reg: &Registry,
+    name: &Name,
+    last: Option<&str>,
+    limit: u32,
+) -> Result<HttpResponse, OciError> {
+    let key = (name.as_str().to_owned(), last.map(str::to_owned), limit);
+    let tag_page = match reg.kept.tag_pages.get(&key) {
+        Some(kept) => kept,
+        None => {
+            let ticket = reg.kept.tag_pages.ticket();
+            let mut tags = index::tags(&reg.db, name, last, limit.saturating_add(1))
+                .await?
+                .ok_or_else(|| OciError::NameUnknown(name.to_string()))?;
+            let more = tags.len() > limit as usize;
+            tags.truncate(limit as usize);
+            let link = match tags.last() {
+                Some(last) if more => Some(format!(
+                    "</v2/{name}/tags/list?n={limit}&last={last}>; rel=\"next\""
+                )),
+                _ => None,
+            };
+            let body = serde_json::json!({ "name": name.as_str(), "tags": tags }).to_string();
+            let tag_page = TagPage {
+                body: body.into(),
+                link,
+            };
+            let weight = tag_page.body.len() + key.0.len();
+            reg.kept
+                .tag_pages
+                .put(ticket, key, tag_page.clone(), weight);
+            tag_page
+        }
+    };
+    let mut response = respond(StatusCode::OK);
+    response.content_type("application/json");
+    if let Some(link) = tag_page.link {
+        response.insert_header((header::LINK, link));
+    }
+    Ok(response.body(tag_page.body))
 }
 
 /// The repositories this client may read. (With read rules, a page may hold
@@ -333,14 +370,11 @@ async fn get_manifest(
         Reference::Tag(_) => BY_TAG,
         Reference::Digest(_) => IMMUTABLE,
     };
-    let hit = |m: Option<index::StoredManifest>| m.map(|m| (m, CacheResult::Hit));
-    let found = match (&target.upstream, reference) {
-        (Some(upstream), _) => mirror::manifest(reg, name, upstream, reference).await?,
-        (None, Reference::Tag(tag)) => hit(index::find_tag(&reg.db, name, tag).await?),
-        (None, Reference::Digest(d)) => match index::resolve(&reg.db, d).await? {
-            Some(stored) => hit(index::find_manifest(&reg.db, name, &stored).await?),
-            None => None,
-        },
+    let found = match &target.upstream {
+        Some(upstream) => mirror::manifest(reg, name, upstream, reference).await?,
+        None => hosted_manifest(reg, name, reference)
+            .await?
+            .map(|m| (m, CacheResult::Hit)),
     };
     let (found, cache) = found.ok_or_else(|| OciError::ManifestUnknown(reference.to_string()))?;
     // By digest, the one asked for; by tag, the one it was pushed by.
@@ -355,6 +389,30 @@ async fn get_manifest(
     };
     let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
     Ok(with_digest(response, &named))
+}
+
+/// A hosted repository's manifest by tag or digest, kept in memory once found.
+async fn hosted_manifest(
+    reg: &Registry,
+    name: &Name,
+    reference: &Reference,
+) -> Result<Option<index::StoredManifest>, OciError> {
+    let key = (name.as_str().to_owned(), reference.to_string());
+    if let Some(found) = reg.kept.manifests.get(&key) {
+        return Ok(Some(found));
+    }
+    let ticket = reg.kept.manifests.ticket();
+    let found = match reference {
+        Reference::Tag(tag) => index::find_tag(&reg.db, name, tag).await?,
+        Reference::Digest(d) => match index::resolve(&reg.db, d).await? {
+            Some(stored) => index::find_manifest(&reg.db, name, &stored).await?,
+            None => None,
+        },
+    };
+    if let Some(found) = &found {
+        reg.kept.manifests.put(ticket, key, found.clone(), 1);
+    }
+    Ok(found)
 }
 
 async fn get_blob(
@@ -465,6 +523,7 @@ async fn put_manifest(
         pushed_as,
     };
     let missing = index::insert_manifest(&reg.db, new).await?;
+    reg.kept.changed();
     if !missing.is_empty() {
         return Err(OciError::ManifestBlobUnknown(missing)); // deleted meanwhile
     }
@@ -518,6 +577,7 @@ async fn delete_manifest(
             None => false,
         },
     };
+    reg.kept.changed();
     if !deleted {
         return Err(OciError::ManifestUnknown(reference.to_string()));
     }

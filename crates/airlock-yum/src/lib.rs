@@ -46,9 +46,11 @@ pub use error::YumError;
 pub use routes::configure;
 
 use airlock_core::inflight::Inflight;
+use airlock_core::memo::Memo;
 use airlock_core::upstream::Upstream;
 use airlock_core::{BlobStore, Db, Mode, StagedBlob, Staging};
 use fragments::{FileFacts, PackageEntry};
+use index::StoredFile;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -246,7 +248,16 @@ pub struct Yum {
     pub background: tokio::runtime::Handle,
     /// Held while publishing, so that this process publishes one snapshot at a time.
     publishing: tokio::sync::Mutex<()>,
+    /// Files found in snapshots, by (repository, path), kept in memory so that
+    /// the GETs clients repeat (`repomd.xml` above all) skip the index.
+    /// Every snapshot switch forgets them, this process's at once, another
+    /// process's (`airlock sync yum`, `airlock yum add`) by the index's
+    /// change stamp (see [`airlock_core::memo`]).
+    pub kept_files: Memo<(String, String), StoredFile>,
 }
+
+/// Files kept in [`Yum::kept_files`], at most.
+const KEPT_FILES: usize = 100_000;
 
 /// A checked package, staged and ready to store.
 pub struct PreparedPackage {
@@ -305,6 +316,7 @@ impl Yum {
         staging: Arc<Staging>,
     ) -> Result<Yum, YumError> {
         settings.check().map_err(YumError::Internal)?;
+        let kept_files = Memo::watching(&db, KEPT_FILES);
         let yum = Yum {
             repos: settings.repositories.clone(),
             db,
@@ -319,6 +331,7 @@ impl Yum {
             tasks: tokio_util::task::TaskTracker::new(),
             background: tokio::runtime::Handle::current(),
             publishing: tokio::sync::Mutex::new(()),
+            kept_files,
         };
         for repo in &yum.repos {
             index::ensure_repository(&yum.db, &repo.name, repo.kind).await?;

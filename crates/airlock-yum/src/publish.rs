@@ -226,6 +226,7 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     let expired_before = now - yum.grace_period.as_secs() as i64;
     let switched =
         index::publish_snapshot(&yum.db, repo, generation, &files, expired_before).await?;
+    yum.kept_files.invalidate();
     if switched {
         tracing::info!(
             repo,

@@ -116,7 +116,20 @@ async fn get(req: HttpRequest, yum: web::Data<Yum>) -> Result<HttpResponse, YumE
     } else {
         airlock_core::unix_now() - yum.grace_period.as_secs() as i64
     };
-    match index::find_file(&yum.db, &repo.name, &rest, superseded_since).await? {
+    let key = (repo.name.clone(), rest);
+    let found = match yum.kept_files.get(&key) {
+        Some(kept) => Some(kept),
+        None => {
+            let ticket = yum.kept_files.ticket();
+            let found = index::find_file(&yum.db, &key.0, &key.1, superseded_since).await?;
+            if let Some(found) = &found {
+                yum.kept_files.put(ticket, key.clone(), found.clone(), 1);
+            }
+            found
+        }
+    };
+    let rest = key.1;
+    match found {
         Some(file) => serve_file(&req, &yum, &file).await,
         None if repo.kind == RepoKind::Mirror => {
             let yum_arc = yum.clone().into_inner();

@@ -295,6 +295,7 @@ pub async fn sync(
         expired_before,
     )
     .await?;
+    yum.kept_files.invalidate();
     if report.published {
         tracing::info!(
             repo,

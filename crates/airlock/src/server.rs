@@ -130,6 +130,7 @@ pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Regis
             settings.oci_mode(),
             &Upstream::new(&settings.upstream).context("building the HTTP client")?,
         ),
+        kept: airlock_oci::Kept::new(&data.db),
     })
 }
 

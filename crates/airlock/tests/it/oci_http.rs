@@ -1296,3 +1296,64 @@ fn sha512_digests_push_pull_mount_refer_and_delete() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors, 0 warnings");
 }
+
+/// Manifests and tag lists are kept in memory after a GET: a tag pushed
+/// again, a new tag and a deleted tag must still show on the very next GET.
+#[test]
+fn a_retagged_or_deleted_tag_is_seen_at_once() {
+    let w = scratch();
+    let airlock = Airlock::start(&w.path().join("data"), &oci_config(""), &[]);
+    let reg = Registry::new(&airlock.base);
+    let (one, two) = (
+        Image::new("amd64", &[("a", b"one\n")]),
+        Image::new("amd64", &[("a", b"two\n")]),
+    );
+    let digest_of_tag = |tag: &str| {
+        let r = reg
+            .anon(Method::GET, &format!("/v2/kept/app/manifests/{tag}"))
+            .send()
+            .expect("GET");
+        (r.status() == 200).then(|| header(&r, "docker-content-digest"))
+    };
+    let tags = || -> serde_json::Value {
+        let r = reg
+            .anon(Method::GET, "/v2/kept/app/tags/list")
+            .send()
+            .expect("tags");
+        r.json().expect("json")
+    };
+
+    reg.push_image("kept/app", "latest", &one);
+    assert_eq!(digest_of_tag("latest"), Some(one.digest()));
+    assert_eq!(tags()["tags"], serde_json::json!(["latest"]));
+
+    reg.push_image("kept/app", "latest", &two);
+    reg.push_image("kept/app", "v2", &two);
+    assert_eq!(digest_of_tag("latest"), Some(two.digest()));
+    assert_eq!(tags()["tags"], serde_json::json!(["latest", "v2"]));
+
+    let r = reg
+        .req(Method::DELETE, "/v2/kept/app/manifests/latest")
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), 202);
+    assert_eq!(digest_of_tag("latest"), None);
+    assert_eq!(tags()["tags"], serde_json::json!(["v2"]));
+    let by_digest = format!("/v2/kept/app/manifests/{}", two.digest());
+    assert_eq!(
+        reg.anon(Method::GET, &by_digest)
+            .send()
+            .expect("GET")
+            .status(),
+        200
+    );
+    reg.req(Method::DELETE, &by_digest).send().expect("DELETE");
+    assert_eq!(
+        reg.anon(Method::GET, &by_digest)
+            .send()
+            .expect("GET")
+            .status(),
+        404
+    );
+    assert_eq!(digest_of_tag("v2"), None);
+}
