@@ -7,8 +7,8 @@
 //!   ("pending") are served from memory, so that nobody waits for an fsync: the
 //!   client that caused the fetch got the same bytes the same way.
 //! - Computed answers (`@v/list`, `@latest`) are kept for a short time-to-live and
-//!   dropped at once when this process stores a new zip. Another process (an
-//!   import) becomes visible within the time-to-live.
+//!   dropped at once when this process stores a new zip (an `airlock_core::memo`).
+//!   Another process (an import) becomes visible within the time-to-live.
 //! - The keys of all stored module files, as 64-bit hashes ("stored keys"): loaded
 //!   once at start and extended by every row this process finds or inserts. A miss
 //!   that may go upstream skips the index when its key is not in the set: on the
@@ -18,12 +18,12 @@
 
 use crate::index::StoredFile;
 use crate::request::FileKind;
+use airlock_core::memo::{Memo, Ticket};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Entries kept per map before it is cleared (bounds memory, not correctness).
 const CAPACITY: usize = 100_000;
@@ -39,17 +39,13 @@ pub enum Computed {
 
 /// (what, may fetch from upstreams, module).
 type ComputedKey = (Computed, bool, String);
-/// (when computed, cache generation then, body).
-type ComputedEntry = (Instant, u64, Bytes);
 
 /// The caches of one Go proxy.
 #[derive(Debug)]
 pub struct Caches {
     files: Mutex<HashMap<String, StoredFile>>,
     pending: Mutex<HashMap<String, Bytes>>,
-    computed: Mutex<HashMap<ComputedKey, ComputedEntry>>,
-    generation: AtomicU64,
-    ttl: Duration,
+    computed: Memo<ComputedKey, Bytes>,
     stored_keys: Mutex<StoredKeys>,
     key_hasher: RandomState,
 }
@@ -72,9 +68,7 @@ impl Caches {
         Caches {
             files: Mutex::default(),
             pending: Mutex::default(),
-            computed: Mutex::default(),
-            generation: AtomicU64::new(0),
-            ttl,
+            computed: Memo::new(Some(ttl), CAPACITY),
             stored_keys: Mutex::default(),
             key_hasher: RandomState::new(),
         }
@@ -147,34 +141,32 @@ impl Caches {
         PendingGuard { caches: self, key }
     }
 
-    /// A computed answer still fresh. `fetch` says whether it may use upstreams.
-    pub fn computed(&self, what: Computed, fetch: bool, module: &str) -> Option<Bytes> {
-        let computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
-        let (at, generation, body) = computed.get(&(what, fetch, module.to_owned()))?;
-        let fresh =
-            at.elapsed() < self.ttl && *generation == self.generation.load(Ordering::Acquire);
-        fresh.then(|| body.clone())
+    /// Take this before computing an answer to keep.
+    pub fn computed_ticket(&self) -> Ticket {
+        self.computed.ticket()
     }
 
-    /// Remembers a computed answer.
-    pub fn put_computed(&self, what: Computed, fetch: bool, module: &str, body: Bytes) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let generation = self.generation.load(Ordering::Acquire);
-        let mut computed = self.computed.lock().unwrap_or_else(|p| p.into_inner());
-        if computed.len() >= CAPACITY {
-            computed.clear();
-        }
-        computed.insert(
-            (what, fetch, module.to_owned()),
-            (Instant::now(), generation, body),
-        );
+    /// A computed answer still fresh. `fetch` says whether it may use upstreams.
+    pub fn computed(&self, what: Computed, fetch: bool, module: &str) -> Option<Bytes> {
+        self.computed.get(&(what, fetch, module.to_owned()))
+    }
+
+    /// Remembers an answer computed since `ticket` was taken.
+    pub fn put_computed(
+        &self,
+        ticket: Ticket,
+        what: Computed,
+        fetch: bool,
+        module: &str,
+        body: Bytes,
+    ) {
+        self.computed
+            .put(ticket, (what, fetch, module.to_owned()), body, 1);
     }
 
     /// A new zip was stored: computed answers may change.
     pub fn invalidate_computed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.computed.invalidate();
     }
 }
 
@@ -236,14 +228,27 @@ mod tests {
     #[test]
     fn computed_answers_expire_and_are_invalidated() {
         let caches = Caches::new(Duration::from_secs(60));
-        caches.put_computed(Computed::List, true, "m", Bytes::from_static(b"v1.0.0\n"));
+        let ticket = caches.computed_ticket();
+        caches.put_computed(
+            ticket,
+            Computed::List,
+            true,
+            "m",
+            Bytes::from_static(b"v1.0.0\n"),
+        );
         assert!(caches.computed(Computed::List, true, "m").is_some());
         assert!(caches.computed(Computed::List, false, "m").is_none());
         assert!(caches.computed(Computed::Latest, true, "m").is_none());
         caches.invalidate_computed();
         assert!(caches.computed(Computed::List, true, "m").is_none());
         let off = Caches::new(Duration::ZERO);
-        off.put_computed(Computed::List, true, "m", Bytes::new());
+        off.put_computed(
+            off.computed_ticket(),
+            Computed::List,
+            true,
+            "m",
+            Bytes::new(),
+        );
         assert!(off.computed(Computed::List, true, "m").is_none());
     }
 }

@@ -807,6 +807,7 @@ impl GoProxy {
 
     /// The `@v/list` body, cached for the metadata time-to-live.
     pub async fn list_body(&self, module: &str, fetch: bool) -> Result<Bytes, GoError> {
+        let ticket = self.caches.computed_ticket();
         if let Some(body) = self.caches.computed(Computed::List, fetch, module) {
             return Ok(body);
         }
@@ -817,18 +818,19 @@ impl GoProxy {
         }
         let body = Bytes::from(body);
         self.caches
-            .put_computed(Computed::List, fetch, module, body.clone());
+            .put_computed(ticket, Computed::List, fetch, module, body.clone());
         Ok(body)
     }
 
     /// The `@latest` body, cached for the metadata time-to-live.
     pub async fn latest_body(&self, module: &str, fetch: bool) -> Result<Bytes, GoError> {
+        let ticket = self.caches.computed_ticket();
         if let Some(body) = self.caches.computed(Computed::Latest, fetch, module) {
             return Ok(body);
         }
         let body = Bytes::from(self.latest(module, fetch).await?);
         self.caches
-            .put_computed(Computed::Latest, fetch, module, body.clone());
+            .put_computed(ticket, Computed::Latest, fetch, module, body.clone());
         Ok(body)
     }
 

@@ -6,49 +6,37 @@
 //! `airlock sync` in another process.
 
 use crate::simple::Format;
+use airlock_core::memo::{Memo, Ticket};
 use airlock_core::rendered::Prepared;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// Bytes of rendered pages kept; past it the cache starts over.
 const CAPACITY: usize = 64 << 20;
 
-type Key = (String, String, Format);
+/// The cache (see the module docs): kept until this server's next write.
+#[derive(Debug)]
+pub struct PageCache(Memo<(String, String, Format), Arc<Prepared>>);
 
-/// The cache (see the module docs).
-#[derive(Debug, Default)]
-pub struct PageCache {
-    generation: AtomicU64,
-    entries: Mutex<Entries>,
-}
-
-#[derive(Debug, Default)]
-struct Entries {
-    pages: HashMap<Key, (u64, Arc<Prepared>)>,
-    bytes: usize,
+impl Default for PageCache {
+    fn default() -> Self {
+        PageCache(Memo::new(None, CAPACITY))
+    }
 }
 
 impl PageCache {
-    /// The generation to render under: read it before reading the rows.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// What to render under: take it before reading the rows.
+    pub fn generation(&self) -> Ticket {
+        self.0.ticket()
     }
 
     /// A hosted index changed: every kept page is stale.
     pub fn changed(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.0.invalidate();
     }
 
     /// The page of `project` in `index`, if kept and current.
     pub fn get(&self, index: &str, project: &str, format: Format) -> Option<Arc<Prepared>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        let key = (index.to_owned(), project.to_owned(), format);
-        entries
-            .pages
-            .get(&key)
-            .filter(|(generation, _)| *generation == self.generation())
-            .map(|(_, page)| Arc::clone(page))
+        self.0.get(&(index.to_owned(), project.to_owned(), format))
     }
 
     /// Keeps a page rendered from rows read under `generation`.
@@ -57,19 +45,16 @@ impl PageCache {
         index: &str,
         project: &str,
         format: Format,
-        generation: u64,
+        generation: Ticket,
         page: Arc<Prepared>,
     ) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.bytes + page.len() > CAPACITY {
-            entries.pages.clear();
-            entries.bytes = 0;
-        }
-        entries.bytes += page.len();
-        let key = (index.to_owned(), project.to_owned(), format);
-        if let Some((_, old)) = entries.pages.insert(key, (generation, page)) {
-            entries.bytes = entries.bytes.saturating_sub(old.len());
-        }
+        let weight = page.len();
+        self.0.put(
+            generation,
+            (index.to_owned(), project.to_owned(), format),
+            page,
+            weight,
+        );
     }
 }
 
