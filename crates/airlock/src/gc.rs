@@ -34,13 +34,14 @@ impl std::fmt::Display for Collected {
         let mb = |bytes: u64| bytes as f64 / 1e6;
         write!(
             f,
-            "{} blobs ({:.1} MB) and {} orphan files ({:.1} MB) freed; {} OCI manifests and {} unused OCI blob links dropped; {} unreferenced blobs younger than the grace period kept",
+            "{} blobs ({:.1} MB) and {} orphan files ({:.1} MB) freed; {} OCI manifests, {} unused OCI blob links and {} OCI sha512 aliases dropped; {} unreferenced blobs younger than the grace period kept",
             self.sweep.blobs,
             mb(self.sweep.bytes),
             self.sweep.orphans,
             mb(self.sweep.orphan_bytes),
             self.oci.manifests,
             self.oci.blob_links,
+            self.oci.aliases,
             self.sweep.young,
         )
     }

@@ -88,7 +88,7 @@ fn gc_frees_what_nothing_references_while_the_server_runs() {
     let report = gc(&data, &config, &[]);
     assert!(report.contains("2 blobs"), "{report}");
     assert!(
-        report.contains("0 OCI manifests and 1 unused OCI blob links"),
+        report.contains("0 OCI manifests, 1 unused OCI blob links and 0 OCI sha512 aliases"),
         "{report}"
     );
     assert_eq!(blob("team/app", &stray), 404);
