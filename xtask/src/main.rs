@@ -58,14 +58,35 @@ pub(crate) fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// A `cargo` command without the variables `cargo run` set for xtask itself:
+/// build scripts that watch one (ring's watches `CARGO_MANIFEST_DIR`) would
+/// otherwise rebuild, and everything above them, whenever a build alternates
+/// between `cargo xtask …` and a plain `cargo build`.
+pub fn cargo() -> Command {
+    let mut cargo = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name == "CARGO_MANIFEST_DIR"
+            || name == "CARGO_MANIFEST_PATH"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || name == "CARGO_CRATE_NAME"
+            || name == "CARGO_BIN_NAME"
+            || name.starts_with("CARGO_PKG_")
+        {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
+}
+
 fn ci() -> Result<(), String> {
     let root = root();
     let go_bins = go_clients(&root)?;
     let py_venv = py_clients(&root)?;
-    run(Command::new("cargo")
+    run(cargo()
         .current_dir(&root)
         .args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new("cargo").current_dir(&root).args([
+    run(cargo().current_dir(&root).args([
         "clippy",
         "--workspace",
         "--all-targets",
@@ -74,7 +95,7 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
-    run(Command::new("cargo")
+    run(cargo()
         .current_dir(&root)
         .args(["test", "--workspace", "--locked"])
         .env("E2E_GO_BINS", go_bins)

@@ -196,7 +196,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<(), String> {
         chosen = SECTIONS.to_vec();
     }
     require_tools(&[("wrk", "wrk"), ("nginx", "nginx-light"), ("curl", "curl")])?;
-    crate::run(Command::new("cargo").current_dir(root).args([
+    crate::run(crate::cargo().current_dir(root).args([
         "build",
         "--release",
         "--locked",
