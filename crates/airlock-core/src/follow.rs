@@ -12,10 +12,12 @@
 //! per chunk. One that falls behind the chunks kept reads the file, as far as
 //! it is written.
 //!
-//! [`shared`] lets any number of clients follow one staged file: each
-//! [`Shared::follow`] opens it afresh, under the one verdict (the OCI
-//! registry's pull-through serves every client asking for a blob that is
-//! still arriving from the one upstream fetch).
+//! [`shared`] lets any number of clients follow one staged file, under the
+//! one verdict (the OCI registry's pull-through serves every client asking
+//! for a blob that is still arriving from the one upstream fetch). They read
+//! it through one descriptor opened at the start, so a follower that comes
+//! after the blob was committed (renamed into the store) but before its row
+//! was written is still served.
 
 use crate::store::{BlobBody, ChunkPool, STREAM_CHUNK};
 use bytes::Bytes;
@@ -24,7 +26,7 @@ use std::collections::VecDeque;
 use std::fs::File as StdFile;
 use std::io;
 use std::os::unix::fs::FileExt as _;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -156,16 +158,14 @@ impl Drop for Verdict {
 /// back the last `hold_back` bytes until the verdict is in.
 pub fn follow(file: StdFile, len: u64, hold_back: u64, progress: Progress) -> (Verdict, BlobBody) {
     let (tx, verdict) = watch::channel(State::Pending);
-    (
-        Verdict { tx },
-        body(file, len, hold_back, progress, verdict),
-    )
+    let body = body(Arc::new(file), len, hold_back, progress, verdict);
+    (Verdict { tx }, body)
 }
 
 /// A staged file that clients may follow while it is written, one body each.
 #[derive(Clone, Debug)]
 pub struct Shared {
-    path: PathBuf,
+    file: Arc<StdFile>,
     len: u64,
     hold_back: u64,
     progress: Progress,
@@ -173,32 +173,34 @@ pub struct Shared {
 }
 
 /// Like [`follow`], for any number of followers of the staged file at
-/// `path` (a [`crate::store::BlobWriter::path`]), which must exist now.
-pub fn shared(path: PathBuf, len: u64, hold_back: u64, progress: Progress) -> (Verdict, Shared) {
+/// `path` (a [`crate::store::BlobWriter::path`]), opened now.
+pub fn shared(
+    path: &Path,
+    len: u64,
+    hold_back: u64,
+    progress: Progress,
+) -> io::Result<(Verdict, Shared)> {
     let (tx, verdict) = watch::channel(State::Pending);
     let shared = Shared {
-        path,
+        file: Arc::new(StdFile::open(path)?),
         len,
         hold_back,
         progress,
         verdict,
     };
-    (Verdict { tx }, shared)
+    Ok((Verdict { tx }, shared))
 }
 
 impl Shared {
-    /// A body for one more follower, from the blob's start. Fails with
-    /// `NotFound` once the file was committed (renamed into the store: serve
-    /// it from there) or dropped.
-    pub fn follow(&self) -> io::Result<BlobBody> {
-        let file = StdFile::open(&self.path)?;
-        Ok(body(
-            file,
+    /// A body for one more follower, from the blob's start.
+    pub fn follow(&self) -> BlobBody {
+        body(
+            Arc::clone(&self.file),
             self.len,
             self.hold_back,
             self.progress.clone(),
             self.verdict.clone(),
-        ))
+        )
     }
 
     /// The length every follower is promised.
@@ -213,13 +215,13 @@ impl Shared {
 }
 
 fn body(
-    file: StdFile,
+    file: Arc<StdFile>,
     len: u64,
     hold_back: u64,
     progress: Progress,
     verdict: watch::Receiver<State>,
 ) -> BlobBody {
-    let (file, pool) = (Arc::new(file), ChunkPool::default());
+    let pool = ChunkPool::default();
     let start = Follower {
         verdict,
         received: progress.recent.received.subscribe(),
@@ -390,11 +392,11 @@ mod tests {
     async fn shared_followers_each_read_the_whole_file() {
         let (mut w, _) = staged();
         let (written, in_file) = watch::channel(0);
-        let (verdict, shared) = shared(w.path().to_owned(), 6, 2, progress(in_file));
-        let first = tokio::spawn(collect(shared.follow().expect("open")));
+        let (verdict, shared) = shared(w.path(), 6, 2, progress(in_file)).expect("open");
+        let first = tokio::spawn(collect(shared.follow()));
         w.write_all(b"abc").expect("write");
         written.send_replace(3);
-        let late = tokio::spawn(collect(shared.follow().expect("open")));
+        let late = tokio::spawn(collect(shared.follow()));
         w.write_all(b"def").expect("write");
         written.send_replace(6);
         drop(written);
@@ -417,6 +419,24 @@ mod tests {
         let (got, err) = collect(body).await;
         assert!(got.len() <= 4, "never the held-back tail: {got:?}");
         assert!(err.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_follower_is_served_after_the_file_was_renamed_away() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("staged");
+        let mut w = StdFile::create(&path).expect("create");
+        let (written, in_file) = watch::channel(0);
+        let (verdict, shared) = shared(&path, 3, 1, progress(in_file)).expect("open");
+        w.write_all(b"xyz").expect("write");
+        written.send_replace(3);
+        drop(written);
+        verdict.verified();
+        // Committed: the staged name is gone before the row that names the blob.
+        std::fs::rename(&path, dir.path().join("stored")).expect("rename");
+        let (got, err) = collect(shared.follow()).await;
+        assert_eq!(got, b"xyz");
+        assert!(err.is_none());
     }
 
     #[tokio::test]
