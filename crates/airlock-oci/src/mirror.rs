@@ -659,7 +659,8 @@ pub async fn blob(
     let (reg, name, digest) = (Arc::clone(reg), name.clone(), digest.clone());
     let upstream = remote.config.name.clone();
     // The fetch goes on when the client that started it leaves: others may follow it.
-    tokio::spawn(async move {
+    let background = reg.background.clone();
+    background.spawn(async move {
         let mut verdict = Some(verdict);
         let result = async {
             let staged = receive(body, writer, &digest).await?;

@@ -395,7 +395,7 @@ pub async fn fetch_file(
     drop(turn);
     let (pypi, index, filename) = (Arc::clone(pypi), index.clone(), filename.to_owned());
     let background = pypi.background.clone();
-    pypi.tasks.clone().spawn_on(async move {
+    background.spawn(async move {
         let _storing = storing;
         let mut verdict = Some(verdict);
         let result = async {
@@ -417,7 +417,7 @@ pub async fn fetch_file(
         if let Err(error) = result {
             tracing::error!(index = %index.name, filename, error, "pypi upstream file refused; nothing stored");
         }
-    }, &background);
+    });
     Ok(Some(MirrorFile::Arriving(served)))
 }
 
