@@ -12,6 +12,7 @@
 //! under a digest name.
 
 use crate::digest::{AnyDigest, Digest};
+use crate::follow::{Progress, Recent};
 use crate::smallblobs::{self, SmallBlobs, SMALL_BLOB_MAX};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -604,6 +605,7 @@ impl Staging {
             queue: Some(tx),
             hashing,
             in_file,
+            recent: Arc::new(Recent::new()),
             guard,
             size: 0,
             limit,
@@ -762,6 +764,8 @@ pub struct BlobWriter {
     queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
     hashing: tokio::task::JoinHandle<io::Result<Digest>>,
     in_file: tokio::sync::watch::Receiver<u64>,
+    /// The latest chunks, for followers that keep up.
+    recent: Arc<Recent>,
     guard: StagedPath,
     size: u64,
     limit: Option<u64>,
@@ -776,6 +780,7 @@ impl BlobWriter {
                 return Err(StoreError::TooLarge { limit });
             }
         }
+        self.recent.push(&chunk);
         Ok(queue_chunk(&mut self.queue, &mut self.hashing, chunk, "blob writer").await?)
     }
 
@@ -784,10 +789,13 @@ impl BlobWriter {
         self.size
     }
 
-    /// How many bytes are in the file so far (the rest is queued or buffered),
-    /// updated as they land: what a [`crate::follow`] reader may read.
-    pub fn in_file(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.in_file.clone()
+    /// How far the blob has arrived, updated as bytes come and land in the
+    /// file: what a [`crate::follow`] body may serve.
+    pub fn in_file(&self) -> Progress {
+        Progress {
+            in_file: self.in_file.clone(),
+            recent: Arc::clone(&self.recent),
+        }
     }
 
     /// The staged file, for a reader that follows it while it is written.
@@ -804,6 +812,7 @@ impl BlobWriter {
         // file while [`BlobStore::commit`] makes them durable.
         self.queue = None; // the hashing thread drains the queue, then ends
         let digest = (&mut self.hashing).await.map_err(io::Error::other)??;
+        self.recent.clear(); // all in the file now
         if let Some(expected) = expected {
             if *expected != digest {
                 return Err(StoreError::DigestMismatch {

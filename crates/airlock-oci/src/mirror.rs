@@ -616,12 +616,12 @@ pub async fn blob(
     if !mirrors.online() {
         return Ok(None);
     }
-    if let Some(body) = join(reg, name, remote, digest).await? {
+    if let Some(body) = join(reg, name, digest) {
         return Ok(Some(body));
     }
     let key = share_key(reg, name, digest);
     let turn = mirrors.fetching.lock(&key).await;
-    if let Some(body) = join(reg, name, remote, digest).await? {
+    if let Some(body) = join(reg, name, digest) {
         return Ok(Some(body));
     }
     if let Some(size) = index::find_blob(&reg.db, name, digest).await? {
@@ -650,9 +650,8 @@ pub async fn blob(
         store(reg, name, &remote.config.name, staged).await?;
         return Ok(Some(MirrorBlob::Stored(len_of(reg, name, digest).await?)));
     };
-    let (verdict, shared) =
-        follow::shared(writer.path()?.to_owned(), len, HOLD_BACK, writer.in_file());
-    let served = shared.follow()?;
+    let (verdict, shared) = follow::shared(writer.path()?, len, HOLD_BACK, writer.in_file())?;
+    let served = shared.follow();
     // From here on, the map is the single flight: later requests follow this
     // fetch instead of waiting for the lock until the blob is stored.
     mirrors.set_arriving(&key, Some(shared));
@@ -660,7 +659,8 @@ pub async fn blob(
     let (reg, name, digest) = (Arc::clone(reg), name.clone(), digest.clone());
     let upstream = remote.config.name.clone();
     // The fetch goes on when the client that started it leaves: others may follow it.
-    tokio::spawn(async move {
+    let background = reg.background.clone();
+    background.spawn(async move {
         let mut verdict = Some(verdict);
         let result = async {
             let staged = receive(body, writer, &digest).await?;
@@ -692,28 +692,12 @@ pub async fn blob(
     Ok(Some(MirrorBlob::Arriving(served)))
 }
 
-/// Follows a blob another request is fetching, if one is.
-async fn join(
-    reg: &Registry,
-    name: &Name,
-    remote: &Remote,
-    digest: &Digest,
-) -> Result<Option<MirrorBlob>, OciError> {
-    let Some(shared) = reg.mirrors.arriving(&share_key(reg, name, digest)) else {
-        return Ok(None);
-    };
-    match shared.follow() {
-        Ok(body) => Ok(Some(MirrorBlob::Arriving(body))),
-        // Committed meanwhile (or failed): the store or the index answers.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let stored = match reg.auth.all_public() {
-                true => stored_elsewhere(reg, name, &remote.config.name, digest).await?,
-                false => index::find_blob(&reg.db, name, digest).await?,
-            };
-            Ok(stored.map(MirrorBlob::Stored))
-        }
-        Err(e) => Err(e.into()),
-    }
+/// Follows a blob another request is fetching, if one is. The fetch stays
+/// followable until its row is written (or it failed), so no request falls
+/// between the two.
+fn join(reg: &Registry, name: &Name, digest: &Digest) -> Option<MirrorBlob> {
+    let shared = reg.mirrors.arriving(&share_key(reg, name, digest))?;
+    Some(MirrorBlob::Arriving(shared.follow()))
 }
 
 /// Receives an upstream body into `writer` and checks its digest.

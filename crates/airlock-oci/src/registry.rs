@@ -26,6 +26,9 @@ pub struct Registry {
     pub auth: crate::auth::Auth,
     /// The upstream registries pulled through, and the mode.
     pub mirrors: crate::mirror::Mirrors,
+    /// Blob fetches that outlive their request (others follow them, then
+    /// they are stored); the server waits for them when it stops.
+    pub background: airlock_core::background::Background,
     /// Hosted repositories' answers kept in memory.
     pub kept: Kept,
 }

@@ -249,9 +249,7 @@ pub struct Pypi {
     pub mirror_ttl: Duration,
     /// Mirror fetches that outlive their request (a file being stored); the
     /// server waits for them when it stops.
-    pub tasks: tokio_util::task::TaskTracker,
-    /// The runtime they run on (not an HTTP worker's, which stops first).
-    pub background: tokio::runtime::Handle,
+    pub background: airlock_core::background::Background,
     /// Mirror files being fetched, which requests follow.
     pub arriving: mirror::Arriving,
     /// Project lists rendered once (those with an upstream's list in them).

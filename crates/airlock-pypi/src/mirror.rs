@@ -300,7 +300,6 @@ pub enum MirrorFile {
 #[derive(Clone, Debug)]
 pub struct Arrival {
     shared: Shared,
-    digest: Digest,
 }
 
 /// The files of mirrors being fetched, by [`file_key`]: while one is here,
@@ -343,7 +342,7 @@ pub async fn fetch_file(
         return Ok(None);
     }
     let key = file_key(index, filename);
-    if let Some(file) = join(pypi, &key).await? {
+    if let Some(file) = join(pypi, &key) {
         return Ok(Some(file));
     }
     if index::remote_file(&pypi.db, &index.name, filename)
@@ -353,7 +352,7 @@ pub async fn fetch_file(
         return Ok(None);
     }
     let turn = pypi.inflight.lock(&key).await;
-    if let Some(file) = join(pypi, &key).await? {
+    if let Some(file) = join(pypi, &key) {
         return Ok(Some(file)); // started while this request waited
     }
     // Re-read: a fetch that ended while this request waited stored it (or failed).
@@ -386,21 +385,17 @@ pub async fn fetch_file(
         let blob = store_fetched(pypi, index, filename, staged).await?;
         return Ok(Some(MirrorFile::Stored(blob)));
     };
-    let (verdict, shared) =
-        follow::shared(writer.path()?.to_owned(), len, HELD_BACK, writer.in_file());
-    let served = shared.follow()?;
+    let (verdict, shared) = follow::shared(writer.path()?, len, HELD_BACK, writer.in_file())?;
+    let served = shared.follow();
     // From here on the map is the single flight: later requests follow this
     // fetch instead of waiting for the lock until the file is stored.
-    let arrival = Arrival {
-        shared,
-        digest: expected.clone(),
-    };
+    let arrival = Arrival { shared };
     let storing = pypi.inflight.lock(&storing_key(&key)).await;
     pypi.arriving.set(&key, Some(arrival));
     drop(turn);
     let (pypi, index, filename) = (Arc::clone(pypi), index.clone(), filename.to_owned());
     let background = pypi.background.clone();
-    pypi.tasks.clone().spawn_on(async move {
+    background.spawn(async move {
         let _storing = storing;
         let mut verdict = Some(verdict);
         let result = async {
@@ -422,30 +417,15 @@ pub async fn fetch_file(
         if let Err(error) = result {
             tracing::error!(index = %index.name, filename, error, "pypi upstream file refused; nothing stored");
         }
-    }, &background);
+    });
     Ok(Some(MirrorFile::Arriving(served)))
 }
 
-/// Follows a file another request is fetching, if one is.
-async fn join(pypi: &Pypi, key: &str) -> Result<Option<MirrorFile>, PypiError> {
-    let Some(arrival) = pypi.arriving.get(key) else {
-        return Ok(None);
-    };
-    match arrival.shared.follow() {
-        Ok(body) => Ok(Some(MirrorFile::Arriving(body))),
-        // Committed meanwhile (its row may not be written yet: serve it by
-        // digest), or the fetch failed (this request tries again).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let size = pypi.store.size(&arrival.digest).await?;
-            Ok(size.map(|size| {
-                MirrorFile::Stored(StoredBlob {
-                    digest: arrival.digest,
-                    size,
-                })
-            }))
-        }
-        Err(e) => Err(e.into()),
-    }
+/// Follows a file another request is fetching, if one is. The fetch stays
+/// followable until its row is written (or it failed).
+fn join(pypi: &Pypi, key: &str) -> Option<MirrorFile> {
+    let arrival = pypi.arriving.get(key)?;
+    Some(MirrorFile::Arriving(arrival.shared.follow()))
 }
 
 /// Receives an upstream body into `writer` and checks its sha256.

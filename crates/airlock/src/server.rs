@@ -7,6 +7,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use airlock_core::auth::Users;
+use airlock_core::background::Background;
 use airlock_core::inflight::Inflight;
 use airlock_core::metrics::{CacheResult, Metrics, RepositoryCounters};
 use airlock_core::serve::CACHE_HEADER;
@@ -101,8 +102,7 @@ pub fn pypi_index(
         upstream: Upstream::new(&settings.upstream).context("building the HTTP client")?,
         inflight: Inflight::default(),
         mirror_ttl: settings.pypi.mirror_page_ttl,
-        tasks: tokio_util::task::TaskTracker::new(),
-        background: tokio::runtime::Handle::current(),
+        background: Background::on_current_runtime(),
         arriving: Default::default(),
         roots: Default::default(),
         pages: Default::default(),
@@ -131,6 +131,7 @@ pub fn oci_registry(settings: &Settings, data: &DataDir) -> anyhow::Result<Regis
             &Upstream::new(&settings.upstream).context("building the HTTP client")?,
         ),
         kept: airlock_oci::Kept::new(&data.db),
+        background: Background::on_current_runtime(),
     })
 }
 
@@ -218,6 +219,7 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     let go_at_shutdown = Arc::clone(&go);
     let pypi_at_shutdown = Arc::clone(&pypi);
     let yum_at_shutdown = Arc::clone(&yum);
+    let oci_at_shutdown = Arc::clone(&oci);
     let server = HttpServer::new(move || {
         App::new()
             .wrap(from_fn(log_request))
@@ -259,9 +261,10 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
     go_at_shutdown.stopping.cancel();
     go_at_shutdown.tasks.close();
     go_at_shutdown.tasks.wait().await;
-    // Mirrored Python files being stored (their clients were served) finish too.
-    pypi_at_shutdown.tasks.close();
-    pypi_at_shutdown.tasks.wait().await;
+    // Mirrored Python files and OCI blobs being stored (their clients were
+    // served) finish too.
+    pypi_at_shutdown.background.drain().await;
+    oci_at_shutdown.background.drain().await;
     // So do YUM mirror files fetched on demand.
     yum_at_shutdown.tasks.close();
     yum_at_shutdown.tasks.wait().await;
