@@ -155,9 +155,6 @@ fn parse_mode(s: &str) -> Result<airlock_core::Mode, String> {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    if matches!(cli.command, Command::Serve { .. }) {
-        limit_malloc_arenas();
-    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -166,39 +163,6 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-
-/// Caps glibc's malloc arenas at two (unless the environment sets the cap),
-/// by running the server again with `MALLOC_ARENA_MAX=2`: glibc reads it
-/// before `main`, and this workspace has no `unsafe` for `mallopt`.
-///
-/// glibc gives a thread that allocates while another one does an arena of
-/// its own, up to eight per core, and memory freed into an arena stays
-/// resident until its top is free. Blobs are streamed by blocking-pool
-/// threads, each filling its own arena with chunk buffers: after a few
-/// downloads, four clients streaming a 1 GiB blob grew the server by
-/// 14 MiB; with two arenas, by 11 MiB (measured on two cores, where two is
-/// also the number of workers).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_malloc_arenas() {
-    use std::os::unix::process::CommandExt as _;
-    const ARENA_MAX: &str = "MALLOC_ARENA_MAX";
-    if std::env::var_os(ARENA_MAX).is_some() {
-        return; // set by the operator, or already re-executed
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let mut args = std::env::args_os();
-    let mut command = std::process::Command::new(exe);
-    if let Some(arg0) = args.next() {
-        command.arg0(arg0);
-    }
-    // `exec` returns only when it failed: then go on with glibc's default.
-    let _ = command.args(args).env(ARENA_MAX, "2").exec();
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_malloc_arenas() {}
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let mut overrides = Overrides {
