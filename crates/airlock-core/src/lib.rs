@@ -13,6 +13,7 @@ pub mod digest;
 pub mod follow;
 pub mod gc;
 pub mod inflight;
+mod mapped;
 pub mod metrics;
 pub mod negotiate;
 pub mod rendered;
