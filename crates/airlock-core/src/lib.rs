@@ -14,6 +14,7 @@ pub mod digest;
 pub mod follow;
 pub mod gc;
 pub mod inflight;
+mod mapped;
 pub mod memo;
 pub mod metrics;
 pub mod negotiate;

@@ -13,6 +13,7 @@
 
 use crate::digest::{AnyDigest, Digest};
 use crate::follow::{Progress, Recent};
+use crate::mapped::MappedChunks;
 use crate::smallblobs::{self, SmallBlobs, SMALL_BLOB_MAX};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -108,7 +109,7 @@ impl BlobBody {
 pub const INLINE_READ: u64 = 256 << 10;
 
 /// Chunk size for streamed blobs: large writes make loopback and the network fast
-/// (see the benchmark notes), while two chunks in flight keep memory flat.
+/// (see the benchmark notes), while few chunks in flight keep memory flat.
 pub const STREAM_CHUNK: usize = 512 << 10;
 
 /// Where blobs live. The local disk is the first implementation; an
@@ -384,10 +385,15 @@ fn file_body(file: StdFile, range: Option<ByteRange>) -> io::Result<BlobBody> {
 /// [`file_body`] of a file whose size is known.
 fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Result<BlobBody> {
     let (start, len) = match range {
-        Some(r) => (
-            r.start,
-            r.end.min(size.saturating_sub(1)).saturating_sub(r.start) + 1,
-        ),
+        // A range validated against a recorded size the file does not have:
+        // nothing past its end may be read (nor mapped).
+        Some(r) if r.start >= size => {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "blob shorter than recorded",
+            ))
+        }
+        Some(r) => (r.start, r.end.min(size - 1) - r.start + 1),
         None => (0, size),
     };
     if len <= INLINE_READ {
@@ -397,7 +403,7 @@ fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Re
     }
     Ok(BlobBody::Stream {
         len,
-        stream: read_ahead(file, start, len),
+        stream: MappedChunks::new(file, start, len).boxed(),
     })
 }
 
@@ -406,33 +412,6 @@ fn read_whole(file: &StdFile, size: u64) -> io::Result<Bytes> {
     let mut buf = vec![0u8; size as usize];
     file.read_exact_at(&mut buf, 0)?;
     Ok(Bytes::from(buf))
-}
-
-/// Streams `len` bytes of `file` from `start`: a blocking-pool thread reads one
-/// chunk ahead of the one being sent, and stops when the receiver goes away.
-fn read_ahead(mut file: StdFile, start: u64, len: u64) -> BoxStream<'static, io::Result<Bytes>> {
-    use std::io::Seek as _;
-    let (tx, rx) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(1);
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = file.seek(io::SeekFrom::Start(start)) {
-            let _ = tx.blocking_send(Err(e));
-            return;
-        }
-        let (mut left, pool) = (len, ChunkPool::default());
-        while left > 0 {
-            let n = left.min(STREAM_CHUNK as u64);
-            let chunk = pool.read(&mut file, n as usize, "blob shorter than recorded");
-            let failed = chunk.is_err();
-            if tx.blocking_send(chunk).is_err() || failed {
-                return; // the client went away, or the error was delivered
-            }
-            left -= n;
-        }
-    });
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    })
-    .boxed()
 }
 
 /// Buffers for one stream's chunks, reused. Reading into uninitialised capacity
