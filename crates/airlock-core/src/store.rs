@@ -207,6 +207,10 @@ fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
     root.join("sha256").join(&hex[0..2]).join(hex)
 }
 
+/// Batches up to this many blobs are committed one by one (two fsyncs each)
+/// rather than with two `syncfs` calls: see [`LocalStore::commit_batch`].
+const SMALL_BATCH: usize = 4;
+
 /// [`BlobStore::commit`] on the local disk, on a blocking thread.
 fn commit_blocking(staged: StagedBlob, dest: &Path) -> io::Result<()> {
     let dir = dest
@@ -259,7 +263,20 @@ impl BlobStore for LocalStore {
     /// one makes every staged file durable before any is renamed into place
     /// (so a name under `sha256/` always holds complete bytes), one makes the
     /// renames durable before the caller records rows.
+    ///
+    /// A small batch is committed blob by blob instead, all at once: `syncfs`
+    /// writes out everything dirty on the filesystem, other writers' data too
+    /// (a copy of 40 MB made just before cost a one-RPM upload 30-70 ms),
+    /// while a few fsyncs write only these files, and in parallel they wait
+    /// for the disk about as long as one commit does.
     async fn commit_batch(&self, staged: Vec<StagedBlob>) -> Result<(), StoreError> {
+        if staged.len() <= SMALL_BATCH {
+            let commits = staged.into_iter().map(|blob| self.commit(blob));
+            for result in futures_util::future::join_all(commits).await {
+                result?;
+            }
+            return Ok(());
+        }
         let root = self.root.clone();
         let paths: Vec<PathBuf> = staged.iter().map(|s| self.path_of(&s.digest)).collect();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
