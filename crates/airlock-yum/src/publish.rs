@@ -32,9 +32,6 @@ use sha2::{Digest as _, Sha256};
 use std::collections::VecDeque;
 use std::io::{self, Write as _};
 
-/// The metadata files, in repomd's order.
-const KINDS: [&str; 3] = ["primary", "filelists", "other"];
-
 /// A gzip member header: deflate, no flags, no mtime, Unix.
 const GZIP_HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3];
 
@@ -240,24 +237,33 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     }
     let count = index::package_count(&yum.db, repo).await?;
     let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-    let heads = [
-        format!(
-            "{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
-             xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n"
-        ),
-        format!(
-            "{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n"
-        ),
-        format!(
-            "{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n"
-        ),
-    ];
-    let [primary, filelists, other] = heads;
     let mut out = Output {
         files: [
-            MetadataFile::start(yum, KINDS[0], primary).await?,
-            MetadataFile::start(yum, KINDS[1], filelists).await?,
-            MetadataFile::start(yum, KINDS[2], other).await?,
+            MetadataFile::start(
+                yum,
+                "primary",
+                format!(
+                    "{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
+                     xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n"
+                ),
+            )
+            .await?,
+            MetadataFile::start(
+                yum,
+                "filelists",
+                format!(
+                    "{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n"
+                ),
+            )
+            .await?,
+            MetadataFile::start(
+                yum,
+                "other",
+                format!(
+                    "{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n"
+                ),
+            )
+            .await?,
         ],
         stored: index::deflate_chunks(&yum.db, repo).await?,
         queue: VecDeque::new(),
