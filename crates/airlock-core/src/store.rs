@@ -209,6 +209,10 @@ fn blob_path(root: &Path, digest: &Digest) -> PathBuf {
     root.join("sha256").join(&hex[0..2]).join(hex)
 }
 
+/// Batches up to this many blobs are committed one by one (two fsyncs each)
+/// rather than with two `syncfs` calls: see [`LocalStore::commit_batch`].
+const SMALL_BATCH: usize = 4;
+
 /// [`BlobStore::commit`] on the local disk, on a blocking thread.
 fn commit_blocking(staged: StagedBlob, dest: &Path) -> io::Result<()> {
     let dir = dest
@@ -261,7 +265,20 @@ impl BlobStore for LocalStore {
     /// one makes every staged file durable before any is renamed into place
     /// (so a name under `sha256/` always holds complete bytes), one makes the
     /// renames durable before the caller records rows.
+    ///
+    /// A small batch is committed blob by blob instead, all at once: `syncfs`
+    /// writes out everything dirty on the filesystem, other writers' data too
+    /// (a copy of 40 MB made just before cost a one-RPM upload 30-70 ms),
+    /// while a few fsyncs write only these files, and in parallel they wait
+    /// for the disk about as long as one commit does.
     async fn commit_batch(&self, staged: Vec<StagedBlob>) -> Result<(), StoreError> {
+        if staged.len() <= SMALL_BATCH {
+            let commits = staged.into_iter().map(|blob| self.commit(blob));
+            for result in futures_util::future::join_all(commits).await {
+                result?;
+            }
+            return Ok(());
+        }
         let root = self.root.clone();
         let paths: Vec<PathBuf> = staged.iter().map(|s| self.path_of(&s.digest)).collect();
         tokio::task::spawn_blocking(move || -> io::Result<()> {
@@ -563,6 +580,49 @@ impl Staging {
             .map_err(io::Error::other)?
     }
 
+    /// Copies `source` into a new staged file while hashing it, all on the
+    /// calling thread (blocking: for a caller already on the blocking pool).
+    /// `airlock yum add` reads local files this way: a [`BlobWriter`] spreads
+    /// the same work over three threads, whose hand-offs cost more than the
+    /// copy for small files. `limit` caps the size.
+    pub fn stage_reader(
+        &self,
+        mut source: impl io::Read,
+        limit: Option<u64>,
+    ) -> Result<StagedBlob, StoreError> {
+        let path = self.next_path();
+        let mut file = StdFile::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        let guard = StagedPath {
+            path: Some(path.clone()),
+        };
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; STAGE_READ];
+        let mut size = 0u64;
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            size += n as u64;
+            if let Some(limit) = limit.filter(|&l| size > l) {
+                return Err(StoreError::TooLarge { limit });
+            }
+            hasher.update(&buf[..n]);
+            io::Write::write_all(&mut file, &buf[..n])?;
+        }
+        Ok(StagedBlob {
+            path,
+            guard,
+            digest: Digest::from_sha256_bytes(&hasher.finalize()),
+            size,
+        })
+    }
+
     /// Starts a new blob. `limit` caps its size (a protocol's maximum artifact size).
     pub async fn writer(&self, limit: Option<u64>) -> io::Result<BlobWriter> {
         let path = self.next_path();
@@ -651,6 +711,9 @@ fn stage_bytes_blocking(path: PathBuf, bytes: &[u8]) -> io::Result<StagedBlob> {
         size: bytes.len() as u64,
     })
 }
+
+/// Bytes [`Staging::stage_reader`] reads at a time.
+const STAGE_READ: usize = 256 << 10;
 
 /// Removes a staged file on drop unless it was committed.
 #[derive(Debug)]
@@ -987,6 +1050,26 @@ mod tests {
         }
         store.commit_batch(batch).await.expect("commit");
         assert_eq!(store.list().await.expect("list").blobs.len(), 2);
+        assert_eq!(std::fs::read_dir(&staging.dir).expect("dir").count(), 0);
+    }
+
+    #[test]
+    fn a_reader_is_staged_hashed_and_limited() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let data: Vec<u8> = (0..STAGE_READ * 2 + 3).map(|i| (i % 253) as u8).collect();
+        let staged = staging.stage_reader(&data[..], None).expect("stage");
+        assert_eq!(staged.size, data.len() as u64);
+        assert_eq!(
+            staged.digest,
+            Digest::from_sha256_bytes(&Sha256::digest(&data))
+        );
+        assert_eq!(std::fs::read(staged.path()).expect("read"), data);
+        drop(staged);
+        assert!(matches!(
+            staging.stage_reader(&data[..], Some(10)),
+            Err(StoreError::TooLarge { limit: 10 })
+        ));
         assert_eq!(std::fs::read_dir(&staging.dir).expect("dir").count(), 0);
     }
 

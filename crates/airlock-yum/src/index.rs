@@ -1,6 +1,7 @@
 //! The YUM tables in the index (`yum_repository`, `yum_package`,
 //! `yum_snapshot`, `yum_snapshot_file`, see `migrations/0006_yum.sql`;
-//! `yum_remote_file`, see `migrations/0009_yum_mirror.sql`). All YUM SQL
+//! `yum_remote_file`, see `migrations/0009_yum_mirror.sql`; `yum_deflate_chunk`,
+//! see `migrations/0010_yum_deflate_chunks.sql`). All YUM SQL
 //! lives here.
 
 use crate::checksum::Checksum;
@@ -8,8 +9,12 @@ use crate::fragments::PackageEntry;
 use crate::RepoKind;
 use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
 use airlock_core::{Db, Digest};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt as _};
 use sqlx::{Connection as _, Row, SqliteConnection};
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// The columns through which YUM metadata references blobs.
@@ -260,7 +265,7 @@ pub async fn generation(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
     Ok((generation, published >= generation))
 }
 
-/// One package's metadata fragments, in repodata order.
+/// One package's metadata fragments, in repodata order, and what identifies them.
 pub struct PackageXml {
     /// `<package>` of primary.xml.
     pub primary: String,
@@ -268,6 +273,12 @@ pub struct PackageXml {
     pub filelists: String,
     /// `<package>` of other.xml.
     pub other: String,
+    /// Its path in the repository.
+    pub href: String,
+    /// The .rpm blob (`sha256:…`).
+    pub digest: String,
+    /// `<time file>`.
+    pub added_at: i64,
 }
 
 /// The repository's package count.
@@ -286,8 +297,8 @@ pub fn package_xml<'c>(
     repo: &'c str,
 ) -> impl Stream<Item = Result<PackageXml, DbError>> + 'c {
     sqlx::query(
-        "SELECT primary_xml, filelists_xml, other_xml FROM yum_package WHERE repo = $1 \
-         ORDER BY file_name, href",
+        "SELECT primary_xml, filelists_xml, other_xml, href, blob_digest, added_at \
+         FROM yum_package WHERE repo = $1 ORDER BY file_name, href",
     )
     .bind(repo)
     .fetch(conn)
@@ -296,8 +307,82 @@ pub fn package_xml<'c>(
             primary: row.try_get("primary_xml")?,
             filelists: row.try_get("filelists_xml")?,
             other: row.try_get("other_xml")?,
+            href: row.try_get("href")?,
+            digest: row.try_get("blob_digest")?,
+            added_at: row.try_get("added_at")?,
         })
     })
+}
+
+/// A chunk's compressed pieces of primary, filelists and other.xml.gz.
+pub type DeflatePieces = [Bytes; 3];
+
+/// The repository's stored chunks of compressed metadata, by key (see
+/// `yum_deflate_chunk`).
+pub async fn deflate_chunks(
+    db: &Db,
+    repo: &str,
+) -> Result<HashMap<String, DeflatePieces>, DbError> {
+    let rows = sqlx::query(
+        "SELECT chunk_key, primary_z, filelists_z, other_z FROM yum_deflate_chunk WHERE repo = $1",
+    )
+    .bind(repo)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    let decode = |row: &sqlx::sqlite::SqliteRow, column: &str| -> Result<Bytes, DbError> {
+        let text: &str = row.try_get(column)?;
+        BASE64
+            .decode(text)
+            .map(Bytes::from)
+            .map_err(|e| DbError::Decode(Box::new(e)))
+    };
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("chunk_key")?,
+                [
+                    decode(row, "primary_z")?,
+                    decode(row, "filelists_z")?,
+                    decode(row, "other_z")?,
+                ],
+            ))
+        })
+        .collect()
+}
+
+/// Records new chunks and drops the ones no longer used, in one transaction.
+pub async fn save_deflate_chunks(
+    db: &Db,
+    repo: &str,
+    new: &[(String, DeflatePieces)],
+    unused: &[String],
+) -> Result<(), DbError> {
+    if new.is_empty() && unused.is_empty() {
+        return Ok(());
+    }
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    for key in unused {
+        sqlx::query("DELETE FROM yum_deflate_chunk WHERE repo = $1 AND chunk_key = $2")
+            .bind(repo)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for (key, [primary, filelists, other]) in new {
+        sqlx::query(
+            "INSERT INTO yum_deflate_chunk (repo, chunk_key, primary_z, filelists_z, other_z) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo, chunk_key) DO NOTHING",
+        )
+        .bind(repo)
+        .bind(key)
+        .bind(BASE64.encode(primary))
+        .bind(BASE64.encode(filelists))
+        .bind(BASE64.encode(other))
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
 }
 
 /// A metadata file of a new snapshot; its blob is durable.

@@ -48,10 +48,11 @@ pub use routes::configure;
 use airlock_core::inflight::Inflight;
 use airlock_core::memo::Memo;
 use airlock_core::upstream::Upstream;
-use airlock_core::{BlobStore, Db, Mode, StagedBlob, Staging};
+use airlock_core::{BlobStore, Db, Digest, Mode, StagedBlob, Staging};
 use fragments::{FileFacts, PackageEntry};
 use index::StoredFile;
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -390,47 +391,96 @@ impl Yum {
         href: &str,
         staged: StagedBlob,
     ) -> Result<Prepared, YumError> {
-        let repo = self.repo(repo)?;
-        if repo.kind != RepoKind::Hosted {
-            return Err(YumError::NotHosted(format!(
-                "{} is a mirror repository; it takes no uploads",
-                repo.name
-            )));
-        }
+        let repo = self.hosted(repo)?;
         check_upload_path(href)?;
-        if let Some(stored) = index::package_at(&self.db, &repo.name, href).await? {
-            return if stored.digest == staged.digest.to_string() {
-                Ok(Prepared::Unchanged)
-            } else {
-                Err(YumError::Conflict(format!(
-                    "{href} is already stored with other content; delete it first"
-                )))
-            };
+        if let Some(unchanged) = self.stored_at(&repo.name, href, &staged.digest).await? {
+            return Ok(unchanged);
         }
         let added_at = airlock_core::unix_now();
         let entry = {
             let path = staged.path().to_owned();
             let (size, pkgid, href) =
                 (staged.size, staged.digest.hex().to_owned(), href.to_owned());
-            tokio::task::spawn_blocking(move || -> Result<PackageEntry, YumError> {
-                // `header::read_rpm` checks what the `rpm` crate trusts; should
-                // a malformed header still make it panic, the upload is refused
-                // like any other bad RPM.
-                std::panic::catch_unwind(|| {
-                    let rpm = header::read_rpm(&path, size)?;
-                    let facts = FileFacts {
-                        pkgid: &pkgid,
-                        size,
-                        href: &href,
-                        time_file: added_at,
-                    };
-                    Ok(fragments::package_entry(&rpm, &facts)?)
-                })
-                .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
+            tokio::task::spawn_blocking(move || package_entry(&path, size, &pkgid, &href, added_at))
+                .await
+                .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
+        };
+        self.prepared(repo, href, staged, entry, added_at).await
+    }
+
+    /// [`Yum::prepare_package`] of the local file at `path` (`airlock yum
+    /// add`): one trip to the blocking pool copies it into staging while
+    /// hashing it and reads its header, where an upload's bytes pass through
+    /// three threads.
+    pub async fn prepare_file(
+        &self,
+        repo: &str,
+        href: &str,
+        path: PathBuf,
+    ) -> Result<Prepared, YumError> {
+        let repo = self.hosted(repo)?;
+        check_upload_path(href)?;
+        let added_at = airlock_core::unix_now();
+        let (staging, limit, owned_href) = (self.staging.clone(), self.max_upload, href.to_owned());
+        let (staged, entry) =
+            tokio::task::spawn_blocking(move || -> Result<(StagedBlob, PackageEntry), YumError> {
+                let file = std::fs::File::open(&path).map_err(YumError::io)?;
+                let staged = staging.stage_reader(file, Some(limit))?;
+                let entry = package_entry(
+                    staged.path(),
+                    staged.size,
+                    staged.digest.hex(),
+                    &owned_href,
+                    added_at,
+                )?;
+                Ok((staged, entry))
             })
             .await
-            .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
-        };
+            .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??;
+        if let Some(unchanged) = self.stored_at(&repo.name, href, &staged.digest).await? {
+            return Ok(unchanged);
+        }
+        self.prepared(repo, href, staged, entry, added_at).await
+    }
+
+    /// The configured hosted repository named `name`.
+    fn hosted(&self, name: &str) -> Result<&RepoSettings, YumError> {
+        let repo = self.repo(name)?;
+        if repo.kind != RepoKind::Hosted {
+            return Err(YumError::NotHosted(format!(
+                "{} is a mirror repository; it takes no uploads",
+                repo.name
+            )));
+        }
+        Ok(repo)
+    }
+
+    /// `Unchanged` when these bytes are already stored at `href`, a conflict
+    /// when other bytes are, `None` when nothing is.
+    async fn stored_at(
+        &self,
+        repo: &str,
+        href: &str,
+        digest: &Digest,
+    ) -> Result<Option<Prepared>, YumError> {
+        match index::package_at(&self.db, repo, href).await? {
+            None => Ok(None),
+            Some(stored) if stored.digest == digest.to_string() => Ok(Some(Prepared::Unchanged)),
+            Some(_) => Err(YumError::Conflict(format!(
+                "{href} is already stored with other content; delete it first"
+            ))),
+        }
+    }
+
+    /// The checked package, unless another one has its NEVRA.
+    async fn prepared(
+        &self,
+        repo: &RepoSettings,
+        href: &str,
+        staged: StagedBlob,
+        entry: PackageEntry,
+        added_at: i64,
+    ) -> Result<Prepared, YumError> {
         if let Some(other) = index::package_with_nevra(&self.db, &repo.name, &entry).await? {
             return Err(YumError::Conflict(format!(
                 "{} is already stored as {}",
@@ -515,6 +565,30 @@ impl Yum {
         let _one_at_a_time = self.publishing.lock().await;
         publish::publish(self, repo).await
     }
+}
+
+/// Reads and checks the RPM at `path` and derives its fragments (blocking).
+fn package_entry(
+    path: &Path,
+    size: u64,
+    pkgid: &str,
+    href: &str,
+    added_at: i64,
+) -> Result<PackageEntry, YumError> {
+    // `header::read_rpm` checks what the `rpm` crate trusts; should a
+    // malformed header still make it panic, the upload is refused like any
+    // other bad RPM.
+    std::panic::catch_unwind(|| {
+        let rpm = header::read_rpm(path, size)?;
+        let facts = FileFacts {
+            pkgid,
+            size,
+            href,
+            time_file: added_at,
+        };
+        Ok(fragments::package_entry(&rpm, &facts)?)
+    })
+    .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {

@@ -205,7 +205,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Yum {
             what: YumCommand::Add { repo, files },
         } => {
-            let _log = logging::init("warn");
+            // The publish's info line (packages, time) is the command's report too.
+            let _log = logging::init("warn,airlock_yum::publish=info");
             runtime()?.block_on(yum::add(settings, &repo, &files))
         }
         Command::Sync {

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::io::AsyncReadExt as _;
 
 /// Opens the YUM repositories of the configuration (publishing empty hosted ones).
 pub async fn open(settings: &Settings, data: &DataDir) -> anyhow::Result<Yum> {
@@ -66,8 +65,6 @@ pub fn spawn_refreshes(yum: &Arc<Yum>, stop: &tokio_util::sync::CancellationToke
     }
 }
 
-/// Bytes read from a file at a time.
-const READ_CHUNK: usize = 512 << 10;
 /// Files read and checked at once.
 const ADD_CONCURRENCY: usize = 4;
 /// Packages made durable and recorded together (two filesystem syncs and one
@@ -149,21 +146,5 @@ async fn prepare(yum: &Yum, repo: &str, path: &Path) -> anyhow::Result<Prepared>
         .file_name()
         .and_then(|n| n.to_str())
         .context("the file name is not UTF-8")?;
-    airlock_yum::check_upload_path(href)?;
-    let mut file = tokio::fs::File::open(path).await.context("opening")?;
-    let mut writer = yum.staging.writer(Some(yum.max_upload)).await?;
-    loop {
-        let mut buf = Vec::with_capacity(READ_CHUNK);
-        let n = (&mut file)
-            .take(READ_CHUNK as u64)
-            .read_to_end(&mut buf)
-            .await
-            .context("reading")?;
-        if n == 0 {
-            break;
-        }
-        writer.write(buf.into()).await?;
-    }
-    let staged = writer.finish(None).await?;
-    Ok(yum.prepare_package(repo, href, staged).await?)
+    Ok(yum.prepare_file(repo, href, path.to_owned()).await?)
 }
