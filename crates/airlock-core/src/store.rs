@@ -591,13 +591,7 @@ impl Staging {
         limit: Option<u64>,
     ) -> Result<StagedBlob, StoreError> {
         let path = self.next_path();
-        let mut file = StdFile::options()
-            .write(true)
-            .create_new(true)
-            .open(&path)?;
-        let guard = StagedPath {
-            path: Some(path.clone()),
-        };
+        let (mut file, guard) = StagedPath::create(&path)?;
         let mut hasher = Sha256::new();
         let mut buf = vec![0u8; STAGE_READ];
         let mut size = 0u64;
@@ -696,13 +690,7 @@ pub fn sweep_dead_sessions(tmp_root: &Path, remove: bool) -> io::Result<SweepRep
 
 /// Writes and hashes bytes into a new staged file.
 fn stage_bytes_blocking(path: PathBuf, bytes: &[u8]) -> io::Result<StagedBlob> {
-    let mut file = StdFile::options()
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    let guard = StagedPath {
-        path: Some(path.clone()),
-    };
+    let (mut file, guard) = StagedPath::create(&path)?;
     io::Write::write_all(&mut file, bytes)?;
     Ok(StagedBlob {
         path,
@@ -719,6 +707,17 @@ const STAGE_READ: usize = 256 << 10;
 #[derive(Debug)]
 struct StagedPath {
     path: Option<PathBuf>,
+}
+
+impl StagedPath {
+    /// Creates the new staged file `path`, removed again on drop.
+    fn create(path: &Path) -> io::Result<(StdFile, StagedPath)> {
+        let file = StdFile::options().write(true).create_new(true).open(path)?;
+        let guard = StagedPath {
+            path: Some(path.to_owned()),
+        };
+        Ok((file, guard))
+    }
 }
 
 impl Drop for StagedPath {
