@@ -426,6 +426,19 @@ pub fn find<'a>(rows: &'a [Row], scenario: &str, conc: u32, target: &str) -> Opt
         .find(|r| r.scenario == scenario && r.conc == conc && r.target == target)
 }
 
+/// airlock's, nginx-default's and nginx-tuned's rows of one cell, when all three ran.
+pub fn airlock_and_nginxes<'a>(
+    rows: &'a [Row],
+    scenario: &str,
+    conc: u32,
+) -> Option<(&'a Row, &'a Row, &'a Row)> {
+    Some((
+        find(rows, scenario, conc, "airlock")?,
+        find(rows, scenario, conc, "nginx-default")?,
+        find(rows, scenario, conc, "nginx-tuned")?,
+    ))
+}
+
 /// The (scenario, concurrency) cells of `rows`, in order.
 pub fn cells(rows: &[Row]) -> Vec<(String, u32)> {
     let mut keys: Vec<(String, u32)> = rows.iter().map(|r| (r.scenario.clone(), r.conc)).collect();

@@ -18,8 +18,8 @@ mod fixtures;
 
 use super::procs::{self, NginxFlavor, Server};
 use super::{
-    cells, find, measure, median_secs, ratio, ratio_line, require_tools, table, timed_command,
-    Check, Ctx, Row, Scenario, Section, Timed,
+    cells, measure, median_secs, ratio, ratio_line, require_tools, table, timed_command, Check,
+    Ctx, Row, Scenario, Section, Timed,
 };
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -604,11 +604,7 @@ fn report_gets(out: &mut String, checks: &mut Vec<Check>, rows: &[Row]) {
         if let Some(line) = ratio_line(rows, &scenario, conc, PEERS) {
             let _ = writeln!(out, "{line}");
         }
-        let (Some(a), Some(d), Some(t)) = (
-            find(rows, &scenario, conc, "airlock"),
-            find(rows, &scenario, conc, "nginx-default"),
-            find(rows, &scenario, conc, "nginx-tuned"),
-        ) else {
+        let Some((a, d, t)) = super::airlock_and_nginxes(rows, &scenario, conc) else {
             continue;
         };
         let best = if d.load.rps >= t.load.rps { d } else { t };

@@ -10,8 +10,8 @@ mod sumdb;
 
 use super::procs::{self, NginxFlavor, Server};
 use super::{
-    cells, find, measure, median, median_secs, ratio, ratio_line, require_tools, table,
-    timed_command, Check, Ctx, Row, Scenario, Section, Timed,
+    cells, measure, median, median_secs, ratio, ratio_line, require_tools, table, timed_command,
+    Check, Ctx, Row, Scenario, Section, Timed,
 };
 use std::fmt::Write as _;
 use std::path::Path;
@@ -302,11 +302,7 @@ fn report(
         if let Some(line) = ratio_line(rows, &scenario, conc, PEERS) {
             let _ = writeln!(out, "{line}");
         }
-        let (Some(a), Some(d), Some(t)) = (
-            find(rows, &scenario, conc, "airlock"),
-            find(rows, &scenario, conc, "nginx-default"),
-            find(rows, &scenario, conc, "nginx-tuned"),
-        ) else {
+        let Some((a, d, t)) = super::airlock_and_nginxes(rows, &scenario, conc) else {
             continue;
         };
         match scenario.as_str() {
