@@ -12,6 +12,12 @@
 //!   at once, with everything before them. The price: a crash (`kill -9`, an
 //!   abort) loses the `info` lines of its last moment; a clean exit loses nothing
 //!   ([`FlushGuard`]).
+//!
+//!   A request never waits for that write: the thread swaps the pending lines
+//!   out and writes them after letting go of them. While lines keep arriving it
+//!   stays awake, ticking every [`FLUSH_DELAY`], so a busy server's requests do
+//!   not have to wake it (a futex call and a wake-up on the other core each
+//!   time); it goes back to sleep after [`IDLE_TICKS`] empty ticks.
 
 use std::fmt;
 use std::io::Write as _;
@@ -27,6 +33,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// How long an `info` line may wait in memory before it is written.
 pub const FLUSH_DELAY: Duration = Duration::from_millis(1);
+
+/// Empty ticks after which the flushing thread sleeps until a line arrives.
+pub const IDLE_TICKS: u32 = 100;
 
 /// Lines kept before a writer writes them itself, without waiting for the
 /// flushing thread (bounds memory when stderr is slow).
@@ -274,11 +283,32 @@ impl Shared {
     /// Writes the pending lines; the caller holds the lock, so lines keep their order.
     fn write_out(&self, pending: &mut Pending) {
         if !pending.lines.is_empty() {
-            let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out = self.out();
             // Nothing sensible to do when stderr fails; tracing ignores it too.
             let _ = out.write_all(&pending.lines).and_then(|()| out.flush());
             pending.lines.clear();
         }
+    }
+
+    fn out(&self) -> MutexGuard<'_, Box<dyn std::io::Write + Send>> {
+        self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The flushing thread's write: the lines are swapped into `batch` and
+    /// written after `pending` is let go, so writers only wait for the swap. The
+    /// output is locked before `pending` is let go, which keeps the order with
+    /// an urgent writer (it takes `pending`, then the output). Returns whether
+    /// there was anything to write.
+    fn write_batch(&self, mut pending: MutexGuard<'_, Pending>, batch: &mut Vec<u8>) -> bool {
+        if pending.lines.is_empty() {
+            return false;
+        }
+        std::mem::swap(&mut pending.lines, batch);
+        let mut out = self.out();
+        drop(pending);
+        let _ = out.write_all(batch).and_then(|()| out.flush());
+        batch.clear();
+        true
     }
 }
 
@@ -327,8 +357,9 @@ impl BatchedStderr {
 }
 
 fn flush_loop(shared: &Shared) {
-    let mut pending = shared.lock();
+    let mut batch = Vec::new();
     loop {
+        let mut pending = shared.lock();
         while pending.lines.is_empty() && !pending.closed {
             pending.flusher_idle = true;
             pending = shared
@@ -340,11 +371,22 @@ fn flush_loop(shared: &Shared) {
         if pending.closed {
             return; // the guard writes the rest
         }
-        // Let more lines join this write.
         drop(pending);
-        std::thread::sleep(FLUSH_DELAY);
-        pending = shared.lock();
-        shared.write_out(&mut pending);
+        // Awake: a write per tick while lines keep coming.
+        let mut empty_ticks = 0;
+        while empty_ticks < IDLE_TICKS {
+            // Let more lines join this write.
+            std::thread::sleep(FLUSH_DELAY);
+            let pending = shared.lock();
+            if pending.closed {
+                return;
+            }
+            if shared.write_batch(pending, &mut batch) {
+                empty_ticks = 0;
+            } else {
+                empty_ticks += 1;
+            }
+        }
     }
 }
 
