@@ -1,7 +1,9 @@
 //! The OCI section: airlock's registry against Debian's `docker-registry` (and
-//! nginx for a raw blob) on the same bytes.
+//! nginx answering the same bytes from files) on the same content.
 //!
-//! - manifest GET by tag and tag list, c=1/16/64 (req/s, p99, CPU per request);
+//! - manifest GET by tag and tag list, c=1/16/64 (req/s, p99, CPU per request),
+//!   with nginx answering the same bytes from files beside them (what a small
+//!   GET costs on this machine; at c=1, the loopback round trip);
 //! - a large blob GET at 1 and 4 streams, against nginx serving airlock's own
 //!   blob file (both nginx flavors; the faster one is the bar);
 //! - a skopeo push of a large layer into a fresh registry each round (MB/s and
@@ -82,18 +84,32 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = airlock.rss_mib();
 
+    // nginx answering the same bytes from files: what a small GET costs on this
+    // machine when the server does nothing else (at c=1, the loopback round trip).
+    let small_paths = [
+        ("manifest-tag", "/v2/bench/app/manifests/t0"),
+        ("tag-list", "/v2/bench/app/tags/list"),
+    ];
+    let small_dir = run_dir.join("small");
+    for (_, path) in small_paths {
+        save_answer(&airlock.base, path, &small_dir)?;
+    }
+    let small_nginx = procs::nginx(
+        NginxFlavor::Tuned,
+        &[("/v2/", &small_dir.join("v2"))],
+        &run_dir.join("nginx-small"),
+        procs::free_port()?,
+    )?;
+
     let mut rows = Vec::new();
-    for (name, path) in [
-        ("manifest-tag", "/v2/bench/app/manifests/t0".to_owned()),
-        ("tag-list", "/v2/bench/app/tags/list".to_owned()),
-    ] {
+    for (name, path) in small_paths {
         let scenario = Scenario {
             name,
-            path: &path,
+            path,
             concs: &[1, 16, 64],
             secs: ctx.small_secs,
         };
-        let urls = [&airlock, &registry].map(|s| (s, format!("{}{path}", s.base)));
+        let urls = [&airlock, &registry, &small_nginx].map(|s| (s, format!("{}{path}", s.base)));
         rows.extend(measure_urls_with(
             ctx,
             &urls,
@@ -110,9 +126,15 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
             ) else {
                 continue;
             };
+            let nginx = super::find(&rows, name, conc, "nginx-tuned").map_or(String::new(), |n| {
+                format!(
+                    "; nginx on the same bytes: {:.1}x",
+                    ratio(n.load.rps, p.load.rps)
+                )
+            });
             checks.push(Check::new(
                 format!(
-                    "{name} c={conc}: {:.1}x docker-registry's req/s (target >= 10x)",
+                    "{name} c={conc}: {:.1}x docker-registry's req/s (target >= 10x{nginx})",
                     ratio(a.load.rps, p.load.rps)
                 ),
                 a.load.rps >= 10.0 * p.load.rps,
@@ -125,6 +147,8 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
             ));
         }
     }
+
+    drop(small_nginx);
 
     // The big blob: airlock against nginx serving the very file airlock stores.
     let hex = big.trim_start_matches("sha256:");
@@ -285,7 +309,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     let _ = writeln!(report, "{}", table(&rows));
     for name in ["manifest-tag", "tag-list"] {
         for conc in [1, 16, 64] {
-            if let Some(line) = ratio_line(&rows, name, conc, &["docker-registry"]) {
+            if let Some(line) = ratio_line(&rows, name, conc, &["docker-registry", "nginx-tuned"]) {
                 let _ = writeln!(report, "{line}");
             }
         }
@@ -310,6 +334,19 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
         checks,
         raw,
     })
+}
+
+/// Saves airlock's answer to `path` (as the bench asks for it) under `dir`, at
+/// the same path, for nginx.
+fn save_answer(base: &str, path: &str, dir: &Path) -> Result<(), String> {
+    let file = dir.join(path.trim_start_matches('/'));
+    std::fs::create_dir_all(file.parent().ok_or("no parent")?).map_err(|e| e.to_string())?;
+    crate::run(
+        Command::new("curl")
+            .args(["-sSf", "-H", ACCEPT, "-o"])
+            .arg(&file)
+            .arg(format!("{base}{path}")),
+    )
 }
 
 /// An airlock config with the bench's writer, and `extra`.
