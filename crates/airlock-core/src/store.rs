@@ -628,14 +628,11 @@ impl Staging {
             .into_std()
             .await;
         let guard = StagedPath { path: Some(path) };
-        // Small blobs need no large buffer.
-        let gather = limit.map_or(WRITE_GATHER, |l| l.clamp(1, WRITE_GATHER as u64) as usize);
         let (hash_queue, to_hash) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let (write_queue, to_write) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let (progress, in_file) = tokio::sync::watch::channel(0);
         let hashing = tokio::task::spawn_blocking(move || Ok(hash_chunks(to_hash)));
-        let writing =
-            tokio::task::spawn_blocking(move || write_chunks(to_write, file, gather, progress));
+        let writing = tokio::task::spawn_blocking(move || write_chunks(to_write, file, progress));
         Ok(BlobWriter {
             hash_queue: Some(hash_queue),
             hashing,
@@ -737,11 +734,6 @@ impl Drop for StagedPath {
 /// eight, four parallel imports peaked 10 MiB higher).
 const WRITER_QUEUE: usize = 2;
 
-/// Largest write a [`BlobWriter`]'s writing thread gathers small chunks into.
-/// A larger chunk (an upstream's 400 KiB reads, a `file://` MiB) is written
-/// as it is, without a copy into a buffer first.
-const WRITE_GATHER: usize = 256 << 10;
-
 /// The hashing thread of a [`BlobWriter`]: hashes the chunks it is sent, in
 /// order, until the writer finishes (closes the queue). Returns the digest.
 fn hash_chunks(mut chunks: tokio::sync::mpsc::Receiver<Bytes>) -> Digest {
@@ -753,41 +745,20 @@ fn hash_chunks(mut chunks: tokio::sync::mpsc::Receiver<Bytes>) -> Digest {
 }
 
 /// The writing thread of a [`BlobWriter`]: writes the chunks it is sent, in
-/// order, until the writer finishes. Small chunks are gathered into writes of
-/// up to `gather` bytes; the file is written whenever that buffer fills or the
-/// queue runs dry, and then it reports how many bytes are in the file.
+/// order, until the writer finishes, each as it is (an upstream's 400 KiB
+/// reads, `file://` MiBs; gathering them into a buffer first copied every
+/// byte once more), and after each reports how many bytes are in the file.
 fn write_chunks(
     mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
-    file: StdFile,
-    gather: usize,
+    mut file: StdFile,
     in_file: tokio::sync::watch::Sender<u64>,
 ) -> io::Result<()> {
-    use std::io::Write as _;
-    use tokio::sync::mpsc::error::TryRecvError;
-    let mut out = std::io::BufWriter::with_capacity(gather, file);
     let mut written = 0u64;
-    let report =
-        |bytes: u64| in_file.send_if_modified(|old| std::mem::replace(old, bytes) != bytes);
-    loop {
-        let chunk = match chunks.try_recv() {
-            Ok(chunk) => chunk,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                // Nothing queued: make what we have readable while we wait.
-                out.flush()?;
-                report(written);
-                match chunks.blocking_recv() {
-                    Some(chunk) => chunk,
-                    None => break,
-                }
-            }
-        };
-        out.write_all(&chunk)?;
+    while let Some(chunk) = chunks.blocking_recv() {
+        io::Write::write_all(&mut file, &chunk)?;
         written += chunk.len() as u64;
-        report(written - out.buffer().len() as u64);
+        in_file.send_replace(written);
     }
-    out.flush()?;
-    report(written);
     Ok(())
 }
 
