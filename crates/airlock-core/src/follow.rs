@@ -27,6 +27,7 @@ use std::fs::File as StdFile;
 use std::io;
 use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -40,10 +41,17 @@ pub(crate) enum State {
     Failed,
 }
 
-/// Bytes of a writer's latest chunks kept for its followers. A follower on
-/// loopback or a LAN drains them as fast as they come; one further behind
-/// reads the file instead. Small, because every blob arriving holds one.
+/// Bytes of a writer's latest chunks kept whatever its followers need.
+/// Small, because every blob arriving holds one.
 const RECENT_MAX: usize = 1 << 20;
+
+/// Bytes of a writer's latest chunks kept while a follower still needs them.
+/// A follower on loopback or a LAN drains them about as fast as they come,
+/// but not evenly: an upstream's bursts ran more than 1 MiB ahead of a local
+/// client, which then read a third of a cold pull-through back from the file
+/// (a copy, a blocking-pool trip per chunk, and waits for the writing
+/// thread). One further behind reads the file.
+const RECENT_LAGGING_MAX: usize = 8 << 20;
 
 /// The latest chunks given to a [`crate::store::BlobWriter`], and how many
 /// bytes it was given in all.
@@ -51,6 +59,9 @@ const RECENT_MAX: usize = 1 << 20;
 pub(crate) struct Recent {
     kept: Mutex<Kept>,
     received: watch::Sender<u64>,
+    /// Where each follower reading from memory stands; a position whose
+    /// follower is gone (the only reference left is this one) is dropped.
+    followers: Mutex<Vec<Arc<AtomicU64>>>,
 }
 
 #[derive(Debug, Default)]
@@ -66,7 +77,28 @@ impl Recent {
         Recent {
             kept: Mutex::default(),
             received: watch::channel(0).0,
+            followers: Mutex::default(),
         }
+    }
+
+    /// A new follower's position, counted while it is held.
+    fn follower(&self) -> Arc<AtomicU64> {
+        let pos = Arc::new(AtomicU64::new(0));
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.push(Arc::clone(&pos));
+        pos
+    }
+
+    /// Where the furthest behind of the live followers stands (`u64::MAX` when
+    /// there are none).
+    fn slowest(&self) -> u64 {
+        let mut followers = self.followers.lock().unwrap_or_else(|p| p.into_inner());
+        followers.retain(|pos| Arc::strong_count(pos) > 1);
+        followers
+            .iter()
+            .map(|pos| pos.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
@@ -75,11 +107,17 @@ impl Recent {
 
     /// The writer was given `chunk` (a reference, not a copy).
     pub(crate) fn push(&self, chunk: &Bytes) {
+        let slowest = self.slowest();
         let received = {
             let mut kept = self.kept();
             kept.chunks.push_back(chunk.clone());
             kept.bytes += chunk.len();
-            while kept.bytes > RECENT_MAX && kept.chunks.len() > 1 {
+            while kept.chunks.len() > 1 {
+                let first_end = kept.start + kept.chunks.front().map_or(0, |c| c.len() as u64);
+                let needed = first_end > slowest && kept.bytes <= RECENT_LAGGING_MAX;
+                if kept.bytes <= RECENT_MAX || needed {
+                    break;
+                }
                 if let Some(old) = kept.chunks.pop_front() {
                     kept.start += old.len() as u64;
                     kept.bytes -= old.len();
@@ -226,6 +264,7 @@ fn body(
         verdict,
         received: progress.recent.received.subscribe(),
         in_file: progress.in_file,
+        at: progress.recent.follower(),
         recent: progress.recent,
         writer_done: false,
         pos: 0,
@@ -249,6 +288,7 @@ fn body(
                     let want = (ready - f.pos).min(STREAM_CHUNK as u64) as usize;
                     if let Some(chunk) = f.recent.slice(f.pos, want) {
                         f.pos += chunk.len() as u64;
+                        f.at.store(f.pos, Ordering::Relaxed);
                         return Some((Ok(chunk), Some(f)));
                     }
                     let written = match state {
@@ -269,6 +309,7 @@ fn body(
                         .map_err(io::Error::other)
                         .and_then(|read| read);
                         f.pos += n as u64;
+                        f.at.store(f.pos, Ordering::Relaxed);
                         let next = chunk.is_ok().then_some(f);
                         return Some((chunk, next));
                     }
@@ -312,6 +353,8 @@ struct Follower {
     in_file: watch::Receiver<u64>,
     received: watch::Receiver<u64>,
     recent: Arc<Recent>,
+    /// `pos`, for the writer's [`Recent`]: the chunks it still needs are kept.
+    at: Arc<AtomicU64>,
     /// The writer is finished (or gone): only the verdict can change now.
     writer_done: bool,
     pos: u64,
@@ -455,6 +498,30 @@ mod tests {
         let (got, err) = reading.await.expect("join");
         assert_eq!(got, b"0123456789");
         assert!(err.is_none());
+    }
+
+    #[tokio::test]
+    async fn chunks_a_follower_still_needs_are_kept_up_to_a_bound() {
+        let (_w, reader) = staged();
+        let (_written, in_file) = watch::channel(0);
+        let progress = progress(in_file);
+        let recent = Arc::clone(&progress.recent);
+        let (_verdict, body) = follow(reader, 64 << 20, 4, progress);
+        let chunk = Bytes::from(vec![7u8; RECENT_MAX / 2]);
+        for _ in 0..6 {
+            recent.push(&chunk);
+        }
+        assert!(
+            recent.slice(0, 1).is_some(),
+            "3 MiB kept for a follower at 0"
+        );
+        for _ in 0..(2 * RECENT_LAGGING_MAX / chunk.len()) {
+            recent.push(&chunk);
+        }
+        assert!(recent.slice(0, 1).is_none(), "never more than the bound");
+        drop(body); // the follower is gone: back to the latest MiB
+        recent.push(&chunk);
+        assert!(recent.kept().bytes <= RECENT_MAX);
     }
 
     #[tokio::test]

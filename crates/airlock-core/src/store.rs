@@ -628,15 +628,16 @@ impl Staging {
             .into_std()
             .await;
         let guard = StagedPath { path: Some(path) };
-        // Large writes for large blobs; small blobs need no 1 MiB buffer.
-        let buffer = limit.map_or(1 << 20, |l| l.clamp(1, 1 << 20) as usize);
-        let (tx, rx) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let (hash_queue, to_hash) = tokio::sync::mpsc::channel(WRITER_QUEUE);
+        let (write_queue, to_write) = tokio::sync::mpsc::channel(WRITER_QUEUE);
         let (progress, in_file) = tokio::sync::watch::channel(0);
-        let hashing =
-            tokio::task::spawn_blocking(move || hash_and_write(rx, file, buffer, progress));
+        let hashing = tokio::task::spawn_blocking(move || Ok(hash_chunks(to_hash)));
+        let writing = tokio::task::spawn_blocking(move || write_chunks(to_write, file, progress));
         Ok(BlobWriter {
-            queue: Some(tx),
+            hash_queue: Some(hash_queue),
             hashing,
+            write_queue: Some(write_queue),
+            writing,
             in_file,
             recent: Arc::new(Recent::new()),
             guard,
@@ -728,59 +729,46 @@ impl Drop for StagedPath {
     }
 }
 
-/// Chunks a [`BlobWriter`] may queue ahead of its hashing thread. Two keep the
-/// thread busy (hashing is the slower side); more only cost memory (a `file://`
-/// chunk is 1 MiB: with eight, four parallel imports peaked 10 MiB higher).
+/// Chunks a [`BlobWriter`] may queue ahead of each of its threads. Two keep
+/// a thread busy; more only cost memory (a `file://` chunk is 1 MiB: with
+/// eight, four parallel imports peaked 10 MiB higher).
 const WRITER_QUEUE: usize = 2;
 
-/// The hashing thread of a [`BlobWriter`]: hashes and writes the chunks it is
-/// sent, in order, until the writer finishes (closes the queue). It writes to
-/// the file whenever its buffer fills or the queue runs dry, and then reports
-/// how many bytes are in the file. Returns the digest.
-fn hash_and_write(
-    mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
-    file: StdFile,
-    buffer: usize,
-    in_file: tokio::sync::watch::Sender<u64>,
-) -> io::Result<Digest> {
-    use std::io::Write as _;
-    use tokio::sync::mpsc::error::TryRecvError;
-    let mut out = std::io::BufWriter::with_capacity(buffer, file);
+/// The hashing thread of a [`BlobWriter`]: hashes the chunks it is sent, in
+/// order, until the writer finishes (closes the queue). Returns the digest.
+fn hash_chunks(mut chunks: tokio::sync::mpsc::Receiver<Bytes>) -> Digest {
     let mut hasher = Sha256::new();
-    let mut written = 0u64;
-    let report =
-        |bytes: u64| in_file.send_if_modified(|old| std::mem::replace(old, bytes) != bytes);
-    loop {
-        let chunk = match chunks.try_recv() {
-            Ok(chunk) => chunk,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
-                // Nothing queued: make what we have readable while we wait.
-                out.flush()?;
-                report(written);
-                match chunks.blocking_recv() {
-                    Some(chunk) => chunk,
-                    None => break,
-                }
-            }
-        };
+    while let Some(chunk) = chunks.blocking_recv() {
         hasher.update(&chunk);
-        out.write_all(&chunk)?;
-        written += chunk.len() as u64;
-        report(written - out.buffer().len() as u64);
     }
-    out.flush()?;
-    report(written);
-    Ok(Digest::from_sha256_bytes(&hasher.finalize()))
+    Digest::from_sha256_bytes(&hasher.finalize())
+}
+
+/// The writing thread of a [`BlobWriter`]: writes the chunks it is sent, in
+/// order, until the writer finishes, each as it is (an upstream's 400 KiB
+/// reads, `file://` MiBs; gathering them into a buffer first copied every
+/// byte once more), and after each reports how many bytes are in the file.
+fn write_chunks(
+    mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    mut file: StdFile,
+    in_file: tokio::sync::watch::Sender<u64>,
+) -> io::Result<()> {
+    let mut written = 0u64;
+    while let Some(chunk) = chunks.blocking_recv() {
+        io::Write::write_all(&mut file, &chunk)?;
+        written += chunk.len() as u64;
+        in_file.send_replace(written);
+    }
+    Ok(())
 }
 
 /// Queues `chunk` for a writing thread; when the thread has stopped, returns
 /// why (its error) and closes the queue. Shared by [`BlobWriter`] and
 /// [`crate::upload::Appender`].
-pub(crate) async fn queue_chunk<T>(
-    queue: &mut Option<tokio::sync::mpsc::Sender<Bytes>>,
+pub(crate) async fn queue_chunk<C, T>(
+    queue: &mut Option<tokio::sync::mpsc::Sender<C>>,
     thread: &mut tokio::task::JoinHandle<io::Result<T>>,
-    chunk: Bytes,
+    chunk: C,
     what: &str,
 ) -> io::Result<()> {
     let sent = match queue.as_ref() {
@@ -798,12 +786,16 @@ pub(crate) async fn queue_chunk<T>(
     })
 }
 
-/// A blob being written: bytes go to a temp file and into the hash, both on a
-/// blocking thread of their own, so that receiving the next bytes (from the
-/// network, from a file) overlaps with hashing and writing the last ones.
+/// A blob being written: bytes go into the hash and to a temp file, each on
+/// a blocking thread of its own, so that receiving the next bytes (from the
+/// network, from a file) overlaps with hashing and writing the last ones, and
+/// neither waits for the other: a blob arrives as fast as the slower of the
+/// two (the hash), not as fast as both in series.
 pub struct BlobWriter {
-    queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    hash_queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
     hashing: tokio::task::JoinHandle<io::Result<Digest>>,
+    write_queue: Option<tokio::sync::mpsc::Sender<Bytes>>,
+    writing: tokio::task::JoinHandle<io::Result<()>>,
     in_file: tokio::sync::watch::Receiver<u64>,
     /// The latest chunks, for followers that keep up.
     recent: Arc<Recent>,
@@ -822,7 +814,16 @@ impl BlobWriter {
             }
         }
         self.recent.push(&chunk);
-        Ok(queue_chunk(&mut self.queue, &mut self.hashing, chunk, "blob writer").await?)
+        let (hash_queue, hashing) = (&mut self.hash_queue, &mut self.hashing);
+        queue_chunk(hash_queue, hashing, chunk.clone(), "blob writer's hashing").await?;
+        queue_chunk(
+            &mut self.write_queue,
+            &mut self.writing,
+            chunk,
+            "blob writer",
+        )
+        .await?;
+        Ok(())
     }
 
     /// Bytes written so far.
@@ -851,7 +852,9 @@ impl BlobWriter {
     pub async fn finish(mut self, expected: Option<&Digest>) -> Result<StagedBlob, StoreError> {
         // No fsync here: the bytes can be checked and even served from the staged
         // file while [`BlobStore::commit`] makes them durable.
-        self.queue = None; // the hashing thread drains the queue, then ends
+        // The threads drain their queues, then end.
+        (self.hash_queue, self.write_queue) = (None, None);
+        (&mut self.writing).await.map_err(io::Error::other)??;
         let digest = (&mut self.hashing).await.map_err(io::Error::other)??;
         self.recent.clear(); // all in the file now
         if let Some(expected) = expected {
