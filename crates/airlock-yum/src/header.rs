@@ -38,6 +38,17 @@ pub struct CheckedRpm {
 /// Reads and checks the RPM at `path` (`size` bytes). Blocking: run it on the
 /// blocking pool.
 pub fn read_rpm(path: &Path, size: u64) -> Result<CheckedRpm, YumError> {
+    read_rpm_hashed(path, size, None)
+}
+
+/// [`read_rpm`], given the sha256 of the file's bytes from `payload.0` on,
+/// taken while the file was written ([`PayloadHasher`]): the payload is then
+/// not read again, when its header says the payload starts there.
+pub fn read_rpm_hashed(
+    path: &Path,
+    size: u64,
+    payload: Option<(u64, [u8; 32])>,
+) -> Result<CheckedRpm, YumError> {
     let mut file = File::open(path).map_err(YumError::io)?;
     let (header_start, header_end) = header_range(&mut file, size)?;
     file.seek(SeekFrom::Start(0)).map_err(YumError::io)?;
@@ -80,11 +91,17 @@ pub fn read_rpm(path: &Path, size: u64) -> Result<CheckedRpm, YumError> {
     {
         if let Some(expected) = digests.first().filter(|d| d.len() == 64) {
             let expected = expected.to_ascii_lowercase();
-            file.seek(SeekFrom::Start(header_end))
-                .map_err(YumError::io)?;
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut file, &mut hasher).map_err(YumError::io)?;
-            if hex::encode(hasher.finalize()) != expected {
+            let actual = match payload.filter(|(start, _)| *start == header_end) {
+                Some((_, digest)) => digest,
+                None => {
+                    file.seek(SeekFrom::Start(header_end))
+                        .map_err(YumError::io)?;
+                    let mut hasher = Sha256::new();
+                    std::io::copy(&mut file, &mut hasher).map_err(YumError::io)?;
+                    hasher.finalize().into()
+                }
+            };
+            if hex::encode(actual) != expected {
                 return Err(YumError::BadRpm(
                     "the RPM payload does not match the digest in its header: truncated or altered"
                         .into(),
@@ -97,6 +114,54 @@ pub fn read_rpm(path: &Path, size: u64) -> Result<CheckedRpm, YumError> {
         header_start,
         header_end,
     })
+}
+
+/// Where the payload of the RPM in `file` (`size` bytes) starts, by its
+/// header preambles; `None` when they are not an RPM's ([`read_rpm`] then says why).
+pub fn payload_start(file: &mut File, size: u64) -> Option<u64> {
+    let end = header_range(file, size).ok().map(|(_, end)| end);
+    file.seek(SeekFrom::Start(0)).ok()?;
+    end
+}
+
+/// A reader that hashes what passes through it from byte `start` on: the
+/// payload's sha256 taken during the copy into staging, so that checking it
+/// against the header reads nothing again.
+pub struct PayloadHasher<R> {
+    inner: R,
+    at: u64,
+    start: u64,
+    hasher: Sha256,
+}
+
+impl<R: Read> PayloadHasher<R> {
+    /// Hashes `inner`'s bytes from `start` on.
+    pub fn new(inner: R, start: u64) -> Self {
+        PayloadHasher {
+            inner,
+            at: 0,
+            start,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Where hashing started, and the sha256 of what was read from there.
+    pub fn finish(self) -> (u64, [u8; 32]) {
+        (self.start, self.hasher.finalize().into())
+    }
+}
+
+impl<R: Read> Read for PayloadHasher<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let end = self.at + n as u64;
+        if end > self.start {
+            let skip = self.start.saturating_sub(self.at) as usize;
+            self.hasher.update(&buf[skip..n]);
+        }
+        self.at = end;
+        Ok(n)
+    }
 }
 
 /// The byte range of the main header, from the two preambles (as createrepo_c's
@@ -242,6 +307,38 @@ mod tests {
                 other => panic!("{len} of {} bytes: {:?}", bytes.len(), other.err()),
             }
         }
+    }
+
+    #[test]
+    fn a_payload_hashed_during_the_copy_is_checked_like_a_read_one() {
+        let bytes = package_bytes();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.rpm");
+        std::fs::write(&path, &bytes).expect("write");
+        let size = bytes.len() as u64;
+        let start = payload_start(&mut File::open(&path).expect("open"), size).expect("an RPM");
+        // Odd read sizes, so that one read straddles the payload's start.
+        let mut copy = Vec::new();
+        let mut hasher = PayloadHasher::new(&bytes[..], start);
+        let mut buf = [0u8; 333];
+        loop {
+            let n = hasher.read(&mut buf).expect("read");
+            if n == 0 {
+                break;
+            }
+            copy.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(copy, bytes);
+        let (at, digest) = hasher.finish();
+        read_rpm_hashed(&path, size, Some((at, digest))).expect("the right digest");
+        let mut wrong = digest;
+        wrong[0] ^= 1;
+        assert!(matches!(
+            read_rpm_hashed(&path, size, Some((at, wrong))),
+            Err(YumError::BadRpm(_))
+        ));
+        // A digest taken from elsewhere than the payload's start is not used.
+        read_rpm_hashed(&path, size, Some((at + 1, wrong))).expect("hashed again");
     }
 
     proptest! {

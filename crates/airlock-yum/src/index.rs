@@ -177,6 +177,45 @@ pub async fn package_with_nevra(
     row.map(stored_package).transpose()
 }
 
+/// A stored package with its NEVRA.
+pub struct PackageNevra {
+    /// Its path and blob.
+    pub stored: StoredPackage,
+    /// Name.
+    pub name: String,
+    /// Epoch.
+    pub epoch: i64,
+    /// Version.
+    pub version: String,
+    /// Release.
+    pub release: String,
+    /// Architecture.
+    pub arch: String,
+}
+
+/// Every package of `repo`, with its NEVRA.
+pub async fn packages_of(db: &Db, repo: &str) -> Result<Vec<PackageNevra>, DbError> {
+    let rows = sqlx::query(
+        "SELECT href, blob_digest, name, epoch, version, release, arch \
+         FROM yum_package WHERE repo = $1",
+    )
+    .bind(repo)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(PackageNevra {
+                name: row.try_get("name")?,
+                epoch: row.try_get("epoch")?,
+                version: row.try_get("version")?,
+                release: row.try_get("release")?,
+                arch: row.try_get("arch")?,
+                stored: stored_package(row)?,
+            })
+        })
+        .collect()
+}
+
 /// A package to record: its blob is durable.
 pub struct NewPackage<'a> {
     /// Repository name.
@@ -350,18 +389,21 @@ pub async fn deflate_chunks(
         .collect()
 }
 
-/// Records new chunks and drops the ones no longer used, in one transaction.
-pub async fn save_deflate_chunks(
-    db: &Db,
+/// What a publish changes in the cache of compressed chunks.
+#[derive(Default, Clone, Copy)]
+pub struct DeflateChanges<'a> {
+    /// Chunks compressed by this publish, by key.
+    pub new: &'a [(String, DeflatePieces)],
+    /// Keys of stored chunks it no longer uses.
+    pub unused: &'a [String],
+}
+
+/// Records new chunks and drops the ones no longer used.
+async fn save_deflate_chunks(
+    tx: &mut SqliteConnection,
     repo: &str,
-    new: &[(String, DeflatePieces)],
-    unused: &[String],
+    DeflateChanges { new, unused }: DeflateChanges<'_>,
 ) -> Result<(), DbError> {
-    if new.is_empty() && unused.is_empty() {
-        return Ok(());
-    }
-    let mut conn = db.writer().await;
-    let mut tx = conn.begin().await?;
     for key in unused {
         sqlx::query("DELETE FROM yum_deflate_chunk WHERE repo = $1 AND chunk_key = $2")
             .bind(repo)
@@ -382,7 +424,7 @@ pub async fn save_deflate_chunks(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// A metadata file of a new snapshot; its blob is durable.
@@ -405,18 +447,23 @@ static INSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
 /// Publishes a snapshot of `repo` built from package generation `generation`:
 /// `files` (the metadata) plus every package, in one transaction whose last
 /// step switches `current_snapshot`. Snapshots superseded before `expired_before`
-/// are dropped. Returns false (and changes nothing) when a snapshot of the same
-/// or a newer generation is already published.
+/// are dropped. The cache of compressed chunks is updated in the same
+/// transaction, whether or not the snapshot is published. Returns false (and
+/// publishes nothing) when a snapshot of the same or a newer generation is
+/// already published.
 pub async fn publish_snapshot(
     db: &Db,
     repo: &str,
     generation: i64,
     files: &[NewFile],
     expired_before: i64,
+    chunks: DeflateChanges<'_>,
 ) -> Result<bool, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
+    save_deflate_chunks(&mut tx, repo, chunks).await?;
     let Some(new) = start_publish(&mut tx, repo, generation).await? else {
+        tx.commit().await?;
         return Ok(false);
     };
     let id = new.id;
@@ -864,15 +911,22 @@ mod tests {
             file("repodata/repomd.xml", 1),
             file("repodata/a-primary.xml.gz", 2),
         ];
-        assert!(publish_snapshot(&db, "r", 0, &first, 0)
-            .await
-            .expect("publish"));
-        // The same generation again (another process got there first): no change.
         assert!(
-            !publish_snapshot(&db, "r", 0, &[file("repodata/repomd.xml", 9)], 0)
+            publish_snapshot(&db, "r", 0, &first, 0, DeflateChanges::default())
                 .await
                 .expect("publish")
         );
+        // The same generation again (another process got there first): no change.
+        assert!(!publish_snapshot(
+            &db,
+            "r",
+            0,
+            &[file("repodata/repomd.xml", 9)],
+            0,
+            DeflateChanges::default()
+        )
+        .await
+        .expect("publish"));
         assert_eq!(
             found(&db, "repodata/repomd.xml", i64::MAX).await,
             Some(digest(1))
@@ -906,9 +960,11 @@ mod tests {
             file("repodata/repomd.xml", 4),
             file("repodata/b-primary.xml.gz", 5),
         ];
-        assert!(publish_snapshot(&db, "r", 1, &second, 0)
-            .await
-            .expect("publish"));
+        assert!(
+            publish_snapshot(&db, "r", 1, &second, 0, DeflateChanges::default())
+                .await
+                .expect("publish")
+        );
         assert_eq!(generation(&db, "r").await.expect("generation"), (1, true));
 
         let now = airlock_core::unix_now();
@@ -947,9 +1003,11 @@ mod tests {
             .await
             .expect("delete"));
         let third = [file("repodata/repomd.xml", 6)];
-        assert!(publish_snapshot(&db, "r", 2, &third, now + 60)
-            .await
-            .expect("publish"));
+        assert!(
+            publish_snapshot(&db, "r", 2, &third, now + 60, DeflateChanges::default())
+                .await
+                .expect("publish")
+        );
         assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);

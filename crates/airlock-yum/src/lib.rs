@@ -316,6 +316,26 @@ impl Yum {
         store: Arc<dyn BlobStore>,
         staging: Arc<Staging>,
     ) -> Result<Yum, YumError> {
+        let yum = Yum::open_unpublished(settings, mode, upstream, db, store, staging).await?;
+        for repo in &yum.repos {
+            if repo.kind == RepoKind::Hosted {
+                yum.publish(&repo.name).await?;
+            }
+        }
+        Ok(yum)
+    }
+
+    /// [`Yum::open`] without publishing the hosted repositories that have no
+    /// snapshot yet: for a command that publishes the one it changes at its
+    /// end (`airlock yum add`), where publishing it empty first was wasted work.
+    pub async fn open_unpublished(
+        settings: &YumSettings,
+        mode: Mode,
+        upstream: Upstream,
+        db: Db,
+        store: Arc<dyn BlobStore>,
+        staging: Arc<Staging>,
+    ) -> Result<Yum, YumError> {
         settings.check().map_err(YumError::Internal)?;
         let kept_files = Memo::watching(&db, KEPT_FILES);
         let yum = Yum {
@@ -336,9 +356,6 @@ impl Yum {
         };
         for repo in &yum.repos {
             index::ensure_repository(&yum.db, &repo.name, repo.kind).await?;
-            if repo.kind == RepoKind::Hosted {
-                yum.publish(&repo.name).await?;
-            }
         }
         Ok(yum)
     }
@@ -401,22 +418,31 @@ impl Yum {
             let path = staged.path().to_owned();
             let (size, pkgid, href) =
                 (staged.size, staged.digest.hex().to_owned(), href.to_owned());
-            tokio::task::spawn_blocking(move || package_entry(&path, size, &pkgid, &href, added_at))
-                .await
-                .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
+            tokio::task::spawn_blocking(move || {
+                package_entry(&path, size, &pkgid, &href, added_at, None)
+            })
+            .await
+            .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??
         };
         self.prepared(repo, href, staged, entry, added_at).await
     }
 
     /// [`Yum::prepare_package`] of the local file at `path` (`airlock yum
     /// add`): one trip to the blocking pool copies it into staging while
-    /// hashing it and reads its header, where an upload's bytes pass through
-    /// three threads.
+    /// hashing it (the whole file, and the payload for the header's digest)
+    /// and reads its header, where an upload's bytes pass through three
+    /// threads and are read again for the payload's digest.
+    ///
+    /// With `stored`, what the repository held when a run of many files
+    /// started, the checks ask the index nothing (a package stored meanwhile
+    /// by another process makes [`Yum::store_packages`] fail with a conflict
+    /// instead); without it, they look the path and NEVRA up.
     pub async fn prepare_file(
         &self,
         repo: &str,
         href: &str,
         path: PathBuf,
+        stored: Option<&StoredSet>,
     ) -> Result<Prepared, YumError> {
         let repo = self.hosted(repo)?;
         check_upload_path(href)?;
@@ -424,23 +450,64 @@ impl Yum {
         let (staging, limit, owned_href) = (self.staging.clone(), self.max_upload, href.to_owned());
         let (staged, entry) =
             tokio::task::spawn_blocking(move || -> Result<(StagedBlob, PackageEntry), YumError> {
-                let file = std::fs::File::open(&path).map_err(YumError::io)?;
-                let staged = staging.stage_reader(file, Some(limit))?;
+                let mut file = std::fs::File::open(&path).map_err(YumError::io)?;
+                let size = file.metadata().map_err(YumError::io)?.len();
+                let (staged, payload) = match header::payload_start(&mut file, size) {
+                    Some(start) => {
+                        let mut reader = header::PayloadHasher::new(file, start);
+                        let staged = staging.stage_reader(&mut reader, Some(limit))?;
+                        (staged, Some(reader.finish()))
+                    }
+                    None => (staging.stage_reader(file, Some(limit))?, None),
+                };
                 let entry = package_entry(
                     staged.path(),
                     staged.size,
                     staged.digest.hex(),
                     &owned_href,
                     added_at,
+                    payload,
                 )?;
                 Ok((staged, entry))
             })
             .await
             .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??;
-        if let Some(unchanged) = self.stored_at(&repo.name, href, &staged.digest).await? {
+        let Some(stored) = stored else {
+            if let Some(unchanged) = self.stored_at(&repo.name, href, &staged.digest).await? {
+                return Ok(unchanged);
+            }
+            return self.prepared(repo, href, staged, entry, added_at).await;
+        };
+        let at_href = stored.by_href.get(href).map(String::as_str);
+        if let Some(unchanged) = check_stored_at(href, at_href, &staged.digest)? {
             return Ok(unchanged);
         }
-        self.prepared(repo, href, staged, entry, added_at).await
+        if let Some(other) = stored.by_nevra.get(&nevra_key(&entry)) {
+            return Err(nevra_conflict(&entry, other));
+        }
+        Ok(Prepared::New(Box::new(PreparedPackage {
+            repo: repo.name.clone(),
+            href: href.to_owned(),
+            staged,
+            entry,
+            added_at,
+        })))
+    }
+
+    /// What hosted repository `repo` holds now, for [`Yum::prepare_file`]. It
+    /// reads every package row (with its XML, about 4 KB), which for a few
+    /// files costs more than their lookups.
+    pub async fn stored_set(&self, repo: &str) -> Result<StoredSet, YumError> {
+        let repo = self.hosted(repo)?;
+        let mut set = StoredSet::default();
+        for p in index::packages_of(&self.db, &repo.name).await? {
+            set.by_nevra.insert(
+                (p.name, p.epoch, p.version, p.release, p.arch),
+                p.stored.href.clone(),
+            );
+            set.by_href.insert(p.stored.href, p.stored.digest);
+        }
+        Ok(set)
     }
 
     /// The configured hosted repository named `name`.
@@ -455,21 +522,15 @@ impl Yum {
         Ok(repo)
     }
 
-    /// `Unchanged` when these bytes are already stored at `href`, a conflict
-    /// when other bytes are, `None` when nothing is.
+    /// [`check_stored_at`] by the index.
     async fn stored_at(
         &self,
         repo: &str,
         href: &str,
         digest: &Digest,
     ) -> Result<Option<Prepared>, YumError> {
-        match index::package_at(&self.db, repo, href).await? {
-            None => Ok(None),
-            Some(stored) if stored.digest == digest.to_string() => Ok(Some(Prepared::Unchanged)),
-            Some(_) => Err(YumError::Conflict(format!(
-                "{href} is already stored with other content; delete it first"
-            ))),
-        }
+        let stored = index::package_at(&self.db, repo, href).await?;
+        check_stored_at(href, stored.as_ref().map(|s| s.digest.as_str()), digest)
     }
 
     /// The checked package, unless another one has its NEVRA.
@@ -482,11 +543,7 @@ impl Yum {
         added_at: i64,
     ) -> Result<Prepared, YumError> {
         if let Some(other) = index::package_with_nevra(&self.db, &repo.name, &entry).await? {
-            return Err(YumError::Conflict(format!(
-                "{} is already stored as {}",
-                entry.nevra(),
-                other.href
-            )));
+            return Err(nevra_conflict(&entry, &other.href));
         }
         Ok(Prepared::New(Box::new(PreparedPackage {
             repo: repo.name.clone(),
@@ -567,19 +624,22 @@ impl Yum {
     }
 }
 
-/// Reads and checks the RPM at `path` and derives its fragments (blocking).
+/// Reads and checks the RPM at `path` and derives its fragments (blocking);
+/// `payload` is the sha256 of its bytes from an offset on, when the copy
+/// into staging took it (see [`header::read_rpm_hashed`]).
 fn package_entry(
     path: &Path,
     size: u64,
     pkgid: &str,
     href: &str,
     added_at: i64,
+    payload: Option<(u64, [u8; 32])>,
 ) -> Result<PackageEntry, YumError> {
     // `header::read_rpm` checks what the `rpm` crate trusts; should a
     // malformed header still make it panic, the upload is refused like any
     // other bad RPM.
     std::panic::catch_unwind(|| {
-        let rpm = header::read_rpm(path, size)?;
+        let rpm = header::read_rpm_hashed(path, size, payload)?;
         let facts = FileFacts {
             pkgid,
             size,
@@ -589,6 +649,51 @@ fn package_entry(
         Ok(fragments::package_entry(&rpm, &facts)?)
     })
     .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
+}
+
+/// What a hosted repository held when a run of [`Yum::prepare_file`] started.
+#[derive(Default)]
+pub struct StoredSet {
+    /// Each package's blob digest (`sha256:…`), by path.
+    by_href: std::collections::HashMap<String, String>,
+    /// Each package's path, by NEVRA.
+    by_nevra: std::collections::HashMap<NevraKey, String>,
+}
+
+/// Name, epoch, version, release, arch: what may appear once in a repository.
+type NevraKey = (String, i64, String, String, String);
+
+fn nevra_key(entry: &PackageEntry) -> NevraKey {
+    (
+        entry.name.clone(),
+        i64::from(entry.epoch),
+        entry.version.clone(),
+        entry.release.clone(),
+        entry.arch.clone(),
+    )
+}
+
+/// `Unchanged` when the package stored at `href` (`stored`, its digest) has
+/// these bytes, a conflict when it has others, `None` when there is none.
+fn check_stored_at(
+    href: &str,
+    stored: Option<&str>,
+    digest: &Digest,
+) -> Result<Option<Prepared>, YumError> {
+    match stored {
+        None => Ok(None),
+        Some(stored) if stored == digest.to_string() => Ok(Some(Prepared::Unchanged)),
+        Some(_) => Err(YumError::Conflict(format!(
+            "{href} is already stored with other content; delete it first"
+        ))),
+    }
+}
+
+fn nevra_conflict(entry: &PackageEntry, other_href: &str) -> YumError {
+    YumError::Conflict(format!(
+        "{} is already stored as {other_href}",
+        entry.nevra()
+    ))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -648,6 +753,61 @@ mod tests {
             &["x/repodata"],
         ] {
             assert!(settings(bad).check().is_err(), "{bad:?}");
+        }
+    }
+
+    /// A package `name` 1.0 whose one file holds `fill`.
+    fn rpm_file(dir: &Path, file: &str, name: &str, fill: u8) -> PathBuf {
+        let package = rpm::PackageBuilder::new(name, "1.0", "MIT", "noarch", "a test package")
+            .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None))
+            .with_file_contents(vec![fill; 3000], rpm::FileOptions::new("/usr/share/t/data"))
+            .expect("file")
+            .build()
+            .expect("package");
+        let path = dir.join(file);
+        package
+            .write(&mut std::fs::File::create(&path).expect("create"))
+            .expect("write");
+        path
+    }
+
+    #[tokio::test]
+    async fn files_checked_against_a_stored_set_meet_the_lookups_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yum = Yum::open_unpublished(
+            &settings(&["r"]),
+            Mode::Offline,
+            Upstream::new(&Default::default()).expect("client"),
+            Db::open(&dir.path().join("airlock.db")).await.expect("db"),
+            Arc::new(airlock_core::LocalStore::open(dir.path().join("blobs")).expect("store")),
+            Arc::new(Staging::open(dir.path().join("tmp")).expect("staging")),
+        )
+        .await
+        .expect("open");
+        let first = rpm_file(dir.path(), "a.rpm", "a", b'x');
+        match yum.prepare_file("r", "a.rpm", first.clone(), None).await {
+            Ok(Prepared::New(package)) => yum.store_packages(vec![*package]).await.expect("store"),
+            _ => panic!("a new package"),
+        }
+        let stored = yum.stored_set("r").await.expect("stored set");
+        // Each case, with the set and with lookups: the same answer.
+        let other_bytes = rpm_file(dir.path(), "b.rpm", "a", b'y');
+        let cases = [
+            ("a.rpm", first, "unchanged"),
+            ("a.rpm", other_bytes.clone(), "conflict"), // other bytes at that path
+            ("b.rpm", other_bytes, "conflict"),         // its NEVRA at another path
+            ("c.rpm", rpm_file(dir.path(), "c.rpm", "c", b'x'), "new"),
+        ];
+        for (href, path, want) in cases {
+            for set in [Some(&stored), None] {
+                let got = match yum.prepare_file("r", href, path.clone(), set).await {
+                    Ok(Prepared::Unchanged) => "unchanged",
+                    Ok(Prepared::New(_)) => "new",
+                    Err(YumError::Conflict(_)) => "conflict",
+                    Err(e) => panic!("{href}: {e}"),
+                };
+                assert_eq!(got, want, "{href} with the set: {}", set.is_some());
+            }
         }
     }
 

@@ -1,7 +1,10 @@
 //! Publishing a hosted repository: `primary.xml.gz`, `filelists.xml.gz` and
-//! `other.xml.gz` from the packages' stored fragments (streamed from the index
-//! into the blob store, never whole in memory), then `repomd.xml`, then one
-//! transaction that records the snapshot and switches the repository to it.
+//! `other.xml.gz` from the packages' stored fragments (streamed from the
+//! index; the compressed files, a few hundred KB per thousand packages, are
+//! put together in memory, where the stored pieces they reuse already are, and
+//! staged in one write each), then `repomd.xml`, then one transaction that
+//! records the snapshot, switches the repository to it and updates the cache
+//! of compressed pieces.
 //!
 //! Each metadata file is one gzip member whose deflate stream is made of
 //! independent pieces: the head (it holds the package count), one piece per
@@ -18,10 +21,9 @@
 //! `open-checksum` are computed over the fragments as they are read.
 
 use crate::error::YumError;
-use crate::index::{self, DeflatePieces, NewFile, PackageXml};
+use crate::index::{self, DeflateChanges, DeflatePieces, NewFile, PackageXml};
 use crate::Yum;
-use airlock_core::store::BlobWriter;
-use airlock_core::{Digest, StagedBlob};
+use airlock_core::{Digest, StagedBlob, Staging};
 use bytes::Bytes;
 use flate2::write::DeflateEncoder;
 use flate2::{Compression, Crc};
@@ -66,29 +68,28 @@ fn final_piece(xml: &[u8]) -> io::Result<Vec<u8>> {
     encoder.finish()
 }
 
-/// One metadata file being written: gzip header, pieces, trailer into a blob
-/// writer, with the uncompressed bytes' CRC-32, sha256 and size.
+/// One metadata file being put together: gzip header, pieces, trailer, with
+/// the uncompressed bytes' CRC-32, sha256 and size.
 struct MetadataFile {
     kind: &'static str,
     crc: Crc,
     open_hash: Sha256,
     open_size: u64,
-    writer: BlobWriter,
+    gz: Vec<u8>,
 }
 
 impl MetadataFile {
-    async fn start(yum: &Yum, kind: &'static str, head: String) -> Result<Self, YumError> {
+    fn start(kind: &'static str, head: String) -> Result<Self, YumError> {
         let mut file = MetadataFile {
             kind,
             crc: Crc::new(),
             open_hash: Sha256::new(),
             open_size: 0,
-            writer: yum.staging.writer(None).await?,
+            gz: GZIP_HEADER.to_vec(),
         };
         file.hash(head.as_bytes());
-        let mut out = GZIP_HEADER.to_vec();
-        out.extend_from_slice(&deflate_piece(head.as_bytes()).map_err(YumError::io)?);
-        file.writer.write(Bytes::from(out)).await?;
+        file.gz
+            .extend_from_slice(&deflate_piece(head.as_bytes()).map_err(YumError::io)?);
         Ok(file)
     }
 
@@ -99,13 +100,16 @@ impl MetadataFile {
         self.open_size += xml.len() as u64;
     }
 
-    async fn finish(mut self, tail: &str) -> Result<Written, YumError> {
+    async fn finish(mut self, tail: &str, staging: &Staging) -> Result<Written, YumError> {
         self.hash(tail.as_bytes());
-        let mut out = final_piece(tail.as_bytes()).map_err(YumError::io)?;
-        out.extend_from_slice(&self.crc.sum().to_le_bytes());
-        out.extend_from_slice(&self.crc.amount().to_le_bytes());
-        self.writer.write(Bytes::from(out)).await?;
-        let staged = self.writer.finish(None).await?;
+        let tail = final_piece(tail.as_bytes()).map_err(YumError::io)?;
+        self.gz.extend_from_slice(&tail);
+        self.gz.extend_from_slice(&self.crc.sum().to_le_bytes());
+        self.gz.extend_from_slice(&self.crc.amount().to_le_bytes());
+        let staged = staging
+            .stage_bytes(Bytes::from(self.gz))
+            .await
+            .map_err(YumError::io)?;
         Ok(Written {
             kind: self.kind,
             open_digest: Digest::from_sha256_bytes(&self.open_hash.finalize()),
@@ -203,7 +207,7 @@ impl Output {
             }
         };
         for (file, piece) in self.files.iter_mut().zip(pieces) {
-            file.writer.write(piece).await?;
+            file.gz.extend_from_slice(&piece);
         }
         Ok(())
     }
@@ -240,30 +244,24 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     let mut out = Output {
         files: [
             MetadataFile::start(
-                yum,
                 "primary",
                 format!(
                     "{decl}<metadata xmlns=\"http://linux.duke.edu/metadata/common\" \
                      xmlns:rpm=\"http://linux.duke.edu/metadata/rpm\" packages=\"{count}\">\n"
                 ),
-            )
-            .await?,
+            )?,
             MetadataFile::start(
-                yum,
                 "filelists",
                 format!(
                     "{decl}<filelists xmlns=\"http://linux.duke.edu/metadata/filelists\" packages=\"{count}\">\n"
                 ),
-            )
-            .await?,
+            )?,
             MetadataFile::start(
-                yum,
                 "other",
                 format!(
                     "{decl}<otherdata xmlns=\"http://linux.duke.edu/metadata/other\" packages=\"{count}\">\n"
                 ),
-            )
-            .await?,
+            )?,
         ],
         stored: index::deflate_chunks(&yum.db, repo).await?,
         queue: VecDeque::new(),
@@ -292,11 +290,13 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         compressed,
         ..
     } = out;
-    let written = [
-        primary.finish("</metadata>").await?,
-        filelists.finish("</filelists>").await?,
-        other.finish("</otherdata>").await?,
-    ];
+    let staging = &yum.staging;
+    let written = tokio::try_join!(
+        primary.finish("</metadata>", staging),
+        filelists.finish("</filelists>", staging),
+        other.finish("</otherdata>", staging),
+    )?;
+    let written = [written.0, written.1, written.2];
     let mut records = Vec::new();
     let mut staged = Vec::new();
     for w in written {
@@ -336,12 +336,15 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         size: repomd_size,
     });
     let expired_before = now - yum.grace_period.as_secs() as i64;
-    let switched =
-        index::publish_snapshot(&yum.db, repo, generation, &files, expired_before).await?;
-    yum.kept_files.invalidate();
-    // The chunks' cache follows the packages whether or not this publish won.
+    // The chunks' cache follows the packages whether or not this publish wins.
     let unused: Vec<String> = unused.into_keys().collect();
-    index::save_deflate_chunks(&yum.db, repo, &compressed, &unused).await?;
+    let chunks = DeflateChanges {
+        new: &compressed,
+        unused: &unused,
+    };
+    let switched =
+        index::publish_snapshot(&yum.db, repo, generation, &files, expired_before, chunks).await?;
+    yum.kept_files.invalidate();
     if switched {
         tracing::info!(
             repo,

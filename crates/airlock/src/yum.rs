@@ -4,7 +4,7 @@
 use crate::server::DataDir;
 use crate::settings::Settings;
 use airlock_core::upstream::Upstream;
-use airlock_yum::{Prepared, PreparedPackage, Yum};
+use airlock_yum::{Prepared, PreparedPackage, StoredSet, Yum};
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 use std::collections::HashSet;
@@ -72,14 +72,43 @@ const ADD_CONCURRENCY: usize = 4;
 const ADD_BATCH_FILES: usize = 256;
 /// Staged bytes that close a batch early, so temp space stays bounded.
 const ADD_BATCH_BYTES: u64 = 512 << 20;
+/// A write-ahead log this large is emptied at the end of `yum add` (the next
+/// process would read it whole); a smaller one costs less to read than to
+/// checkpoint.
+const CHECKPOINT_LOG_BYTES: u64 = 1 << 20;
+/// From this many files on, the repository's paths and NEVRAs are read once
+/// ([`Yum::stored_set`], every package row) rather than looked up per file
+/// (two queries each).
+const STORED_SET_FILES: usize = 32;
 
 /// `airlock yum add REPO FILES…`: each file goes through the checks of an
 /// upload and is stored under its file name; the repository is published once
 /// at the end. A bad file is reported and skipped (exit status 1).
+///
+/// Many files are checked against what the repository held at the start
+/// (one query, not two per file), and a full batch is stored while the next
+/// one is being read.
 pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let data = DataDir::open(&settings.data_dir).await?;
-    let yum = Arc::new(open(&settings, &data).await?);
+    // Publishing an empty repository first would be wasted: this run publishes.
+    let yum = Arc::new(
+        Yum::open_unpublished(
+            &settings.yum,
+            settings.yum_mode(),
+            Upstream::new(&settings.upstream).context("building the HTTP client")?,
+            data.db.clone(),
+            data.store.clone(),
+            data.staging.clone(),
+        )
+        .await
+        .context("opening the yum repositories")?,
+    );
     yum.repo(repo)?;
+    let stored = if files.len() >= STORED_SET_FILES {
+        Some(Arc::new(yum.stored_set(repo).await?))
+    } else {
+        None
+    };
     let mut refused = 0;
     let mut unchanged = 0;
     let mut added = 0;
@@ -88,11 +117,12 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
     let mut nevras = HashSet::new();
     let mut batch: Vec<PreparedPackage> = Vec::new();
     let mut batch_bytes = 0;
+    let mut storing: Option<tokio::task::JoinHandle<Result<(), airlock_yum::YumError>>> = None;
     let mut checks = futures_util::stream::iter(files.iter().cloned())
         .map(|path| {
-            let (yum, repo) = (yum.clone(), repo.to_owned());
+            let (yum, repo, stored) = (yum.clone(), repo.to_owned(), stored.clone());
             tokio::spawn(async move {
-                let prepared = prepare(&yum, &repo, &path).await;
+                let prepared = prepare(&yum, &repo, &path, stored.as_deref()).await;
                 (path, prepared)
             })
         })
@@ -125,13 +155,21 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
         }
         if batch.len() >= ADD_BATCH_FILES || batch_bytes >= ADD_BATCH_BYTES {
             added += batch.len();
-            yum.store_packages(std::mem::take(&mut batch)).await?;
+            if let Some(previous) = storing.take() {
+                previous.await.context("a store task failed")??;
+            }
+            let (yum, full) = (yum.clone(), std::mem::take(&mut batch));
+            storing = Some(tokio::spawn(async move { yum.store_packages(full).await }));
             batch_bytes = 0;
         }
     }
     added += batch.len();
+    if let Some(previous) = storing.take() {
+        previous.await.context("a store task failed")??;
+    }
     yum.store_packages(batch).await?;
     yum.publish(repo).await?;
+    data.db.checkpoint(CHECKPOINT_LOG_BYTES).await?;
     println!("{repo}: {added} added, {unchanged} unchanged, {refused} refused");
     Ok(if refused == 0 {
         ExitCode::SUCCESS
@@ -141,10 +179,17 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
 }
 
 /// Stages one file and checks it as an upload to `repo` under its file name.
-async fn prepare(yum: &Yum, repo: &str, path: &Path) -> anyhow::Result<Prepared> {
+async fn prepare(
+    yum: &Yum,
+    repo: &str,
+    path: &Path,
+    stored: Option<&StoredSet>,
+) -> anyhow::Result<Prepared> {
     let href = path
         .file_name()
         .and_then(|n| n.to_str())
         .context("the file name is not UTF-8")?;
-    Ok(yum.prepare_file(repo, href, path.to_owned()).await?)
+    Ok(yum
+        .prepare_file(repo, href, path.to_owned(), stored)
+        .await?)
 }
