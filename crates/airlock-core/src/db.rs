@@ -166,27 +166,6 @@ impl Db {
         }
     }
 
-    /// Copies SQLite's write-ahead log into the database file and empties it,
-    /// when it holds at least `min_log_bytes`. A command calls this before it
-    /// exits (it never closes its connections one by one, which would do the
-    /// same): a log left behind is read whole by the next process that opens
-    /// the index, megabytes after `airlock yum add` of hundreds of packages,
-    /// while a small one costs less to read than the checkpoint's writes and
-    /// fsync. Readers of a running server are not disturbed (their change
-    /// stamps see the emptied log).
-    pub async fn checkpoint(&self, min_log_bytes: u64) -> Result<(), DbError> {
-        let Some(wal) = &self.0.wal else {
-            return Ok(());
-        };
-        if std::fs::metadata(wal).map_or(true, |m| m.len() < min_log_bytes) {
-            return Ok(());
-        }
-        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *self.writer().await)
-            .await
-            .map(|_| ())
-    }
-
     /// Cheap liveness check for `/readyz`.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1")
@@ -303,30 +282,6 @@ pub fn blob_query<'q>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_checkpoint_empties_the_log_and_keeps_the_rows() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("airlock.db");
-        let db = Db::open(&path).await.expect("open");
-        let digest: Digest = format!("sha256:{}", "cd".repeat(32))
-            .parse()
-            .expect("digest");
-        blob_query(INSERT_BLOB, &digest, 9)
-            .execute(&mut *db.writer().await)
-            .await
-            .expect("insert");
-        let wal = dir.path().join("airlock.db-wal");
-        assert!(std::fs::metadata(&wal).expect("wal").len() > 0);
-        let before = db.change_stamp();
-        db.checkpoint(u64::MAX).await.expect("a log too small");
-        assert_eq!(db.change_stamp(), before, "left alone");
-        db.checkpoint(0).await.expect("checkpoint");
-        assert_eq!(std::fs::metadata(&wal).expect("wal").len(), 0);
-        assert_ne!(db.change_stamp(), before, "other processes see a change");
-        let reopened = Db::open(&path).await.expect("reopen");
-        assert_eq!(reopened.blob_size(&digest).await.expect("size"), Some(9));
-    }
 
     #[tokio::test]
     async fn more_lookups_than_readers_all_answer_and_see_committed_rows() {

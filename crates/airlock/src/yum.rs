@@ -72,10 +72,6 @@ const ADD_CONCURRENCY: usize = 4;
 const ADD_BATCH_FILES: usize = 256;
 /// Staged bytes that close a batch early, so temp space stays bounded.
 const ADD_BATCH_BYTES: u64 = 512 << 20;
-/// A write-ahead log this large is emptied at the end of `yum add` (the next
-/// process would read it whole); a smaller one costs less to read than to
-/// checkpoint.
-const CHECKPOINT_LOG_BYTES: u64 = 1 << 20;
 /// From this many files on, the repository's paths and NEVRAs are read once
 /// ([`Yum::stored_set`], every package row) rather than looked up per file
 /// (two queries each).
@@ -169,7 +165,6 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
     }
     yum.store_packages(batch).await?;
     yum.publish(repo).await?;
-    data.db.checkpoint(CHECKPOINT_LOG_BYTES).await?;
     println!("{repo}: {added} added, {unchanged} unchanged, {refused} refused");
     Ok(if refused == 0 {
         ExitCode::SUCCESS
