@@ -150,6 +150,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
     let idle_rss = airlock.rss_mib();
     let extra_url = format!("{}/yum/{REPO}/{}", airlock.base, file_name(&rpms.extra));
     for _ in 0..ctx.rounds {
+        settle()?;
         let wall = curl_write(&["-T", &rpms.extra.display().to_string()], &extra_url, 201)?;
         samples.push(sample("add-one", "airlock PUT", wall));
         // The log is written a moment after the response.
@@ -365,8 +366,20 @@ fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
     timed_command(Command::new("cp").arg("-a").arg(from).arg(to)).map(|_| ())
 }
 
+/// Writes every dirty page to disk, untimed, before a timed command: airlock
+/// makes what it stores durable (fsync, syncfs), and without this it also paid
+/// for writing out the copy of a data directory the bench had just made.
+fn settle() -> Result<(), String> {
+    match Command::new("sync").status() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("sync failed with {status}")),
+        Err(e) => Err(format!("sync: {e}")),
+    }
+}
+
 /// `createrepo_c ARGS DIR`: wall seconds.
 fn createrepo(dir: &Path, args: &[&str]) -> Result<f64, String> {
+    settle()?;
     Ok(timed_command(
         Command::new("createrepo_c")
             .arg("--quiet")
@@ -378,6 +391,7 @@ fn createrepo(dir: &Path, args: &[&str]) -> Result<f64, String> {
 
 /// `airlock yum add REPO FILES…` into `data`: wall seconds and peak RSS (MiB).
 fn yum_add(ctx: &Ctx, config: &Path, data: &Path, files: &[PathBuf]) -> Result<(f64, f64), String> {
+    settle()?;
     timed_command(
         Command::new(&ctx.airlock_bin)
             .args(["yum", "add", "-c"])
