@@ -14,16 +14,21 @@ use std::sync::Arc;
 
 /// Opens the YUM repositories of the configuration (publishing empty hosted ones).
 pub async fn open(settings: &Settings, data: &DataDir) -> anyhow::Result<Yum> {
-    Yum::open(
-        &settings.yum,
-        settings.yum_mode(),
-        Upstream::new(&settings.upstream).context("building the HTTP client")?,
-        data.db.clone(),
-        data.store.clone(),
-        data.staging.clone(),
-    )
-    .await
-    .context("opening the yum repositories")
+    open_yum(settings, data, true).await
+}
+
+/// [`open`], publishing the hosted repositories that have no snapshot yet only
+/// when `publish_empty` (a command that publishes at its end need not).
+async fn open_yum(settings: &Settings, data: &DataDir, publish_empty: bool) -> anyhow::Result<Yum> {
+    let upstream = Upstream::new(&settings.upstream).context("building the HTTP client")?;
+    let (db, store, staging) = (data.db.clone(), data.store.clone(), data.staging.clone());
+    let (yum, mode) = (&settings.yum, settings.yum_mode());
+    let opened = if publish_empty {
+        Yum::open(yum, mode, upstream, db, store, staging).await
+    } else {
+        Yum::open_unpublished(yum, mode, upstream, db, store, staging).await
+    };
+    opened.context("opening the yum repositories")
 }
 
 /// `airlock serve` in online mode: each mirror with a `refresh` interval
@@ -87,18 +92,7 @@ const STORED_SET_FILES: usize = 32;
 pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let data = DataDir::open(&settings.data_dir).await?;
     // Publishing an empty repository first would be wasted: this run publishes.
-    let yum = Arc::new(
-        Yum::open_unpublished(
-            &settings.yum,
-            settings.yum_mode(),
-            Upstream::new(&settings.upstream).context("building the HTTP client")?,
-            data.db.clone(),
-            data.store.clone(),
-            data.staging.clone(),
-        )
-        .await
-        .context("opening the yum repositories")?,
-    );
+    let yum = Arc::new(open_yum(&settings, &data, false).await?);
     yum.repo(repo)?;
     let stored = if files.len() >= STORED_SET_FILES {
         Some(Arc::new(yum.stored_set(repo).await?))
