@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use bytes::Bytes;
 use futures_util::{Stream, TryStreamExt as _};
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection as _, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -304,20 +305,30 @@ pub async fn generation(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
     Ok((generation, published >= generation))
 }
 
-/// One package's metadata fragments, in repodata order, and what identifies them.
-pub struct PackageXml {
-    /// `<package>` of primary.xml.
-    pub primary: String,
-    /// `<package>` of filelists.xml.
-    pub filelists: String,
-    /// `<package>` of other.xml.
-    pub other: String,
-    /// Its path in the repository.
-    pub href: String,
-    /// The .rpm blob (`sha256:…`).
-    pub digest: String,
-    /// `<time file>`.
-    pub added_at: i64,
+/// One package's row, in repodata order: its metadata fragments and what
+/// identifies them, read in place (copying each fragment into a `String` of
+/// its own first made reading the rows twice as slow).
+pub struct PackageXml(SqliteRow);
+
+impl PackageXml {
+    /// Its `<package>` of primary.xml, filelists.xml and other.xml.
+    pub fn fragments(&self) -> Result<[&str; 3], DbError> {
+        Ok([
+            self.0.try_get("primary_xml")?,
+            self.0.try_get("filelists_xml")?,
+            self.0.try_get("other_xml")?,
+        ])
+    }
+
+    /// The .rpm blob (`sha256:…`), its path in the repository and `<time
+    /// file>`.
+    pub fn identity(&self) -> Result<(&str, &str, i64), DbError> {
+        Ok((
+            self.0.try_get("blob_digest")?,
+            self.0.try_get("href")?,
+            self.0.try_get("added_at")?,
+        ))
+    }
 }
 
 /// The repository's package count.
@@ -341,16 +352,7 @@ pub fn package_xml<'c>(
     )
     .bind(repo)
     .fetch(conn)
-    .and_then(|row| async move {
-        Ok(PackageXml {
-            primary: row.try_get("primary_xml")?,
-            filelists: row.try_get("filelists_xml")?,
-            other: row.try_get("other_xml")?,
-            href: row.try_get("href")?,
-            digest: row.try_get("blob_digest")?,
-            added_at: row.try_get("added_at")?,
-        })
-    })
+    .map_ok(PackageXml)
 }
 
 /// A chunk's compressed pieces of primary, filelists and other.xml.gz.

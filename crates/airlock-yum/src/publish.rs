@@ -130,21 +130,20 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn push(&mut self, p: &PackageXml) {
-        for (xml, fragment) in self
-            .xml
-            .iter_mut()
-            .zip([&p.primary, &p.filelists, &p.other])
-        {
+    /// Appends a package; returns whether it ends the chunk.
+    fn push(&mut self, p: &PackageXml) -> Result<bool, YumError> {
+        for (xml, fragment) in self.xml.iter_mut().zip(p.fragments()?) {
             xml.push_str(fragment);
             xml.push('\n');
         }
-        for part in [p.digest.as_bytes(), p.href.as_bytes()] {
+        let (digest, href, added_at) = p.identity()?;
+        for part in [digest.as_bytes(), href.as_bytes()] {
             self.identity.update((part.len() as u64).to_le_bytes());
             self.identity.update(part);
         }
-        self.identity.update(p.added_at.to_le_bytes());
+        self.identity.update(added_at.to_le_bytes());
         self.packages += 1;
+        Ok(ends_chunk(digest))
     }
 }
 
@@ -272,8 +271,7 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         let mut packages = std::pin::pin!(index::package_xml(&mut conn, repo));
         let mut chunk = Chunk::default();
         while let Some(p) = packages.try_next().await? {
-            chunk.push(&p);
-            if ends_chunk(&p.digest) {
+            if chunk.push(&p)? {
                 out.push(std::mem::take(&mut chunk)).await?;
             }
         }
