@@ -69,6 +69,12 @@ pub async fn ensure_repository(db: &Db, name: &str, kind: RepoKind) -> Result<()
     .map(|_| ())
 }
 
+/// The condition that package `p` is in snapshot `s`: added at or before its
+/// generation and not deleted at or before it (NULL for a mirror's snapshot,
+/// which lists its packages in `yum_snapshot_file`).
+const IN_SNAPSHOT: &str = "p.added_generation <= s.generation \
+     AND (p.deleted_generation IS NULL OR p.deleted_generation > s.generation)";
+
 /// A query for `columns` of the row of `table` (aliased `f`) at path `$2` of
 /// repository `$1` that clients see: in the current snapshot, else in the
 /// newest one superseded at or after `$3` (the grace period).
@@ -92,10 +98,23 @@ pub async fn find_file(
     path: &str,
     superseded_since: i64,
 ) -> Result<Option<StoredFile>, DbError> {
+    // A file the snapshot lists in yum_snapshot_file, or a package of
+    // yum_package that a hosted snapshot's generation includes.
     static FIND_FILE: LazyLock<String> = LazyLock::new(|| {
-        visible_row(
-            "f.path, f.blob_digest, f.size, f.modified_at",
-            "yum_snapshot_file",
+        format!(
+            "SELECT path, blob_digest, size, modified_at FROM ( \
+               SELECT f.path, f.blob_digest, f.size, f.modified_at, s.id, \
+                 CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END AS newest \
+               FROM yum_repository r JOIN yum_snapshot s ON s.repo = r.name \
+               JOIN yum_snapshot_file f ON f.snapshot_id = s.id AND f.path = $2 \
+               WHERE r.name = $1 AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
+               UNION ALL \
+               SELECT p.href, p.blob_digest, p.size, p.added_at, s.id, \
+                 CASE WHEN s.id = r.current_snapshot THEN 0 ELSE 1 END \
+               FROM yum_repository r JOIN yum_snapshot s ON s.repo = r.name \
+               JOIN yum_package p ON p.repo = r.name AND p.href = $2 AND {IN_SNAPSHOT} \
+               WHERE r.name = $1 AND (s.id = r.current_snapshot OR s.superseded_at >= $3) \
+             ) v ORDER BY newest, id DESC LIMIT 1"
         )
     });
     sqlx::query(&FIND_FILE)
@@ -117,16 +136,25 @@ pub async fn list_files(db: &Db, repo: &str, prefix: &str) -> Result<Vec<StoredF
         Some(dir) => format!("{dir}0"),
         None => "\u{10ffff}".to_owned(),
     };
-    let rows = sqlx::query(
-        "SELECT f.path, f.blob_digest, f.size, f.modified_at \
-         FROM yum_repository r JOIN yum_snapshot_file f ON f.snapshot_id = r.current_snapshot \
-         WHERE r.name = $1 AND f.path >= $2 AND f.path < $3 ORDER BY f.path",
-    )
-    .bind(repo)
-    .bind(prefix)
-    .bind(upper)
-    .fetch_all(&mut *db.reader().await?)
-    .await?;
+    static LIST_FILES: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT f.path, f.blob_digest, f.size, f.modified_at \
+             FROM yum_repository r JOIN yum_snapshot_file f ON f.snapshot_id = r.current_snapshot \
+             WHERE r.name = $1 AND f.path >= $2 AND f.path < $3 \
+             UNION ALL \
+             SELECT p.href, p.blob_digest, p.size, p.added_at \
+             FROM yum_repository r JOIN yum_snapshot s ON s.id = r.current_snapshot \
+             JOIN yum_package p ON p.repo = r.name AND {IN_SNAPSHOT} \
+             WHERE r.name = $1 AND p.href >= $2 AND p.href < $3 \
+             ORDER BY 1"
+        )
+    });
+    let rows = sqlx::query(&LIST_FILES)
+        .bind(repo)
+        .bind(prefix)
+        .bind(upper)
+        .fetch_all(&mut *db.reader().await?)
+        .await?;
     rows.into_iter().map(stored_file).collect()
 }
 
@@ -148,12 +176,14 @@ fn stored_package(row: sqlx::sqlite::SqliteRow) -> Result<StoredPackage, DbError
 
 /// The package at `href`, if any.
 pub async fn package_at(db: &Db, repo: &str, href: &str) -> Result<Option<StoredPackage>, DbError> {
-    let row =
-        sqlx::query("SELECT href, blob_digest FROM yum_package WHERE repo = $1 AND href = $2")
-            .bind(repo)
-            .bind(href)
-            .fetch_optional(&mut *db.reader().await?)
-            .await?;
+    let row = sqlx::query(
+        "SELECT href, blob_digest FROM yum_package \
+             WHERE repo = $1 AND href = $2 AND deleted_generation IS NULL",
+    )
+    .bind(repo)
+    .bind(href)
+    .fetch_optional(&mut *db.reader().await?)
+    .await?;
     row.map(stored_package).transpose()
 }
 
@@ -165,7 +195,7 @@ pub async fn package_with_nevra(
 ) -> Result<Option<StoredPackage>, DbError> {
     let row = sqlx::query(
         "SELECT href, blob_digest FROM yum_package WHERE repo = $1 AND name = $2 AND epoch = $3 \
-         AND version = $4 AND release = $5 AND arch = $6",
+         AND version = $4 AND release = $5 AND arch = $6 AND deleted_generation IS NULL",
     )
     .bind(repo)
     .bind(&entry.name)
@@ -198,7 +228,7 @@ pub struct PackageNevra {
 pub async fn packages_of(db: &Db, repo: &str) -> Result<Vec<PackageNevra>, DbError> {
     let rows = sqlx::query(
         "SELECT href, blob_digest, name, epoch, version, release, arch \
-         FROM yum_package WHERE repo = $1",
+         FROM yum_package WHERE repo = $1 AND deleted_generation IS NULL",
     )
     .bind(repo)
     .fetch_all(&mut *db.reader().await?)
@@ -235,17 +265,24 @@ pub struct NewPackage<'a> {
 
 static INSERT_PACKAGE: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "{INSERT_BLOB}; INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, \
-         epoch, version, release, arch, primary_xml, filelists_xml, other_xml, added_at) \
-         VALUES ($4, $5, $6, $1, $2, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        "{INSERT_BLOB}; \
+         DELETE FROM yum_package WHERE repo = $4 AND href = $5 AND deleted_generation IS NOT NULL; \
+         INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, \
+         epoch, version, release, arch, primary_xml, filelists_xml, other_xml, added_at, \
+         added_generation) \
+         VALUES ($4, $5, $6, $1, $2, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
+         (SELECT generation FROM yum_repository WHERE name = $4))"
     )
 });
 
-/// Records packages (in one transaction) and bumps the repository's generation.
+/// Records packages (in one transaction), each in a new generation of the
+/// repository. A deleted package's row still kept for the grace period at
+/// the same path gives way (re-adding a file just deleted).
 pub async fn insert_packages(db: &Db, packages: &[NewPackage<'_>]) -> Result<(), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
     for p in packages {
+        bump_generation(&mut tx, p.repo).await?;
         let file_name = p.href.rsplit('/').next().unwrap_or(p.href);
         blob_query(&INSERT_PACKAGE, p.digest, p.size)
             .bind(p.repo)
@@ -262,21 +299,25 @@ pub async fn insert_packages(db: &Db, packages: &[NewPackage<'_>]) -> Result<(),
             .bind(p.added_at)
             .execute(&mut *tx)
             .await?;
-        bump_generation(&mut tx, p.repo).await?;
     }
     tx.commit().await
 }
 
-/// Removes the package at `href`; false when there was none.
+/// Removes the package at `href` from the repository's next generation
+/// (snapshots of earlier ones still serve it); false when there was none.
 pub async fn delete_package(db: &Db, repo: &str, href: &str) -> Result<bool, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    let deleted = sqlx::query("DELETE FROM yum_package WHERE repo = $1 AND href = $2")
-        .bind(repo)
-        .bind(href)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let deleted = sqlx::query(
+        "UPDATE yum_package \
+         SET deleted_generation = (SELECT generation + 1 FROM yum_repository WHERE name = $1) \
+         WHERE repo = $1 AND href = $2 AND deleted_generation IS NULL",
+    )
+    .bind(repo)
+    .bind(href)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
     if deleted > 0 {
         bump_generation(&mut tx, repo).await?;
     }
@@ -331,26 +372,33 @@ impl PackageXml {
     }
 }
 
-/// The repository's package count.
-pub async fn package_count(db: &Db, repo: &str) -> Result<u64, DbError> {
-    let row = sqlx::query("SELECT COUNT(*) AS n FROM yum_package WHERE repo = $1")
-        .bind(repo)
-        .fetch_one(&mut *db.reader().await?)
-        .await?;
+/// The repository's package count at `generation`.
+pub async fn package_count(db: &Db, repo: &str, generation: i64) -> Result<u64, DbError> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM yum_package WHERE repo = $1 AND added_generation <= $2 \
+         AND (deleted_generation IS NULL OR deleted_generation > $2)",
+    )
+    .bind(repo)
+    .bind(generation)
+    .fetch_one(&mut *db.reader().await?)
+    .await?;
     Ok(row.try_get::<i64, _>("n")? as u64)
 }
 
-/// The repository's packages' fragments, sorted as createrepo_c sorts them
+/// The packages' fragments of the repository at `generation`, sorted as createrepo_c sorts them
 /// (file name, then path), read as they are consumed.
 pub fn package_xml<'c>(
     conn: &'c mut SqliteConnection,
     repo: &'c str,
+    generation: i64,
 ) -> impl Stream<Item = Result<PackageXml, DbError>> + 'c {
     sqlx::query(
         "SELECT primary_xml, filelists_xml, other_xml, href, blob_digest, added_at \
-         FROM yum_package WHERE repo = $1 ORDER BY file_name, href",
+         FROM yum_package WHERE repo = $1 AND added_generation <= $2 \
+         AND (deleted_generation IS NULL OR deleted_generation > $2) ORDER BY file_name, href",
     )
     .bind(repo)
+    .bind(generation)
     .fetch(conn)
     .map_ok(PackageXml)
 }
@@ -447,7 +495,8 @@ static INSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Publishes a snapshot of `repo` built from package generation `generation`:
-/// `files` (the metadata) plus every package, in one transaction whose last
+/// `files` (the metadata) plus the packages of that generation (through
+/// `yum_package`, nothing copied), in one transaction whose last
 /// step switches `current_snapshot`. Snapshots superseded before `expired_before`
 /// are dropped. The cache of compressed chunks is updated in the same
 /// transaction, whether or not the snapshot is published. Returns false (and
@@ -476,14 +525,6 @@ pub async fn publish_snapshot(
             .execute(&mut *tx)
             .await?;
     }
-    sqlx::query(
-        "INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
-         SELECT $1, href, blob_digest, size, added_at FROM yum_package WHERE repo = $2",
-    )
-    .bind(id)
-    .bind(repo)
-    .execute(&mut *tx)
-    .await?;
     switch_to(&mut tx, repo, generation, &new, expired_before).await?;
     tx.commit().await?;
     Ok(true)
@@ -520,11 +561,13 @@ async fn start_publish(
         .await?
         .try_get("id")?;
     sqlx::query(
-        "INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES ($1, $2, $3, $3)",
+        "INSERT INTO yum_snapshot (id, repo, created_at, published_at, generation) \
+         VALUES ($1, $2, $3, $3, $4)",
     )
     .bind(id)
     .bind(repo)
     .bind(now)
+    .bind(generation)
     .execute(&mut *tx)
     .await?;
     Ok(Some(NewSnapshot { id, previous, now }))
@@ -863,19 +906,35 @@ async fn expire_snapshots(
         .bind(expired_before)
         .execute(&mut *conn)
         .await?;
+    // Deleted packages that no snapshot left includes.
+    sqlx::query(
+        "DELETE FROM yum_package WHERE repo = $1 AND deleted_generation IS NOT NULL \
+         AND NOT EXISTS (SELECT 1 FROM yum_snapshot s WHERE s.repo = $1 \
+           AND s.generation >= yum_package.added_generation \
+           AND s.generation < yum_package.deleted_generation)",
+    )
+    .bind(repo)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
 /// Per repository: name, kind and the packages its current snapshot serves,
 /// for the root page.
 pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
-    sqlx::query_as(
-        "SELECT r.name, r.kind, COUNT(f.path) FROM yum_repository r \
-         LEFT JOIN yum_snapshot_file f ON f.snapshot_id = r.current_snapshot AND f.path LIKE '%.rpm' \
-         GROUP BY r.name, r.kind ORDER BY r.name",
-    )
-    .fetch_all(&mut *db.reader().await?)
-    .await
+    static SUMMARY: LazyLock<String> = LazyLock::new(|| {
+        format!(
+            "SELECT r.name, r.kind, \
+               (SELECT COUNT(*) FROM yum_snapshot_file f \
+                WHERE f.snapshot_id = r.current_snapshot AND f.path LIKE '%.rpm') \
+             + (SELECT COUNT(*) FROM yum_snapshot s JOIN yum_package p ON p.repo = s.repo \
+                AND {IN_SNAPSHOT} WHERE s.id = r.current_snapshot) \
+             FROM yum_repository r ORDER BY r.name"
+        )
+    });
+    sqlx::query_as(&SUMMARY)
+        .fetch_all(&mut *db.reader().await?)
+        .await
 }
 
 #[cfg(test)]
@@ -1013,6 +1072,129 @@ mod tests {
         assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
+    }
+
+    fn entry(name: &str) -> PackageEntry {
+        PackageEntry {
+            name: name.into(),
+            epoch: 0,
+            version: "1".into(),
+            release: "1".into(),
+            arch: "noarch".into(),
+            primary: "<package/>".into(),
+            filelists: "<package/>".into(),
+            other: "<package/>".into(),
+        }
+    }
+
+    async fn add(db: &Db, href: &str, entry: &PackageEntry, byte: u8) {
+        let package = NewPackage {
+            repo: "r",
+            href,
+            digest: &digest(byte),
+            size: 10,
+            entry,
+            added_at: 5,
+        };
+        insert_packages(db, &[package]).await.expect("insert");
+    }
+
+    async fn publish_now(db: &Db, expired_before: i64) {
+        let (generation, _) = generation(db, "r").await.expect("generation");
+        let files = [file("repodata/repomd.xml", generation as u8)];
+        assert!(publish_snapshot(
+            db,
+            "r",
+            generation,
+            &files,
+            expired_before,
+            DeflateChanges::default()
+        )
+        .await
+        .expect("publish"));
+    }
+
+    async fn rows(db: &Db) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM yum_package")
+            .fetch_one(&mut *db.writer().await)
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn packages_are_shared_by_snapshots_and_a_deleted_one_lives_through_the_grace_period() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Hosted)
+            .await
+            .expect("repo");
+        let (a, b) = (entry("a"), entry("b"));
+        add(&db, "a-1-1.noarch.rpm", &a, 1).await;
+        assert_eq!(
+            found(&db, "a-1-1.noarch.rpm", 0).await,
+            None,
+            "not before a publish lists it"
+        );
+        publish_now(&db, 0).await;
+        assert_eq!(
+            found(&db, "a-1-1.noarch.rpm", i64::MAX).await,
+            Some(digest(1))
+        );
+        add(&db, "b-1-1.noarch.rpm", &b, 2).await;
+        publish_now(&db, 0).await;
+        assert_eq!(package_count(&db, "r", 2).await.expect("count"), 2);
+        assert_eq!(package_count(&db, "r", 1).await.expect("count"), 1);
+
+        // Deleted: the current snapshot no longer lists it; the one it
+        // superseded still serves it during the grace period.
+        assert!(delete_package(&db, "r", "b-1-1.noarch.rpm")
+            .await
+            .expect("delete"));
+        assert!(package_at(&db, "r", "b-1-1.noarch.rpm")
+            .await
+            .expect("at")
+            .is_none());
+        publish_now(&db, 0).await;
+        let now = airlock_core::unix_now();
+        assert_eq!(found(&db, "b-1-1.noarch.rpm", i64::MAX).await, None);
+        assert_eq!(
+            found(&db, "b-1-1.noarch.rpm", now - 60).await,
+            Some(digest(2))
+        );
+        let listed: Vec<String> = list_files(&db, "r", "")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(listed, ["a-1-1.noarch.rpm", "repodata/repomd.xml"]);
+        assert_eq!(
+            summary(&db).await.expect("summary"),
+            [("r".to_owned(), "hosted".to_owned(), 1)]
+        );
+        assert_eq!(rows(&db).await, 2, "kept while a snapshot lists it");
+
+        // The same NEVRA again at another path, while the old row is kept.
+        add(&db, "other/b-1-1.noarch.rpm", &b, 3).await;
+        // The grace period ends: the superseded snapshots go, and with them
+        // the deleted package's row.
+        publish_now(&db, now + 60).await;
+        assert_eq!(found(&db, "b-1-1.noarch.rpm", 0).await, None);
+        assert_eq!(
+            found(&db, "other/b-1-1.noarch.rpm", 0).await,
+            Some(digest(3))
+        );
+        assert_eq!(rows(&db).await, 2);
+
+        // Re-adding a path just deleted takes the place of the kept row.
+        assert!(delete_package(&db, "r", "a-1-1.noarch.rpm")
+            .await
+            .expect("delete"));
+        add(&db, "a-1-1.noarch.rpm", &a, 4).await;
+        publish_now(&db, 0).await;
+        assert_eq!(
+            found(&db, "a-1-1.noarch.rpm", i64::MAX).await,
+            Some(digest(4))
+        );
     }
 
     fn synced(byte: u8) -> SyncedFile {

@@ -14,7 +14,10 @@
 //!   fragments: unchanged packages are never read again ([`publish`]).
 //! - Clients see one **snapshot** at a time (`yum_snapshot`,
 //!   `yum_snapshot_file`): `repodata/repomd.xml`, the metadata files it lists
-//!   and the packages, each a path → blob. A snapshot's metadata blobs are
+//!   and the packages, each a path → blob. A hosted snapshot records the
+//!   package generation it was built from and shares the `yum_package` rows
+//!   of that generation instead of copying them; a deleted package's row is
+//!   kept, marked, while a snapshot lists it. A snapshot's metadata blobs are
 //!   durable before the transaction that records it, whose last step
 //!   switches `yum_repository.current_snapshot`; until then clients see the
 //!   previous complete snapshot. A superseded snapshot's files stay servable

@@ -238,7 +238,7 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     if published {
         return Ok(false);
     }
-    let count = index::package_count(&yum.db, repo).await?;
+    let count = index::package_count(&yum.db, repo, generation).await?;
     let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     let mut out = Output {
         files: [
@@ -268,7 +268,7 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     };
     {
         let mut conn = yum.db.reader().await?;
-        let mut packages = std::pin::pin!(index::package_xml(&mut conn, repo));
+        let mut packages = std::pin::pin!(index::package_xml(&mut conn, repo, generation));
         let mut chunk = Chunk::default();
         while let Some(p) = packages.try_next().await? {
             if chunk.push(&p)? {
