@@ -75,7 +75,14 @@ impl Db {
             // last transactions, which leaves unreferenced blobs, never dangling rows.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+            .busy_timeout(Duration::from_secs(30))
+            // Reads through a mapping of the file's first 256 MiB instead of a
+            // pread per page: a YUM publish reads every package row, and in a
+            // new process (`airlock yum add`) that took 8-17 ms of preads, 5-6
+            // with the mapping. Writes still go through the WAL. The trade: an
+            // I/O error reading the file raises SIGBUS instead of an error,
+            // and the mapped pages count in the RSS (they are the page cache).
+            .pragma("mmap_size", "268435456");
         let mut writer = options.connect().await?;
         migrate(&mut writer).await?;
         let mut wal = path.as_os_str().to_owned();
