@@ -16,6 +16,7 @@
 //! it, on the worker thread that copies it (as the inline reads of small blobs
 //! are); the kernel's readahead for sequential faults keeps that rare.
 
+use crate::digest::Digest;
 use crate::store::STREAM_CHUNK;
 use bytes::Bytes;
 use futures_util::Stream;
@@ -26,6 +27,87 @@ use std::task::{Context, Poll};
 
 /// Bytes of a file mapped at once per stream.
 pub const MAP_WINDOW: u64 = 1 << 20;
+
+/// Blobs up to this size stay mapped whole between requests ([`MappedBlobs`]).
+pub const MAPPED_BLOB_MAX: u64 = 16 << 20;
+
+/// Bytes of blobs kept mapped, at most: what they can add to the RSS (as
+/// page cache that the process maps, not memory it allocates).
+pub const MAPPED_BLOBS_CAPACITY: u64 = 128 << 20;
+
+/// Counts a mapping's bytes.
+#[derive(Clone, Copy, Debug)]
+struct ByLength;
+
+impl quick_cache::Weighter<Digest, Bytes> for ByLength {
+    fn weight(&self, _: &Digest, bytes: &Bytes) -> u64 {
+        bytes.len() as u64
+    }
+}
+
+/// Medium blobs (a wheel, an RPM, a Go module zip) kept mapped whole, by
+/// digest. Mapping a window per request and unmapping it afterwards cost a
+/// page fault per few pages, and the unmapping a TLB shootdown on the other
+/// core: a quarter of the CPU of serving a 5 MB file again and again. A
+/// mapping that stays has its page tables filled once. Blobs never change,
+/// so a kept mapping is always right; [`crate::store::BlobStore::remove`]
+/// drops it. Bounded in bytes, evicted with S3-FIFO like the small blobs;
+/// a stream still sending an evicted blob keeps its mapping until it ends.
+pub(crate) struct MappedBlobs {
+    cache: quick_cache::sync::Cache<Digest, Bytes, ByLength>,
+}
+
+impl std::fmt::Debug for MappedBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedBlobs")
+            .field("blobs", &self.cache.len())
+            .field("bytes", &self.cache.weight())
+            .finish()
+    }
+}
+
+impl Default for MappedBlobs {
+    fn default() -> Self {
+        MappedBlobs {
+            cache: quick_cache::sync::Cache::with_weighter(256, MAPPED_BLOBS_CAPACITY, ByLength),
+        }
+    }
+}
+
+impl MappedBlobs {
+    /// The whole blob, when it is kept mapped.
+    pub(crate) fn get(&self, digest: &Digest) -> Option<Bytes> {
+        self.cache.get(digest)
+    }
+
+    /// Maps all `size` bytes of `file`, the blob `digest`, and keeps the mapping.
+    pub(crate) fn map(&self, digest: &Digest, file: &File, size: u64) -> io::Result<Bytes> {
+        let whole = map_window(file, 0, size)?;
+        self.cache.insert(digest.clone(), whole.clone());
+        Ok(whole)
+    }
+
+    /// Forgets a blob.
+    pub(crate) fn remove(&self, digest: &Digest) {
+        self.cache.remove(digest);
+    }
+}
+
+/// `bytes` in [`STREAM_CHUNK`] slices.
+pub(crate) struct Slices(pub(crate) Bytes);
+
+impl Stream for Slices {
+    type Item = io::Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.0.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = this.0.len().min(STREAM_CHUNK);
+        Poll::Ready(Some(Ok(this.0.split_to(n))))
+    }
+}
 
 /// `len` bytes of `file` from `start`, as slices of successive mappings.
 pub(crate) struct MappedChunks {
@@ -80,6 +162,9 @@ impl Stream for MappedChunks {
 /// returned `Bytes` is dropped.
 #[allow(unsafe_code)]
 fn map_window(file: &File, offset: u64, len: u64) -> io::Result<Bytes> {
+    if len == 0 {
+        return Ok(Bytes::new());
+    }
     let len = usize::try_from(len).map_err(io::Error::other)?;
     // SAFETY: a mapping is sound only while nobody changes or truncates the file
     // under it (a truncation would make touching the lost pages raise SIGBUS).

@@ -13,7 +13,7 @@
 
 use crate::digest::{AnyDigest, Digest};
 use crate::follow::{Progress, Recent};
-use crate::mapped::MappedChunks;
+use crate::mapped::{MappedBlobs, MappedChunks, Slices, MAPPED_BLOB_MAX};
 use crate::smallblobs::{self, SmallBlobs, SMALL_BLOB_MAX};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -172,6 +172,7 @@ pub struct LocalStore {
     root: PathBuf,
     /// Small blobs already read, so that serving them again opens no file.
     small: SmallBlobs,
+    mapped: MappedBlobs,
 }
 
 impl LocalStore {
@@ -195,6 +196,7 @@ impl LocalStore {
         Ok(LocalStore {
             root,
             small: SmallBlobs::default(),
+            mapped: MappedBlobs::default(),
         })
     }
 
@@ -309,6 +311,9 @@ impl BlobStore for LocalStore {
         if let Some(bytes) = self.small.get(digest, range) {
             return Ok(BlobBody::Bytes(bytes));
         }
+        if let Some(whole) = self.mapped.get(digest) {
+            return Ok(mapped_body(whole, range)?);
+        }
         let file = match StdFile::open(self.path_of(digest)) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -322,6 +327,10 @@ impl BlobStore for LocalStore {
             let bytes = read_whole(&file, size)?;
             self.small.insert(digest, bytes.clone());
             return Ok(BlobBody::Bytes(smallblobs::slice(&bytes, range)));
+        }
+        if size <= MAPPED_BLOB_MAX {
+            let whole = self.mapped.map(digest, &file, size)?;
+            return Ok(mapped_body(whole, range)?);
         }
         Ok(sized_file_body(file, size, range)?)
     }
@@ -344,6 +353,7 @@ impl BlobStore for LocalStore {
 
     async fn remove(&self, digest: &Digest) -> Result<(), StoreError> {
         self.small.remove(digest);
+        self.mapped.remove(digest);
         match tokio::fs::remove_file(self.path_of(digest)).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
@@ -421,6 +431,25 @@ fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Re
     Ok(BlobBody::Stream {
         len,
         stream: MappedChunks::new(file, start, len).boxed(),
+    })
+}
+
+/// A range of a blob kept mapped whole (validated against its recorded size,
+/// as in [`sized_file_body`]), or all of it.
+fn mapped_body(whole: Bytes, range: Option<ByteRange>) -> io::Result<BlobBody> {
+    if range.is_some_and(|r| r.start >= whole.len() as u64) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob shorter than recorded",
+        ));
+    }
+    let part = smallblobs::slice(&whole, range);
+    if part.len() as u64 <= INLINE_READ {
+        return Ok(BlobBody::Bytes(part));
+    }
+    Ok(BlobBody::Stream {
+        len: part.len() as u64,
+        stream: Slices(part).boxed(),
     })
 }
 
@@ -1037,6 +1066,41 @@ mod tests {
             part.into_bytes().await.expect("read").as_ref(),
             &data[100..=STREAM_CHUNK * 2]
         );
+    }
+
+    #[tokio::test]
+    async fn a_medium_blob_stays_mapped_until_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::open(dir.path().join("tmp")).expect("staging");
+        let store = LocalStore::open(dir.path().join("blobs")).expect("store");
+        let data: Vec<u8> = (0..(INLINE_READ as usize * 3))
+            .map(|i| (i % 241) as u8)
+            .collect();
+        let digest = put(&staging, &store, &data).await;
+        let read = |range| store.open(&digest, range);
+        assert_eq!(read(None).await.expect("open").len(), data.len() as u64);
+        // Gone from disk (behind the store's back): the kept mapping serves it.
+        std::fs::remove_file(store.path_of(&digest)).expect("rm");
+        let whole = read(None).await.expect("mapped");
+        assert!(matches!(whole, BlobBody::Stream { .. }));
+        assert_eq!(
+            whole.into_bytes().await.expect("bytes").as_ref(),
+            data.as_slice()
+        );
+        let part = read(Some(ByteRange { start: 5, end: 9 }))
+            .await
+            .expect("range");
+        assert_eq!(
+            part.into_bytes().await.expect("bytes").as_ref(),
+            &data[5..10]
+        );
+        let past_the_end = ByteRange {
+            start: data.len() as u64,
+            end: data.len() as u64 + 1,
+        };
+        assert!(read(Some(past_the_end)).await.is_err());
+        store.remove(&digest).await.expect("remove");
+        assert!(matches!(read(None).await, Err(StoreError::NotFound(_))));
     }
 
     #[tokio::test]
