@@ -993,29 +993,7 @@ mod tests {
             Some(digest(1))
         );
 
-        let entry = PackageEntry {
-            name: "p".into(),
-            epoch: 0,
-            version: "1".into(),
-            release: "1".into(),
-            arch: "noarch".into(),
-            primary: "<package/>".into(),
-            filelists: "<package/>".into(),
-            other: "<package/>".into(),
-        };
-        insert_packages(
-            &db,
-            &[NewPackage {
-                repo: "r",
-                href: "Packages/p-1-1.noarch.rpm",
-                digest: &digest(3),
-                size: 10,
-                entry: &entry,
-                added_at: 5,
-            }],
-        )
-        .await
-        .expect("insert");
+        add(&db, "Packages/p-1-1.noarch.rpm", &entry("p"), 3).await;
         assert_eq!(generation(&db, "r").await.expect("generation"), (1, false));
         let second = [
             file("repodata/repomd.xml", 4),
