@@ -1175,6 +1175,103 @@ mod tests {
         );
     }
 
+    /// An index written by the release before migration 0011 (hosted
+    /// snapshots copied their packages) is served the same after it.
+    #[tokio::test]
+    async fn migration_0011_keeps_every_snapshot_serving_what_it_listed() {
+        use sqlx::ConnectOptions as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("airlock.db");
+        // The migrations before 0011, applied by sqlx as that release did.
+        let earlier = dir.path().join("migrations");
+        std::fs::create_dir(&earlier).expect("mkdir");
+        let all = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations");
+        for file in std::fs::read_dir(&all).expect("migrations") {
+            let file = file.expect("entry").path();
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            if name.as_bytes().first().is_some_and(u8::is_ascii_digit) && name < "0011" {
+                std::fs::copy(&file, earlier.join(name)).expect("copy");
+            }
+        }
+        {
+            let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true)
+                .foreign_keys(true)
+                .connect()
+                .await
+                .expect("connect");
+            sqlx::migrate::Migrator::new(earlier.as_path())
+                .await
+                .expect("migrator")
+                .run(&mut conn)
+                .await
+                .expect("migrate to 0010");
+            let blobs: String = (1..=6)
+                .map(|b| {
+                    format!(
+                        "INSERT INTO blob (digest, size, created_at) VALUES ('{}', 10, 1);",
+                        digest(b)
+                    )
+                })
+                .collect();
+            // Package a (kept) and b (deleted after snapshot 1); snapshot 1
+            // superseded just now, snapshot 2 current.
+            let now = airlock_core::unix_now();
+            sqlx::raw_sql(&format!(
+                "{blobs} \
+                 INSERT INTO yum_repository (name, kind, current_snapshot, generation, published_generation, created_at) \
+                   VALUES ('r', 'hosted', 2, 3, 3, 1); \
+                 INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, epoch, version, release, arch, \
+                   primary_xml, filelists_xml, other_xml, added_at) \
+                   VALUES ('r', 'a-1-1.noarch.rpm', 'a-1-1.noarch.rpm', '{a}', 10, 'a', 0, '1', '1', 'noarch', '<p/>', '<f/>', '<o/>', 5); \
+                 INSERT INTO yum_snapshot (id, repo, created_at, published_at, superseded_at) VALUES (1, 'r', 1, 1, {now}); \
+                 INSERT INTO yum_snapshot (id, repo, created_at, published_at) VALUES (2, 'r', 2, 2); \
+                 INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) VALUES \
+                   (1, 'repodata/repomd.xml', '{m1}', 10, 1), (1, 'a-1-1.noarch.rpm', '{a}', 10, 5), \
+                   (1, 'b-1-1.noarch.rpm', '{b}', 10, 5), \
+                   (2, 'repodata/repomd.xml', '{m2}', 10, 2), (2, 'a-1-1.noarch.rpm', '{a}', 10, 5);",
+                a = digest(1),
+                b = digest(2),
+                m1 = digest(3),
+                m2 = digest(4),
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("a 0010 index");
+        }
+        let db = Db::open(&path).await.expect("migrate to the latest");
+        let now = airlock_core::unix_now();
+        assert_eq!(
+            found(&db, "a-1-1.noarch.rpm", i64::MAX).await,
+            Some(digest(1))
+        );
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(4))
+        );
+        assert_eq!(found(&db, "b-1-1.noarch.rpm", i64::MAX).await, None);
+        assert_eq!(
+            found(&db, "b-1-1.noarch.rpm", now - 60).await,
+            Some(digest(2))
+        );
+        let listed: Vec<String> = list_files(&db, "r", "")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(listed, ["a-1-1.noarch.rpm", "repodata/repomd.xml"]);
+        // The next publish lists a and the new package, each once.
+        add(&db, "c-1-1.noarch.rpm", &entry("c"), 5).await;
+        publish_now(&db, 0).await;
+        assert_eq!(package_count(&db, "r", 4).await.expect("count"), 2);
+        assert_eq!(list_files(&db, "r", "").await.expect("list").len(), 3);
+    }
+
     fn synced(byte: u8) -> SyncedFile {
         SyncedFile {
             digest: digest(byte),
