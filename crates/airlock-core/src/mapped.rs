@@ -93,19 +93,26 @@ impl MappedBlobs {
     }
 }
 
-/// `bytes` in [`STREAM_CHUNK`] slices.
+/// `bytes` in [`STREAM_CHUNK`] slices: a kept mapping, or one window of a
+/// [`MappedChunks`].
+#[derive(Default)]
 pub(crate) struct Slices(pub(crate) Bytes);
+
+impl Slices {
+    fn next_slice(&mut self) -> Option<Bytes> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let n = self.0.len().min(STREAM_CHUNK);
+        Some(self.0.split_to(n))
+    }
+}
 
 impl Stream for Slices {
     type Item = io::Result<Bytes>;
 
     fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        if this.0.is_empty() {
-            return Poll::Ready(None);
-        }
-        let n = this.0.len().min(STREAM_CHUNK);
-        Poll::Ready(Some(Ok(this.0.split_to(n))))
+        Poll::Ready(self.get_mut().next_slice().map(Ok))
     }
 }
 
@@ -117,7 +124,7 @@ pub(crate) struct MappedChunks {
     /// One past the last byte to send.
     end: u64,
     /// What is left of the current window.
-    window: Bytes,
+    window: Slices,
 }
 
 impl MappedChunks {
@@ -128,7 +135,7 @@ impl MappedChunks {
             file,
             pos: start,
             end: start + len,
-            window: Bytes::new(),
+            window: Slices::default(),
         }
     }
 }
@@ -138,22 +145,22 @@ impl Stream for MappedChunks {
 
     fn poll_next(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if this.window.is_empty() {
-            if this.pos >= this.end {
-                return Poll::Ready(None);
-            }
-            let len = (this.end - this.pos).min(MAP_WINDOW);
-            match map_window(&this.file, this.pos, len) {
-                Ok(window) => this.window = window,
-                Err(e) => {
-                    this.pos = this.end; // ends the stream after the error
-                    return Poll::Ready(Some(Err(e)));
-                }
-            }
-            this.pos += len;
+        if let Some(slice) = this.window.next_slice() {
+            return Poll::Ready(Some(Ok(slice)));
         }
-        let n = this.window.len().min(STREAM_CHUNK);
-        Poll::Ready(Some(Ok(this.window.split_to(n))))
+        if this.pos >= this.end {
+            return Poll::Ready(None);
+        }
+        let len = (this.end - this.pos).min(MAP_WINDOW);
+        match map_window(&this.file, this.pos, len) {
+            Ok(window) => this.window = Slices(window),
+            Err(e) => {
+                this.pos = this.end; // ends the stream after the error
+                return Poll::Ready(Some(Err(e)));
+            }
+        }
+        this.pos += len;
+        Poll::Ready(this.window.next_slice().map(Ok))
     }
 }
 

@@ -409,20 +409,24 @@ fn file_body(file: StdFile, range: Option<ByteRange>) -> io::Result<BlobBody> {
     sized_file_body(file, size, range)
 }
 
-/// [`file_body`] of a file whose size is known.
-fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Result<BlobBody> {
-    let (start, len) = match range {
+/// Start and length of `range` (validated against the blob's recorded size)
+/// in a blob of `size` bytes, or of all of it.
+fn range_in(size: u64, range: Option<ByteRange>) -> io::Result<(u64, u64)> {
+    match range {
         // A range validated against a recorded size the file does not have:
         // nothing past its end may be read (nor mapped).
-        Some(r) if r.start >= size => {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "blob shorter than recorded",
-            ))
-        }
-        Some(r) => (r.start, r.end.min(size - 1) - r.start + 1),
-        None => (0, size),
-    };
+        Some(r) if r.start >= size => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "blob shorter than recorded",
+        )),
+        Some(r) => Ok((r.start, r.end.min(size - 1) - r.start + 1)),
+        None => Ok((0, size)),
+    }
+}
+
+/// [`file_body`] of a file whose size is known.
+fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Result<BlobBody> {
+    let (start, len) = range_in(size, range)?;
     if len <= INLINE_READ {
         let mut buf = vec![0u8; len as usize];
         file.read_exact_at(&mut buf, start)?;
@@ -434,21 +438,16 @@ fn sized_file_body(file: StdFile, size: u64, range: Option<ByteRange>) -> io::Re
     })
 }
 
-/// A range of a blob kept mapped whole (validated against its recorded size,
-/// as in [`sized_file_body`]), or all of it.
+/// [`sized_file_body`] of a blob kept mapped whole: the same split between
+/// bytes at once and a stream, without a read.
 fn mapped_body(whole: Bytes, range: Option<ByteRange>) -> io::Result<BlobBody> {
-    if range.is_some_and(|r| r.start >= whole.len() as u64) {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "blob shorter than recorded",
-        ));
-    }
-    let part = smallblobs::slice(&whole, range);
-    if part.len() as u64 <= INLINE_READ {
+    let (start, len) = range_in(whole.len() as u64, range)?;
+    let part = whole.slice(start as usize..(start + len) as usize);
+    if len <= INLINE_READ {
         return Ok(BlobBody::Bytes(part));
     }
     Ok(BlobBody::Stream {
-        len: part.len() as u64,
+        len,
         stream: Slices(part).boxed(),
     })
 }

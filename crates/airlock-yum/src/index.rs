@@ -1020,12 +1020,7 @@ mod tests {
             found(&db, "repodata/a-primary.xml.gz", now + 60).await,
             None
         );
-        let listed: Vec<String> = list_files(&db, "r", "")
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let listed = paths(&db).await;
         assert_eq!(
             listed,
             [
@@ -1050,6 +1045,27 @@ mod tests {
         assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
+    }
+
+    /// The paths of the current snapshot of `r`.
+    async fn paths(db: &Db) -> Vec<String> {
+        list_files(db, "r", "")
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|f| f.path)
+            .collect()
+    }
+
+    /// Package a is current; b (digest 2) was deleted and its last snapshot
+    /// superseded at `now`.
+    async fn deleted_b_is_served_only_within_the_grace_period(db: &Db, now: i64) {
+        assert_eq!(found(db, "b-1-1.noarch.rpm", i64::MAX).await, None);
+        assert_eq!(
+            found(db, "b-1-1.noarch.rpm", now - 60).await,
+            Some(digest(2))
+        );
+        assert_eq!(paths(db).await, ["a-1-1.noarch.rpm", "repodata/repomd.xml"]);
     }
 
     fn entry(name: &str) -> PackageEntry {
@@ -1133,18 +1149,7 @@ mod tests {
             .is_none());
         publish_now(&db, 0).await;
         let now = airlock_core::unix_now();
-        assert_eq!(found(&db, "b-1-1.noarch.rpm", i64::MAX).await, None);
-        assert_eq!(
-            found(&db, "b-1-1.noarch.rpm", now - 60).await,
-            Some(digest(2))
-        );
-        let listed: Vec<String> = list_files(&db, "r", "")
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
-        assert_eq!(listed, ["a-1-1.noarch.rpm", "repodata/repomd.xml"]);
+        deleted_b_is_served_only_within_the_grace_period(&db, now).await;
         assert_eq!(
             summary(&db).await.expect("summary"),
             [("r".to_owned(), "hosted".to_owned(), 1)]
@@ -1253,18 +1258,7 @@ mod tests {
             found(&db, "repodata/repomd.xml", i64::MAX).await,
             Some(digest(4))
         );
-        assert_eq!(found(&db, "b-1-1.noarch.rpm", i64::MAX).await, None);
-        assert_eq!(
-            found(&db, "b-1-1.noarch.rpm", now - 60).await,
-            Some(digest(2))
-        );
-        let listed: Vec<String> = list_files(&db, "r", "")
-            .await
-            .expect("list")
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
-        assert_eq!(listed, ["a-1-1.noarch.rpm", "repodata/repomd.xml"]);
+        deleted_b_is_served_only_within_the_grace_period(&db, now).await;
         // The next publish lists a and the new package, each once.
         add(&db, "c-1-1.noarch.rpm", &entry("c"), 5).await;
         publish_now(&db, 0).await;
