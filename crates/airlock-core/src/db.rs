@@ -274,6 +274,33 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), DbError> {
 pub const INSERT_BLOB: &str =
     "INSERT INTO blob (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING";
 
+/// Records many stored blobs in one statement per [`MANY_ROWS`] (the
+/// multi-row form of [`INSERT_BLOB`]), for a caller inserting a batch of rows
+/// that reference them in the same transaction. Call only after the blob store
+/// committed the bytes.
+pub async fn insert_blobs(
+    conn: &mut SqliteConnection,
+    blobs: &[(&Digest, u64)],
+) -> Result<(), DbError> {
+    let now = crate::unix_now();
+    for chunk in blobs.chunks(MANY_ROWS) {
+        let mut insert = sqlx::QueryBuilder::new("INSERT INTO blob (digest, size, created_at) ");
+        insert.push_values(chunk, |mut row, (digest, size)| {
+            row.push_bind(digest.to_string())
+                .push_bind(*size as i64)
+                .push_bind(now);
+        });
+        insert.push(" ON CONFLICT (digest) DO NOTHING");
+        insert.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement: one round trip to the connection's thread
+/// for this many rows instead of one each. With up to 16 parameters per row,
+/// well under SQLite's 32,766 and PostgreSQL's 65,535.
+pub const MANY_ROWS: usize = 256;
+
 /// A query of `sql` (which starts with [`INSERT_BLOB`]) with the blob's parameters bound.
 pub fn blob_query<'q>(
     sql: &'q str,

@@ -621,22 +621,24 @@ impl Staging {
         let path = self.next_path();
         let (mut file, guard) = StagedPath::create(&path)?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; STAGE_READ];
         let mut size = 0u64;
-        loop {
-            let n = match source.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e.into()),
-            };
-            size += n as u64;
-            if let Some(limit) = limit.filter(|&l| size > l) {
-                return Err(StoreError::TooLarge { limit });
+        STAGE_BUFFER.with_borrow_mut(|buf| -> Result<(), StoreError> {
+            buf.resize(STAGE_READ, 0);
+            loop {
+                let n = match source.read(buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                size += n as u64;
+                if let Some(limit) = limit.filter(|&l| size > l) {
+                    return Err(StoreError::TooLarge { limit });
+                }
+                hasher.update(&buf[..n]);
+                io::Write::write_all(&mut file, &buf[..n])?;
             }
-            hasher.update(&buf[..n]);
-            io::Write::write_all(&mut file, &buf[..n])?;
-        }
+        })?;
         Ok(StagedBlob {
             path,
             guard,
@@ -731,6 +733,13 @@ fn stage_bytes_blocking(path: PathBuf, bytes: &[u8]) -> io::Result<StagedBlob> {
 
 /// Bytes [`Staging::stage_reader`] reads at a time.
 const STAGE_READ: usize = 256 << 10;
+
+thread_local! {
+    /// [`Staging::stage_reader`]'s buffer, kept by each thread: a new zeroed
+    /// one per file is a fresh mapping and 64 page faults (`airlock yum add`
+    /// of 500 small RPMs: 32,000 faults and 128 MB of zeroing).
+    static STAGE_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
 /// Removes a staged file on drop unless it was committed.
 #[derive(Debug)]

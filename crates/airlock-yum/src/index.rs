@@ -7,7 +7,7 @@
 use crate::checksum::Checksum;
 use crate::fragments::PackageEntry;
 use crate::RepoKind;
-use airlock_core::db::{blob_query, BlobReference, DbError, INSERT_BLOB};
+use airlock_core::db::{blob_query, insert_blobs, BlobReference, DbError, INSERT_BLOB, MANY_ROWS};
 use airlock_core::{Db, Digest};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -263,42 +263,53 @@ pub struct NewPackage<'a> {
     pub added_at: i64,
 }
 
-static INSERT_PACKAGE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{INSERT_BLOB}; \
-         DELETE FROM yum_package WHERE repo = $4 AND href = $5 AND deleted_generation IS NOT NULL; \
-         INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, \
-         epoch, version, release, arch, primary_xml, filelists_xml, other_xml, added_at, \
-         added_generation) \
-         VALUES ($4, $5, $6, $1, $2, $7, $8, $9, $10, $11, $12, $13, $14, $15, \
-         (SELECT generation FROM yum_repository WHERE name = $4))"
-    )
-});
-
-/// Records packages (in one transaction), each in a new generation of the
-/// repository. A deleted package's row still kept for the grace period at
-/// the same path gives way (re-adding a file just deleted).
+/// Records packages in one transaction and one new generation of each
+/// repository they go to, [`MANY_ROWS`] rows per statement (adding 500 RPMs
+/// was 1,000 round trips to the connection's thread, one statement each). A
+/// deleted package's row still kept for the grace period at the same path
+/// gives way (re-adding a file just deleted).
 pub async fn insert_packages(db: &Db, packages: &[NewPackage<'_>]) -> Result<(), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
+    let mut generations: HashMap<&str, i64> = HashMap::new();
     for p in packages {
-        bump_generation(&mut tx, p.repo).await?;
-        let file_name = p.href.rsplit('/').next().unwrap_or(p.href);
-        blob_query(&INSERT_PACKAGE, p.digest, p.size)
-            .bind(p.repo)
-            .bind(p.href)
-            .bind(file_name)
-            .bind(&p.entry.name)
-            .bind(i64::from(p.entry.epoch))
-            .bind(&p.entry.version)
-            .bind(&p.entry.release)
-            .bind(&p.entry.arch)
-            .bind(&p.entry.primary)
-            .bind(&p.entry.filelists)
-            .bind(&p.entry.other)
-            .bind(p.added_at)
-            .execute(&mut *tx)
-            .await?;
+        if !generations.contains_key(p.repo) {
+            generations.insert(p.repo, bump_generation(&mut tx, p.repo).await?);
+        }
+    }
+    let blobs: Vec<(&Digest, u64)> = packages.iter().map(|p| (p.digest, p.size)).collect();
+    insert_blobs(&mut tx, &blobs).await?;
+    for chunk in packages.chunks(MANY_ROWS) {
+        let mut kept = sqlx::QueryBuilder::new(
+            "DELETE FROM yum_package WHERE deleted_generation IS NOT NULL AND (repo, href) IN ",
+        );
+        kept.push_tuples(chunk, |mut row, p| {
+            row.push_bind(p.repo).push_bind(p.href);
+        });
+        kept.build().execute(&mut *tx).await?;
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, epoch, \
+             version, release, arch, added_at, added_generation, primary_xml, filelists_xml, \
+             other_xml) ",
+        );
+        insert.push_values(chunk, |mut row, p| {
+            row.push_bind(p.repo)
+                .push_bind(p.href)
+                .push_bind(p.href.rsplit('/').next().unwrap_or(p.href))
+                .push_bind(p.digest.to_string())
+                .push_bind(p.size as i64)
+                .push_bind(&p.entry.name)
+                .push_bind(i64::from(p.entry.epoch))
+                .push_bind(&p.entry.version)
+                .push_bind(&p.entry.release)
+                .push_bind(&p.entry.arch)
+                .push_bind(p.added_at)
+                .push_bind(generations.get(p.repo).copied().unwrap_or_default())
+                .push_bind(&p.entry.primary)
+                .push_bind(&p.entry.filelists)
+                .push_bind(&p.entry.other);
+        });
+        insert.build().execute(&mut *tx).await?;
     }
     tx.commit().await
 }
@@ -325,12 +336,15 @@ pub async fn delete_package(db: &Db, repo: &str, href: &str) -> Result<bool, DbE
     Ok(deleted > 0)
 }
 
-async fn bump_generation(conn: &mut SqliteConnection, repo: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE yum_repository SET generation = generation + 1 WHERE name = $1")
-        .bind(repo)
-        .execute(conn)
-        .await
-        .map(|_| ())
+/// Starts the repository's next generation: its number.
+async fn bump_generation(conn: &mut SqliteConnection, repo: &str) -> Result<i64, DbError> {
+    sqlx::query_scalar(
+        "UPDATE yum_repository SET generation = generation + 1 WHERE name = $1 \
+         RETURNING generation",
+    )
+    .bind(repo)
+    .fetch_one(conn)
+    .await
 }
 
 /// The repository's package-set generation, and whether a snapshot of it is

@@ -55,7 +55,7 @@ use airlock_core::{BlobStore, Db, Digest, Mode, StagedBlob, Staging};
 use fragments::{FileFacts, PackageEntry};
 use index::StoredFile;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -263,6 +263,10 @@ pub struct Yum {
 /// Files kept in [`Yum::kept_files`], at most.
 const KEPT_FILES: usize = 100_000;
 
+/// A local RPM copied into staging and read, not yet checked against its
+/// repository ([`Yum::stage_file`]).
+pub struct StagedRpm(PreparedPackage);
+
 /// A checked package, staged and ready to store.
 pub struct PreparedPackage {
     repo: String,
@@ -430,74 +434,83 @@ impl Yum {
         self.prepared(repo, href, staged, entry, added_at).await
     }
 
-    /// [`Yum::prepare_package`] of the local file at `path` (`airlock yum
-    /// add`): one trip to the blocking pool copies it into staging while
-    /// hashing it (the whole file, and the payload for the header's digest)
-    /// and reads its header, where an upload's bytes pass through three
-    /// threads and are read again for the payload's digest.
-    ///
-    /// With `stored`, what the repository held when a run of many files
-    /// started, the checks ask the index nothing (a package stored meanwhile
-    /// by another process makes [`Yum::store_packages`] fail with a conflict
-    /// instead); without it, they look the path and NEVRA up.
-    pub async fn prepare_file(
-        &self,
-        repo: &str,
-        href: &str,
-        path: PathBuf,
-        stored: Option<&StoredSet>,
-    ) -> Result<Prepared, YumError> {
+    /// The first half of [`Yum::prepare_package`] for the local file at
+    /// `path` (`airlock yum add`), on the calling thread (blocking): copies it
+    /// into staging while hashing it (the whole file, and the payload for the
+    /// header's digest) and reads its header, where an upload's bytes pass
+    /// through three threads and are read again for the payload's digest.
+    /// [`Yum::check_staged`] is the second half.
+    pub fn stage_file(&self, repo: &str, href: &str, path: &Path) -> Result<StagedRpm, YumError> {
         let repo = self.hosted(repo)?;
         check_upload_path(href)?;
         let added_at = airlock_core::unix_now();
-        let (staging, limit, owned_href) = (self.staging.clone(), self.max_upload, href.to_owned());
-        let (staged, entry) =
-            tokio::task::spawn_blocking(move || -> Result<(StagedBlob, PackageEntry), YumError> {
-                let mut file = std::fs::File::open(&path).map_err(YumError::io)?;
-                let size = file.metadata().map_err(YumError::io)?.len();
-                let (staged, payload) = match header::payload_start(&mut file, size) {
-                    Some(start) => {
-                        let mut reader = header::PayloadHasher::new(file, start);
-                        let staged = staging.stage_reader(&mut reader, Some(limit))?;
-                        (staged, Some(reader.finish()))
-                    }
-                    None => (staging.stage_reader(file, Some(limit))?, None),
-                };
-                let entry = package_entry(
-                    staged.path(),
-                    staged.size,
-                    staged.digest.hex(),
-                    &owned_href,
-                    added_at,
-                    payload,
-                )?;
-                Ok((staged, entry))
-            })
-            .await
-            .map_err(|e| YumError::Internal(format!("header reader failed: {e}")))??;
-        let Some(stored) = stored else {
-            if let Some(unchanged) = self.stored_at(&repo.name, href, &staged.digest).await? {
-                return Ok(unchanged);
+        let mut file = std::fs::File::open(path).map_err(YumError::io)?;
+        let size = file.metadata().map_err(YumError::io)?.len();
+        let limit = Some(self.max_upload);
+        let (staged, payload) = match header::payload_start(&mut file, size) {
+            Some(start) => {
+                let mut reader = header::PayloadHasher::new(file, start);
+                let staged = self.staging.stage_reader(&mut reader, limit)?;
+                (staged, Some(reader.finish()))
             }
-            return self.prepared(repo, href, staged, entry, added_at).await;
+            None => (self.staging.stage_reader(file, limit)?, None),
         };
-        let at_href = stored.by_href.get(href).map(String::as_str);
-        if let Some(unchanged) = check_stored_at(href, at_href, &staged.digest)? {
-            return Ok(unchanged);
-        }
-        if let Some(other) = stored.by_nevra.get(&nevra_key(&entry)) {
-            return Err(nevra_conflict(&entry, other));
-        }
-        Ok(Prepared::New(Box::new(PreparedPackage {
+        let entry = package_entry(
+            staged.path(),
+            staged.size,
+            staged.digest.hex(),
+            href,
+            added_at,
+            payload,
+        )?;
+        Ok(StagedRpm(PreparedPackage {
             repo: repo.name.clone(),
             href: href.to_owned(),
             staged,
             entry,
             added_at,
-        })))
+        }))
     }
 
-    /// What hosted repository `repo` holds now, for [`Yum::prepare_file`]. It
+    /// Checks a staged RPM against what its repository holds. With `stored`,
+    /// what the repository held when a run of many files started, it asks the
+    /// index nothing (a package stored meanwhile by another process makes
+    /// [`Yum::store_packages`] fail with a conflict instead); without it, it
+    /// looks the path and NEVRA up.
+    pub async fn check_staged(
+        &self,
+        rpm: StagedRpm,
+        stored: Option<&StoredSet>,
+    ) -> Result<Prepared, YumError> {
+        let StagedRpm(package) = rpm;
+        let Some(stored) = stored else {
+            let repo = self.hosted(&package.repo)?;
+            if let Some(unchanged) = self
+                .stored_at(&repo.name, &package.href, &package.staged.digest)
+                .await?
+            {
+                return Ok(unchanged);
+            }
+            let PreparedPackage {
+                href,
+                staged,
+                entry,
+                added_at,
+                ..
+            } = package;
+            return self.prepared(repo, &href, staged, entry, added_at).await;
+        };
+        let at_href = stored.by_href.get(&package.href).map(String::as_str);
+        if let Some(unchanged) = check_stored_at(&package.href, at_href, &package.staged.digest)? {
+            return Ok(unchanged);
+        }
+        if let Some(other) = stored.by_nevra.get(&nevra_key(&package.entry)) {
+            return Err(nevra_conflict(&package.entry, other));
+        }
+        Ok(Prepared::New(Box::new(package)))
+    }
+
+    /// What hosted repository `repo` holds now, for [`Yum::check_staged`]. It
     /// reads every package row (with its XML, about 4 KB), which for a few
     /// files costs more than their lookups.
     pub async fn stored_set(&self, repo: &str) -> Result<StoredSet, YumError> {
@@ -654,7 +667,7 @@ fn package_entry(
     .unwrap_or_else(|_| Err(YumError::BadRpm("malformed RPM header".into())))
 }
 
-/// What a hosted repository held when a run of [`Yum::prepare_file`] started.
+/// What a hosted repository held when a run of [`Yum::check_staged`] started.
 #[derive(Default)]
 pub struct StoredSet {
     /// Each package's blob digest (`sha256:…`), by path.
@@ -760,7 +773,7 @@ mod tests {
     }
 
     /// A package `name` 1.0 whose one file holds `fill`.
-    fn rpm_file(dir: &Path, file: &str, name: &str, fill: u8) -> PathBuf {
+    fn rpm_file(dir: &Path, file: &str, name: &str, fill: u8) -> std::path::PathBuf {
         let package = rpm::PackageBuilder::new(name, "1.0", "MIT", "noarch", "a test package")
             .using_config(rpm::BuildConfig::default().compression(rpm::CompressionType::None))
             .with_file_contents(vec![fill; 3000], rpm::FileOptions::new("/usr/share/t/data"))
@@ -772,6 +785,17 @@ mod tests {
             .write(&mut std::fs::File::create(&path).expect("create"))
             .expect("write");
         path
+    }
+
+    /// `airlock yum add`'s two steps for the file at `path`, into repository `r`.
+    async fn prepare(
+        yum: &Yum,
+        href: &str,
+        path: &Path,
+        stored: Option<&StoredSet>,
+    ) -> Result<Prepared, YumError> {
+        yum.check_staged(yum.stage_file("r", href, path)?, stored)
+            .await
     }
 
     #[tokio::test]
@@ -788,7 +812,7 @@ mod tests {
         .await
         .expect("open");
         let first = rpm_file(dir.path(), "a.rpm", "a", b'x');
-        match yum.prepare_file("r", "a.rpm", first.clone(), None).await {
+        match prepare(&yum, "a.rpm", &first, None).await {
             Ok(Prepared::New(package)) => yum.store_packages(vec![*package]).await.expect("store"),
             _ => panic!("a new package"),
         }
@@ -803,7 +827,7 @@ mod tests {
         ];
         for (href, path, want) in cases {
             for set in [Some(&stored), None] {
-                let got = match yum.prepare_file("r", href, path.clone(), set).await {
+                let got = match prepare(&yum, href, &path, set).await {
                     Ok(Prepared::Unchanged) => "unchanged",
                     Ok(Prepared::New(_)) => "new",
                     Err(YumError::Conflict(_)) => "conflict",

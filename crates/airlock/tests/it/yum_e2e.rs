@@ -5,7 +5,9 @@
 use crate::support::scratch;
 use crate::support::server::{assert_fsck, run, write_config, Airlock};
 use crate::support::yumclient::Dnf;
-use crate::support::yumfixture::{build_rpms, createrepo, fields, gunzip, repomd_href};
+use crate::support::yumfixture::{
+    build_many_rpms, build_rpms, createrepo, fields, gunzip, repomd_href,
+};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use sha2::{Digest as _, Sha256};
@@ -266,6 +268,66 @@ fn repodata_matches_createrepo_c_field_by_field() {
     };
     let reference_types: Vec<String> = types(&reference_repomd);
     assert_eq!(types(&ours_repomd), reference_types);
+}
+
+#[test]
+fn yum_add_of_many_files_takes_them_in_order_and_skips_the_bad_ones() {
+    let dir = scratch();
+    let rpms = build_many_rpms(&dir.path().join("many"), 40);
+    // Among the 40: a file that is no RPM, and at the end a copy of the
+    // first under another name (its NEVRA a second time).
+    let garbage = dir.path().join("garbage-1.0-1.noarch.rpm");
+    std::fs::write(&garbage, b"not an rpm").expect("garbage");
+    let copy = dir.path().join("copy-of-many-000.rpm");
+    std::fs::copy(&rpms[0], &copy).expect("copy");
+    let mut files: Vec<&Path> = rpms.iter().map(PathBuf::as_path).collect();
+    files.insert(20, &garbage);
+    files.push(&copy);
+    let data = dir.path().join("data");
+
+    let out = yum_add(&data, &files);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let added: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("adding "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let given: Vec<&str> = rpms.iter().map(|p| file_name(p)).collect();
+    assert_eq!(added, given, "added in the order given");
+    assert!(
+        stdout.contains("40 added, 0 unchanged, 2 refused"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("garbage-1.0-1.noarch.rpm:")
+            && stderr.contains("copy-of-many-000.rpm: another file of this run"),
+        "{stderr}"
+    );
+
+    // The same files again, while a server runs on the data directory.
+    let airlock = Airlock::start(&data, &yum_config(), &[]);
+    let out = yum_add(&data, &files[..files.len() - 1]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("0 added, 40 unchanged, 1 refused"),
+        "{stdout}"
+    );
+    let repomd = repomd(&airlock);
+    let primary = get(
+        &airlock,
+        &format!("/yum/{REPO}/{}", repomd_href(&repomd, "primary")),
+    );
+    let primary = gunzip(&primary.bytes().expect("primary"));
+    assert!(primary.contains("packages=\"40\""), "{primary}");
+    for name in &given {
+        assert!(primary.contains(&format!("href=\"{name}\"")), "{name}");
+    }
+    drop(airlock);
+    assert_fsck(&data, &[], "0 errors");
 }
 
 #[test]

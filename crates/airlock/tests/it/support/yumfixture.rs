@@ -123,37 +123,70 @@ Nothing but a capability.
 
 /// Builds the fixture RPMs under `dir`; returns their paths (sorted by name).
 pub fn build_rpms(dir: &Path) -> Vec<PathBuf> {
+    for (name, spec) in SPECS {
+        rpmbuild(dir, name, spec);
+    }
+    built_rpms(dir)
+}
+
+/// Builds `count` packages `many-NNN` 1.0 from one spec under `dir`, each with
+/// one file; returns their paths (sorted by name).
+pub fn build_many_rpms(dir: &Path, count: usize) -> Vec<PathBuf> {
+    let mut spec = String::from(
+        "Name: many\nVersion: 1.0\nRelease: 1\nSummary: many packages\nLicense: MIT\n\
+         BuildArch: noarch\n\n%description\nMany packages.\n\n",
+    );
+    let names: Vec<String> = (0..count).map(|i| format!("many-{i:03}")).collect();
+    for name in &names {
+        spec.push_str(&format!(
+            "%package -n {name}\nSummary: {name}\n\n%description -n {name}\n{name}.\n\n\
+             %files -n {name}\n/usr/share/many/{name}\n\n"
+        ));
+    }
+    spec.push_str(&format!(
+        "%install\nmkdir -p %{{buildroot}}/usr/share/many\n\
+         for n in {}; do echo $n > %{{buildroot}}/usr/share/many/$n; done\n",
+        names.join(" ")
+    ));
+    rpmbuild(dir, "many", &spec);
+    built_rpms(dir)
+}
+
+/// `rpmbuild -bb` of `spec` in the build tree `dir/rpmbuild`.
+fn rpmbuild(dir: &Path, name: &str, spec: &str) {
     let top = dir.join("rpmbuild");
     std::fs::create_dir_all(top.join("SPECS")).expect("SPECS");
-    for (name, spec) in SPECS {
-        let path = top.join("SPECS").join(format!("{name}.spec"));
-        std::fs::write(&path, spec).expect("spec");
-        let out = Command::new("rpmbuild")
-            .arg("--quiet")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .args([
-                "--define",
-                "dist .el10",
-                "--define",
-                "_build_id_links none",
-                "--define",
-                "debug_package %{nil}",
-                "-bb",
-            ])
-            .arg(&path)
-            .env("LC_ALL", "C")
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("rpmbuild is missing ({e}): install the rpm package, as .ci/run does")
-            });
-        assert!(
-            out.status.success(),
-            "rpmbuild {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let mut rpms: Vec<PathBuf> = std::fs::read_dir(top.join("RPMS"))
+    let path = top.join("SPECS").join(format!("{name}.spec"));
+    std::fs::write(&path, spec).expect("spec");
+    let out = Command::new("rpmbuild")
+        .arg("--quiet")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .args([
+            "--define",
+            "dist .el10",
+            "--define",
+            "_build_id_links none",
+            "--define",
+            "debug_package %{nil}",
+            "-bb",
+        ])
+        .arg(&path)
+        .env("LC_ALL", "C")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("rpmbuild is missing ({e}): install the rpm package, as .ci/run does")
+        });
+    assert!(
+        out.status.success(),
+        "rpmbuild {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The packages built in `dir/rpmbuild`, sorted by file name.
+fn built_rpms(dir: &Path) -> Vec<PathBuf> {
+    let mut rpms: Vec<PathBuf> = std::fs::read_dir(dir.join("rpmbuild").join("RPMS"))
         .expect("RPMS")
         .flat_map(|arch| std::fs::read_dir(arch.expect("arch dir").path()).expect("RPMS/<arch>"))
         .map(|e| e.expect("entry").path())
