@@ -98,6 +98,12 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
                     let _ = std::fs::remove_dir_all(tree.join("repodata"));
                     samples.push(sample("full", target, createrepo(&tree, args)?));
                 }
+                let served = run_dir.join(format!("served-{round}"));
+                samples.push(sample(
+                    "full",
+                    "cp + sync + createrepo_c",
+                    copy_and_createrepo(&served, &rpms.set)?,
+                ));
             }
         }
         eprintln!("bench: yum: repodata round {} done", round + 1);
@@ -389,6 +395,22 @@ fn createrepo(dir: &Path, args: &[&str]) -> Result<f64, String> {
     .0)
 }
 
+/// What an nginx + createrepo_c user runs to publish uploaded RPMs, the
+/// workflow `airlock yum add` replaces: copy them into the served tree, sync
+/// it, `createrepo_c --no-database`. Wall seconds.
+fn copy_and_createrepo(dir: &Path, rpms: &[PathBuf]) -> Result<f64, String> {
+    std::fs::create_dir_all(dir).map_err(io)?;
+    settle()?;
+    Ok(timed_command(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"cp "$@" "$0" && sync -f "$0" && createrepo_c --quiet --no-database "$0""#)
+            .arg(dir)
+            .args(rpms),
+    )?
+    .0)
+}
+
 /// `airlock yum add REPO FILES…` into `data`: wall seconds and peak RSS (MiB).
 fn yum_add(ctx: &Ctx, config: &Path, data: &Path, files: &[PathBuf]) -> Result<(f64, f64), String> {
     settle()?;
@@ -550,6 +572,7 @@ fn report_repodata(
     let full = ms("full", "airlock yum add");
     let publish = ms("full", "airlock publish");
     let peer = ms("full", "createrepo_c --no-database");
+    let workflow = ms("full", "cp + sync + createrepo_c");
     let peak = samples
         .iter()
         .filter(|t| t.scenario == "full" && t.target == "airlock yum add")
@@ -562,10 +585,14 @@ fn report_repodata(
          airlock publish alone, {n} packages (server log, after a DELETE) {publish:>8.1} ms\n  \
          createrepo_c --no-database (the same three files + repomd)  {peer:>8.1} ms\n  \
          createrepo_c (0.17's default: also the sqlite databases)   {:>8.1} ms\n  \
-         ratio airlock/createrepo_c --no-database: yum add {:.2}x, publish alone {:.2}x",
+         cp into a served tree + sync + createrepo_c --no-database {workflow:>8.1} ms\n  \
+         \x20 (what nginx + createrepo_c users run to publish uploaded RPMs)\n  \
+         ratio airlock/createrepo_c --no-database: yum add {:.2}x, publish alone {:.2}x\n  \
+         ratio airlock yum add/cp + sync + createrepo_c: {:.2}x",
         ms("full", "createrepo_c"),
         ratio(full, peer),
         ratio(publish, peer),
+        ratio(full, workflow),
     );
     checks.push(Check::new(
         format!(
