@@ -64,6 +64,9 @@ pub struct BlobReference {
     pub column: &'static str,
 }
 
+/// How long a statement waits for another process's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
 impl Db {
     /// Opens (creating if needed) the database file and applies pending migrations.
     pub async fn open(path: &Path) -> Result<Db, DbError> {
@@ -75,7 +78,7 @@ impl Db {
             // last transactions, which leaves unreferenced blobs, never dangling rows.
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30))
+            .busy_timeout(BUSY_TIMEOUT)
             // Reads through a mapping of the file's first 256 MiB instead of a
             // pread per page: a YUM publish reads every package row, and in a
             // new process (`airlock yum add`) that took 8-17 ms of preads, 5-6
@@ -171,6 +174,29 @@ impl Db {
             },
             Err(_) => ChangeStamp::default(),
         }
+    }
+
+    /// Copies the write-ahead log into the database file and empties it, as
+    /// far as other processes' readers allow at once (it never waits for
+    /// them). A command that wrote much calls this before it exits: it does
+    /// not close its connections, which would do the same, and the next
+    /// process to open the index reads the whole log first (the 3.4 MB that
+    /// `airlock yum add` of 500 RPMs left made the next one 5-10 ms slower).
+    pub async fn checkpoint(&self) -> Result<(), DbError> {
+        let mut conn = self.writer().await;
+        sqlx::query("PRAGMA busy_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        let checkpointed = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&mut *conn)
+            .await;
+        sqlx::query(&format!(
+            "PRAGMA busy_timeout = {}",
+            BUSY_TIMEOUT.as_millis()
+        ))
+        .execute(&mut *conn)
+        .await?;
+        checkpointed.map(|_| ())
     }
 
     /// Cheap liveness check for `/readyz`.

@@ -16,6 +16,7 @@ use futures_util::{Stream, TryStreamExt as _};
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Connection as _, Row, SqliteConnection};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::LazyLock;
 
 /// The columns through which YUM metadata references blobs.
@@ -268,50 +269,91 @@ pub struct NewPackage<'a> {
 /// was 1,000 round trips to the connection's thread, one statement each). A
 /// deleted package's row still kept for the grace period at the same path
 /// gives way (re-adding a file just deleted).
-pub async fn insert_packages(db: &Db, packages: &[NewPackage<'_>]) -> Result<(), DbError> {
+///
+/// The rows are written while `durable` makes the packages' blobs durable,
+/// and committed only once it succeeded (see [`commit_when_durable`]):
+/// `Ok(Err(e))` when it failed.
+pub async fn insert_packages<E>(
+    db: &Db,
+    packages: &[NewPackage<'_>],
+    durable: impl Future<Output = Result<(), E>>,
+) -> Result<Result<(), E>, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    let mut generations: HashMap<&str, i64> = HashMap::new();
-    for p in packages {
-        if !generations.contains_key(p.repo) {
-            generations.insert(p.repo, bump_generation(&mut tx, p.repo).await?);
+    let rows = async {
+        let mut generations: HashMap<&str, i64> = HashMap::new();
+        for p in packages {
+            if !generations.contains_key(p.repo) {
+                generations.insert(p.repo, bump_generation(&mut tx, p.repo).await?);
+            }
         }
+        let blobs: Vec<(&Digest, u64)> = packages.iter().map(|p| (p.digest, p.size)).collect();
+        insert_blobs(&mut tx, &blobs).await?;
+        for chunk in packages.chunks(MANY_ROWS) {
+            insert_package_rows(&mut tx, chunk, &generations).await?;
+        }
+        Ok(())
+    };
+    let (rows, durable) = tokio::join!(rows, durable);
+    commit_when_durable(tx, rows, durable).await
+}
+
+/// Commits a transaction whose rows reference blobs that were being made
+/// durable meanwhile, once both the rows and the blobs are written; rolls it
+/// back when either failed. Metadata still becomes visible only after the
+/// blobs it points at exist, and the fsyncs overlap with the statements
+/// instead of preceding them (a publish of one RPM: about 1.5 ms less). The
+/// writer connection stays taken during the fsyncs.
+async fn commit_when_durable<T, E>(
+    tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+    rows: Result<T, DbError>,
+    durable: Result<(), E>,
+) -> Result<Result<T, E>, DbError> {
+    let rows = rows?;
+    if let Err(e) = durable {
+        return Ok(Err(e)); // dropping the transaction rolls it back
     }
-    let blobs: Vec<(&Digest, u64)> = packages.iter().map(|p| (p.digest, p.size)).collect();
-    insert_blobs(&mut tx, &blobs).await?;
-    for chunk in packages.chunks(MANY_ROWS) {
-        let mut kept = sqlx::QueryBuilder::new(
-            "DELETE FROM yum_package WHERE deleted_generation IS NOT NULL AND (repo, href) IN ",
-        );
-        kept.push_tuples(chunk, |mut row, p| {
-            row.push_bind(p.repo).push_bind(p.href);
-        });
-        kept.build().execute(&mut *tx).await?;
-        let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, epoch, \
-             version, release, arch, added_at, added_generation, primary_xml, filelists_xml, \
-             other_xml) ",
-        );
-        insert.push_values(chunk, |mut row, p| {
-            row.push_bind(p.repo)
-                .push_bind(p.href)
-                .push_bind(p.href.rsplit('/').next().unwrap_or(p.href))
-                .push_bind(p.digest.to_string())
-                .push_bind(p.size as i64)
-                .push_bind(&p.entry.name)
-                .push_bind(i64::from(p.entry.epoch))
-                .push_bind(&p.entry.version)
-                .push_bind(&p.entry.release)
-                .push_bind(&p.entry.arch)
-                .push_bind(p.added_at)
-                .push_bind(generations.get(p.repo).copied().unwrap_or_default())
-                .push_bind(&p.entry.primary)
-                .push_bind(&p.entry.filelists)
-                .push_bind(&p.entry.other);
-        });
-        insert.build().execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(Ok(rows))
+}
+
+/// One multi-row insert of packages into their repositories' new generations.
+async fn insert_package_rows(
+    tx: &mut SqliteConnection,
+    packages: &[NewPackage<'_>],
+    generations: &HashMap<&str, i64>,
+) -> Result<(), DbError> {
+    let mut kept = sqlx::QueryBuilder::new(
+        "DELETE FROM yum_package WHERE deleted_generation IS NOT NULL AND (repo, href) IN ",
+    );
+    kept.push_tuples(packages, |mut row, p| {
+        row.push_bind(p.repo).push_bind(p.href);
+    });
+    kept.build().execute(&mut *tx).await?;
+    let mut insert = sqlx::QueryBuilder::new(
+        "INSERT INTO yum_package (repo, href, file_name, blob_digest, size, name, epoch, \
+         version, release, arch, added_at, added_generation, primary_xml, filelists_xml, \
+         other_xml) ",
+    );
+    insert.push_values(packages, |mut row, p| {
+        row.push_bind(p.repo)
+            .push_bind(p.href)
+            .push_bind(p.href.rsplit('/').next().unwrap_or(p.href))
+            .push_bind(p.digest.to_string())
+            .push_bind(p.size as i64)
+            .push_bind(&p.entry.name)
+            .push_bind(i64::from(p.entry.epoch))
+            .push_bind(&p.entry.version)
+            .push_bind(&p.entry.release)
+            .push_bind(&p.entry.arch)
+            .push_bind(p.added_at)
+            .push_bind(generations.get(p.repo).copied().unwrap_or_default())
+            .push_bind(&p.entry.primary)
+            .push_bind(&p.entry.filelists)
+            .push_bind(&p.entry.other);
+    });
+    insert.build().execute(&mut *tx).await?;
+    Ok(())
 }
 
 /// Removes the package at `href` from the repository's next generation
@@ -516,32 +558,39 @@ static INSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
 /// transaction, whether or not the snapshot is published. Returns false (and
 /// publishes nothing) when a snapshot of the same or a newer generation is
 /// already published.
-pub async fn publish_snapshot(
+///
+/// The rows are written while `durable` makes the files' blobs durable, and
+/// committed only once it succeeded (see [`commit_when_durable`]):
+/// `Ok(Err(e))` when it failed.
+pub async fn publish_snapshot<E>(
     db: &Db,
     repo: &str,
     generation: i64,
     files: &[NewFile],
     expired_before: i64,
     chunks: DeflateChanges<'_>,
-) -> Result<bool, DbError> {
+    durable: impl Future<Output = Result<(), E>>,
+) -> Result<Result<bool, E>, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    save_deflate_chunks(&mut tx, repo, chunks).await?;
-    let Some(new) = start_publish(&mut tx, repo, generation).await? else {
-        tx.commit().await?;
-        return Ok(false);
+    let rows = async {
+        save_deflate_chunks(&mut tx, repo, chunks).await?;
+        let Some(new) = start_publish(&mut tx, repo, generation).await? else {
+            return Ok(false);
+        };
+        let id = new.id;
+        for file in files {
+            blob_query(&INSERT_SNAPSHOT_FILE, &file.digest, file.size)
+                .bind(id)
+                .bind(&file.path)
+                .execute(&mut *tx)
+                .await?;
+        }
+        switch_to(&mut tx, repo, generation, &new, expired_before).await?;
+        Ok(true)
     };
-    let id = new.id;
-    for file in files {
-        blob_query(&INSERT_SNAPSHOT_FILE, &file.digest, file.size)
-            .bind(id)
-            .bind(&file.path)
-            .execute(&mut *tx)
-            .await?;
-    }
-    switch_to(&mut tx, repo, generation, &new, expired_before).await?;
-    tx.commit().await?;
-    Ok(true)
+    let (rows, durable) = tokio::join!(rows, durable);
+    commit_when_durable(tx, rows, durable).await
 }
 
 /// The snapshot a publish creates, and the one it replaces.
@@ -987,9 +1036,10 @@ mod tests {
             file("repodata/a-primary.xml.gz", 2),
         ];
         assert!(
-            publish_snapshot(&db, "r", 0, &first, 0, DeflateChanges::default())
+            publish_snapshot(&db, "r", 0, &first, 0, DeflateChanges::default(), durable())
                 .await
                 .expect("publish")
+                .expect("durable")
         );
         // The same generation again (another process got there first): no change.
         assert!(!publish_snapshot(
@@ -998,10 +1048,12 @@ mod tests {
             0,
             &[file("repodata/repomd.xml", 9)],
             0,
-            DeflateChanges::default()
+            DeflateChanges::default(),
+            durable(),
         )
         .await
-        .expect("publish"));
+        .expect("publish")
+        .expect("durable"));
         assert_eq!(
             found(&db, "repodata/repomd.xml", i64::MAX).await,
             Some(digest(1))
@@ -1013,11 +1065,18 @@ mod tests {
             file("repodata/repomd.xml", 4),
             file("repodata/b-primary.xml.gz", 5),
         ];
-        assert!(
-            publish_snapshot(&db, "r", 1, &second, 0, DeflateChanges::default())
-                .await
-                .expect("publish")
-        );
+        assert!(publish_snapshot(
+            &db,
+            "r",
+            1,
+            &second,
+            0,
+            DeflateChanges::default(),
+            durable()
+        )
+        .await
+        .expect("publish")
+        .expect("durable"));
         assert_eq!(generation(&db, "r").await.expect("generation"), (1, true));
 
         let now = airlock_core::unix_now();
@@ -1051,11 +1110,18 @@ mod tests {
             .await
             .expect("delete"));
         let third = [file("repodata/repomd.xml", 6)];
-        assert!(
-            publish_snapshot(&db, "r", 2, &third, now + 60, DeflateChanges::default())
-                .await
-                .expect("publish")
-        );
+        assert!(publish_snapshot(
+            &db,
+            "r",
+            2,
+            &third,
+            now + 60,
+            DeflateChanges::default(),
+            durable()
+        )
+        .await
+        .expect("publish")
+        .expect("durable"));
         assert_eq!(found(&db, "repodata/a-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "repodata/b-primary.xml.gz", 0).await, None);
         assert_eq!(found(&db, "Packages/p-1-1.noarch.rpm", 0).await, None);
@@ -1104,7 +1170,15 @@ mod tests {
             entry,
             added_at: 5,
         };
-        insert_packages(db, &[package]).await.expect("insert");
+        insert_packages(db, &[package], durable())
+            .await
+            .expect("insert")
+            .expect("durable");
+    }
+
+    /// Blobs already durable.
+    fn durable() -> std::future::Ready<Result<(), std::convert::Infallible>> {
+        std::future::ready(Ok(()))
     }
 
     async fn publish_now(db: &Db, expired_before: i64) {
@@ -1116,10 +1190,12 @@ mod tests {
             generation,
             &files,
             expired_before,
-            DeflateChanges::default()
+            DeflateChanges::default(),
+            durable(),
         )
         .await
-        .expect("publish"));
+        .expect("publish")
+        .expect("durable"));
     }
 
     async fn rows(db: &Db) -> i64 {
@@ -1127,6 +1203,42 @@ mod tests {
             .fetch_one(&mut *db.writer().await)
             .await
             .expect("count")
+    }
+
+    #[tokio::test]
+    async fn rows_whose_blobs_fail_to_become_durable_are_rolled_back() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Hosted)
+            .await
+            .expect("repo");
+        let failed = || std::future::ready(Err::<(), _>("disk full"));
+        let a = entry("a");
+        let package = NewPackage {
+            repo: "r",
+            href: "a-1-1.noarch.rpm",
+            digest: &digest(1),
+            size: 10,
+            entry: &a,
+            added_at: 5,
+        };
+        let inserted = insert_packages(&db, &[package], failed()).await;
+        assert_eq!(inserted.expect("the index worked"), Err("disk full"));
+        assert_eq!(rows(&db).await, 0);
+        assert_eq!(generation(&db, "r").await.expect("generation"), (0, false));
+
+        add(&db, "a-1-1.noarch.rpm", &a, 1).await;
+        publish_now(&db, 0).await;
+        add(&db, "b-1-1.noarch.rpm", &entry("b"), 2).await;
+        let files = [file("repodata/repomd.xml", 9)];
+        let changes = DeflateChanges::default();
+        let published = publish_snapshot(&db, "r", 2, &files, 0, changes, failed()).await;
+        assert_eq!(published.expect("the index worked"), Err("disk full"));
+        assert_eq!(
+            found(&db, "repodata/repomd.xml", i64::MAX).await,
+            Some(digest(1)),
+            "the snapshot before stays current"
+        );
+        assert_eq!(generation(&db, "r").await.expect("generation"), (2, false));
     }
 
     #[tokio::test]

@@ -571,7 +571,7 @@ impl Yum {
     }
 
     /// Makes prepared packages durable together (one sync of the store) and
-    /// records them in one transaction. Fails whole when one of them collides
+    /// records them in one transaction, written meanwhile. Fails whole when one of them collides
     /// with a package stored meanwhile (or with another of the batch).
     pub async fn store_packages(&self, packages: Vec<PreparedPackage>) -> Result<(), YumError> {
         if packages.is_empty() {
@@ -590,7 +590,6 @@ impl Yum {
             ));
             staged.push(p.staged);
         }
-        self.store.commit_batch(staged).await?;
         let new: Vec<index::NewPackage<'_>> = rows
             .iter()
             .map(
@@ -604,8 +603,8 @@ impl Yum {
                 },
             )
             .collect();
-        match index::insert_packages(&self.db, &new).await {
-            Ok(()) => Ok(()),
+        match index::insert_packages(&self.db, &new, self.store.commit_batch(staged)).await {
+            Ok(durable) => Ok(durable?),
             Err(e) if is_unique_violation(&e) => Err(YumError::Conflict(
                 "a package at the same path or with the same NEVRA was stored meanwhile".into(),
             )),

@@ -316,10 +316,9 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         .map_err(YumError::io)?;
     let (repomd_digest, repomd_size) = (repomd.digest.clone(), repomd.size);
     // One commit for the four files (repomd.xml committed on its own cost an
-    // fsync of the file and one of its directory more). Every file is
-    // durable before the snapshot lists it.
+    // fsync of the file and one of its directory more), while the snapshot's
+    // rows are written. Every file is durable before the snapshot lists it.
     staged.push(repomd);
-    yum.store.commit_batch(staged).await?;
     let mut files: Vec<NewFile> = records
         .into_iter()
         .map(|r| NewFile {
@@ -340,8 +339,17 @@ pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
         new: &compressed,
         unused: &unused,
     };
-    let switched =
-        index::publish_snapshot(&yum.db, repo, generation, &files, expired_before, chunks).await?;
+    let durable = yum.store.commit_batch(staged);
+    let switched = index::publish_snapshot(
+        &yum.db,
+        repo,
+        generation,
+        &files,
+        expired_before,
+        chunks,
+        durable,
+    )
+    .await??;
     yum.kept_files.invalidate();
     if switched {
         tracing::info!(
@@ -467,7 +475,11 @@ mod tests {
                 added_at: 7,
             })
             .collect();
-        index::insert_packages(&yum.db, &new).await.expect("insert");
+        let durable = std::future::ready(Ok::<(), std::convert::Infallible>(()));
+        index::insert_packages(&yum.db, &new, durable)
+            .await
+            .expect("insert")
+            .expect("durable");
         assert!(yum.publish("r").await.expect("publish"));
     }
 
