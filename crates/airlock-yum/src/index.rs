@@ -706,14 +706,6 @@ pub async fn begin_sync(db: &Db, repo: &str) -> Result<(i64, i64), DbError> {
     Ok((generation, pending))
 }
 
-static UPSERT_SNAPSHOT_FILE: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "{INSERT_BLOB}; INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) \
-         VALUES ($4, $5, $1, $2, $6) ON CONFLICT (snapshot_id, path) DO UPDATE SET \
-         blob_digest = excluded.blob_digest, size = excluded.size, modified_at = excluded.modified_at"
-    )
-});
-
 /// Records durable files in snapshot `snapshot` (one transaction).
 pub async fn record_files(
     db: &Db,
@@ -722,15 +714,44 @@ pub async fn record_files(
 ) -> Result<(), DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
-    for (path, file) in files {
-        blob_query(&UPSERT_SNAPSHOT_FILE, &file.digest, file.size)
-            .bind(snapshot)
-            .bind(path)
-            .bind(file.modified_at)
-            .execute(&mut *tx)
-            .await?;
-    }
+    let files: Vec<(&str, &SyncedFile)> = files.iter().map(|(p, f)| (p.as_str(), f)).collect();
+    upsert_snapshot_files(&mut tx, snapshot, &files).await?;
     tx.commit().await
+}
+
+/// Inserts (or replaces, by path) durable files of snapshot `snapshot`, with
+/// their `blob` rows, [`MANY_ROWS`] per statement: a mirror of thousands of
+/// packages was a statement, and a round trip to the connection's thread,
+/// per file.
+async fn upsert_snapshot_files(
+    tx: &mut SqliteConnection,
+    snapshot: i64,
+    files: &[(&str, &SyncedFile)],
+) -> Result<(), DbError> {
+    // One row per path, the last one given (what upserts row by row left);
+    // PostgreSQL refuses a statement that updates one row twice.
+    let files: HashMap<&str, &SyncedFile> = files.iter().copied().collect();
+    let files: Vec<(&str, &SyncedFile)> = files.into_iter().collect();
+    let blobs: Vec<(&Digest, u64)> = files.iter().map(|(_, f)| (&f.digest, f.size)).collect();
+    insert_blobs(&mut *tx, &blobs).await?;
+    for chunk in files.chunks(MANY_ROWS) {
+        let mut upsert = sqlx::QueryBuilder::new(
+            "INSERT INTO yum_snapshot_file (snapshot_id, path, blob_digest, size, modified_at) ",
+        );
+        upsert.push_values(chunk, |mut row, (path, file)| {
+            row.push_bind(snapshot)
+                .push_bind(*path)
+                .push_bind(file.digest.to_string())
+                .push_bind(file.size as i64)
+                .push_bind(file.modified_at);
+        });
+        upsert.push(
+            " ON CONFLICT (snapshot_id, path) DO UPDATE SET blob_digest = excluded.blob_digest, \
+             size = excluded.size, modified_at = excluded.modified_at",
+        );
+        upsert.build().execute(&mut *tx).await?;
+    }
+    Ok(())
 }
 
 /// The blob `repo` holds at `path` with this size, in any of its snapshots
@@ -905,29 +926,25 @@ pub async fn publish_synced(
         return Ok(false);
     };
     let id = new.id;
-    for (path, file) in files {
-        blob_query(&UPSERT_SNAPSHOT_FILE, &file.digest, file.size)
-            .bind(id)
-            .bind(path)
-            .bind(file.modified_at)
-            .execute(&mut *tx)
-            .await?;
-    }
-    for (path, checksum, size) in remote {
-        if files.contains_key(path) {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO yum_remote_file (snapshot_id, path, checksum_type, checksum, size) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (snapshot_id, path) DO NOTHING",
-        )
-        .bind(id)
-        .bind(path)
-        .bind(checksum.algorithm.name())
-        .bind(&checksum.hex)
-        .bind(*size as i64)
-        .execute(&mut *tx)
-        .await?;
+    let stored: Vec<(&str, &SyncedFile)> = files.iter().map(|(p, f)| (p.as_str(), f)).collect();
+    upsert_snapshot_files(&mut tx, id, &stored).await?;
+    let remote: Vec<&(String, Checksum, u64)> = remote
+        .iter()
+        .filter(|(path, _, _)| !files.contains_key(path))
+        .collect();
+    for chunk in remote.chunks(MANY_ROWS) {
+        let mut insert = sqlx::QueryBuilder::new(
+            "INSERT INTO yum_remote_file (snapshot_id, path, checksum_type, checksum, size) ",
+        );
+        insert.push_values(chunk, |mut row, (path, checksum, size)| {
+            row.push_bind(id)
+                .push_bind(path)
+                .push_bind(checksum.algorithm.name())
+                .push_bind(&checksum.hex)
+                .push_bind(*size as i64);
+        });
+        insert.push(" ON CONFLICT (snapshot_id, path) DO NOTHING");
+        insert.build().execute(&mut *tx).await?;
     }
     if let Some(previous) = new.previous {
         if keep_dropped {
@@ -1398,6 +1415,35 @@ mod tests {
             size: 10,
             modified_at: 1,
         }
+    }
+
+    #[tokio::test]
+    async fn files_recorded_twice_in_one_batch_keep_the_last() {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", RepoKind::Mirror)
+            .await
+            .expect("repo");
+        let (_, pending) = begin_sync(&db, "r").await.expect("begin");
+        // More files than one statement takes, and one path twice.
+        let mut files: Vec<(String, SyncedFile)> = (0..=MANY_ROWS)
+            .map(|i| (format!("p/{i}.rpm"), synced((i % 200) as u8)))
+            .collect();
+        files.push(("p/0.rpm".into(), synced(250)));
+        record_files(&db, pending, &files).await.expect("record");
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT path, blob_digest FROM yum_snapshot_file WHERE snapshot_id = $1",
+        )
+        .bind(pending)
+        .fetch_all(&mut *db.writer().await)
+        .await
+        .expect("rows");
+        assert_eq!(rows.len(), MANY_ROWS + 1);
+        let first = rows
+            .iter()
+            .find(|(path, _)| path == "p/0.rpm")
+            .expect("p/0.rpm");
+        assert_eq!(first.1, digest(250).to_string());
+        assert_eq!(db.blob_size(&digest(199)).await.expect("blob"), Some(10));
     }
 
     #[tokio::test]
