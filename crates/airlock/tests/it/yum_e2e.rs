@@ -331,6 +331,58 @@ fn yum_add_of_many_files_takes_them_in_order_and_skips_the_bad_ones() {
 }
 
 #[test]
+fn yum_add_killed_at_any_moment_leaves_a_clean_store_and_the_rerun_completes() {
+    let dir = scratch();
+    let rpms = build_many_rpms(&dir.path().join("many"), 40);
+    let files: Vec<&Path> = rpms.iter().map(PathBuf::as_path).collect();
+    // A whole run takes about 0.1 s: kill -9 at moments spread over it (the
+    // index being created, files staged, a batch committed, the publish),
+    // each into a data directory of its own.
+    for delay_ms in (0..=120).step_by(10) {
+        let data = dir.path().join(format!("data-{delay_ms}"));
+        let config = write_config(&data, &yum_config());
+        let mut child = std::process::Command::new(crate::support::server::binary())
+            .args(["yum", "add", "-c"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg(REPO)
+            .args(&files)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn yum add");
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+        assert_fsck(&data, &[], "0 errors");
+        // The rerun takes every file, as added or as already there.
+        let out = yum_add(&data, &files);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains(" 0 refused"),
+            "after a kill at {delay_ms} ms: {stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let taken = stdout
+            .lines()
+            .filter(|l| l.starts_with("adding ") || l.starts_with("unchanged "))
+            .count();
+        assert_eq!(taken, 40, "after a kill at {delay_ms} ms: {stdout}");
+        assert_fsck(&data, &[], "0 errors");
+    }
+    let data = dir.path().join("data-60");
+    let airlock = Airlock::start(&data, &yum_config(), &[]);
+    let repomd = repomd(&airlock);
+    let primary = get(
+        &airlock,
+        &format!("/yum/{REPO}/{}", repomd_href(&repomd, "primary")),
+    );
+    let primary = gunzip(&primary.bytes().expect("primary"));
+    assert!(primary.contains("packages=\"40\""), "{primary}");
+}
+
+#[test]
 fn bad_uploads_are_refused_and_change_nothing() {
     let dir = scratch();
     let rpms = build_rpms(dir.path());
