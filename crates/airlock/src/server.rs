@@ -56,6 +56,15 @@ impl DataDir {
         })
     }
 
+    /// Before a command that wrote much exits: empties the index's
+    /// write-ahead log, which the next process to open the index would
+    /// otherwise read whole ([`Db::checkpoint`]). A failure only costs that.
+    pub async fn checkpoint(&self) {
+        if let Err(e) = self.db.checkpoint().await {
+            tracing::warn!(error = %e, "the index's write-ahead log stays for the next process to read");
+        }
+    }
+
     /// The area of resumable uploads, `<data>/tmp/uploads` (beside staging, on
     /// the blobs' filesystem: a finished upload is renamed into the store).
     pub fn uploads(&self) -> anyhow::Result<airlock_core::upload::UploadArea> {
@@ -394,6 +403,7 @@ pub async fn import_gomodcache(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    data.checkpoint().await;
     for (path, reason) in &report.left_out {
         eprintln!("left out {}: {reason}", path.display());
     }

@@ -114,6 +114,7 @@ pub async fn oci(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    data.checkpoint().await;
     Ok(match failed {
         0 => std::process::ExitCode::SUCCESS,
         _ => std::process::ExitCode::FAILURE,
@@ -176,6 +177,7 @@ pub async fn pypi(
     if let Some(bar) = &spinner {
         bar.finish_and_clear();
     }
+    data.checkpoint().await;
     println!(
         "synced {} projects, {} files into {index}; {} requirements unsatisfied",
         report.projects, report.files, report.unsatisfied
@@ -258,6 +260,7 @@ pub async fn yum(mut settings: Settings, repo: &str) -> anyhow::Result<std::proc
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    data.checkpoint().await;
     let report =
         result.with_context(|| format!("syncing {repo}; the previous snapshot stays served"))?;
     let what = if report.unchanged {

@@ -168,9 +168,7 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
     }
     yum.store_packages(batch).await?;
     yum.publish(repo).await?;
-    if let Err(e) = data.db.checkpoint().await {
-        tracing::warn!(error = %e, "the index's write-ahead log stays for the next process to read");
-    }
+    data.checkpoint().await;
     println!("{repo}: {added} added, {unchanged} unchanged, {refused} refused");
     Ok(if refused == 0 {
         ExitCode::SUCCESS
