@@ -263,6 +263,10 @@ pub struct Yum {
 /// Files kept in [`Yum::kept_files`], at most.
 const KEPT_FILES: usize = 100_000;
 
+/// Packages stored at most with their rows written during their sync (see
+/// [`Yum::store_packages`]).
+const OVERLAPPED_COMMIT: usize = 4;
+
 /// A local RPM copied into staging and read, not yet checked against its
 /// repository ([`Yum::stage_file`]).
 pub struct StagedRpm(PreparedPackage);
@@ -571,8 +575,14 @@ impl Yum {
     }
 
     /// Makes prepared packages durable together (one sync of the store) and
-    /// records them in one transaction, written meanwhile. Fails whole when one of them collides
+    /// records them in one transaction. Fails whole when one of them collides
     /// with a package stored meanwhile (or with another of the batch).
+    ///
+    /// Up to [`OVERLAPPED_COMMIT`] packages (an upload), the rows are written
+    /// while the blobs are synced, and committed after. A larger batch is
+    /// synced first: its sync can take tens of milliseconds, during which the
+    /// transaction would hold the index's write lock and stall every other
+    /// writer (a running server's included).
     pub async fn store_packages(&self, packages: Vec<PreparedPackage>) -> Result<(), YumError> {
         if packages.is_empty() {
             return Ok(());
@@ -603,7 +613,14 @@ impl Yum {
                 },
             )
             .collect();
-        match index::insert_packages(&self.db, &new, self.store.commit_batch(staged)).await {
+        let inserted = if new.len() <= OVERLAPPED_COMMIT {
+            index::insert_packages(&self.db, &new, self.store.commit_batch(staged)).await
+        } else {
+            self.store.commit_batch(staged).await?;
+            let durable = std::future::ready(Ok::<(), airlock_core::store::StoreError>(()));
+            index::insert_packages(&self.db, &new, durable).await
+        };
+        match inserted {
             Ok(durable) => Ok(durable?),
             Err(e) if is_unique_violation(&e) => Err(YumError::Conflict(
                 "a package at the same path or with the same NEVRA was stored meanwhile".into(),
