@@ -3,7 +3,7 @@
 //! with `createrepo_c`'s field by field; bad uploads refused without a trace.
 
 use crate::support::scratch;
-use crate::support::server::{assert_fsck, run, write_config, Airlock};
+use crate::support::server::{assert_fsck, binary, write_config, Airlock};
 use crate::support::yumclient::Dnf;
 use crate::support::yumfixture::{
     build_many_rpms, build_rpms, createrepo, fields, gunzip, repomd_href,
@@ -19,7 +19,7 @@ const PASSWORD: &str = "s3cret-upload";
 
 /// A config with one hosted repository and one writer.
 fn yum_config() -> String {
-    let out = std::process::Command::new(crate::support::server::binary())
+    let out = std::process::Command::new(binary())
         .arg("hash-password")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -74,18 +74,24 @@ fn upload(airlock: &Airlock, name: &str, body: Vec<u8>) -> Response {
 
 /// `airlock yum add REPO FILES…` on the data directory (a server may be running on it).
 fn yum_add(data: &Path, files: &[&Path]) -> std::process::Output {
+    yum_add_command(data, files)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run airlock yum add")
+}
+
+/// The command [`yum_add`] runs, not yet started.
+fn yum_add_command(data: &Path, files: &[&Path]) -> std::process::Command {
     let config = write_config(data, &yum_config());
-    let mut args = vec![
-        "yum",
-        "add",
-        "-c",
-        config.to_str().expect("utf-8"),
-        "--data-dir",
-        data.to_str().expect("utf-8"),
-        REPO,
-    ];
-    args.extend(files.iter().map(|f| f.to_str().expect("utf-8")));
-    run(&args)
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["yum", "add", "-c"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(data)
+        .arg(REPO)
+        .args(files);
+    command
 }
 
 fn get(airlock: &Airlock, path: &str) -> Response {
@@ -96,6 +102,14 @@ fn repomd(airlock: &Airlock) -> String {
     let response = get(airlock, &format!("/yum/{REPO}/repodata/repomd.xml"));
     assert_eq!(response.status(), StatusCode::OK);
     response.text().expect("repomd body")
+}
+
+/// The published primary.xml, decompressed.
+fn published_primary(airlock: &Airlock) -> String {
+    let href = repomd_href(&repomd(airlock), "primary");
+    let response = get(airlock, &format!("/yum/{REPO}/{href}"));
+    assert_eq!(response.status(), StatusCode::OK);
+    gunzip(&response.bytes().expect("primary"))
 }
 
 #[test]
@@ -316,12 +330,7 @@ fn yum_add_of_many_files_takes_them_in_order_and_skips_the_bad_ones() {
         stdout.contains("0 added, 40 unchanged, 1 refused"),
         "{stdout}"
     );
-    let repomd = repomd(&airlock);
-    let primary = get(
-        &airlock,
-        &format!("/yum/{REPO}/{}", repomd_href(&repomd, "primary")),
-    );
-    let primary = gunzip(&primary.bytes().expect("primary"));
+    let primary = published_primary(&airlock);
     assert!(primary.contains("packages=\"40\""), "{primary}");
     for name in &given {
         assert!(primary.contains(&format!("href=\"{name}\"")), "{name}");
@@ -340,14 +349,7 @@ fn yum_add_killed_at_any_moment_leaves_a_clean_store_and_the_rerun_completes() {
     // each into a data directory of its own.
     for delay_ms in (0..=120).step_by(10) {
         let data = dir.path().join(format!("data-{delay_ms}"));
-        let config = write_config(&data, &yum_config());
-        let mut child = std::process::Command::new(crate::support::server::binary())
-            .args(["yum", "add", "-c"])
-            .arg(&config)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg(REPO)
-            .args(&files)
+        let mut child = yum_add_command(&data, &files)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -373,12 +375,7 @@ fn yum_add_killed_at_any_moment_leaves_a_clean_store_and_the_rerun_completes() {
     }
     let data = dir.path().join("data-60");
     let airlock = Airlock::start(&data, &yum_config(), &[]);
-    let repomd = repomd(&airlock);
-    let primary = get(
-        &airlock,
-        &format!("/yum/{REPO}/{}", repomd_href(&repomd, "primary")),
-    );
-    let primary = gunzip(&primary.bytes().expect("primary"));
+    let primary = published_primary(&airlock);
     assert!(primary.contains("packages=\"40\""), "{primary}");
 }
 

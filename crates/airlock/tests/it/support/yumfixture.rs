@@ -158,7 +158,8 @@ fn rpmbuild(dir: &Path, name: &str, spec: &str) {
     std::fs::create_dir_all(top.join("SPECS")).expect("SPECS");
     let path = top.join("SPECS").join(format!("{name}.spec"));
     std::fs::write(&path, spec).expect("spec");
-    let out = Command::new("rpmbuild")
+    let mut command = Command::new("rpmbuild");
+    command
         .arg("--quiet")
         .arg("--define")
         .arg(format!("_topdir {}", top.display()))
@@ -172,14 +173,19 @@ fn rpmbuild(dir: &Path, name: &str, spec: &str) {
             "-bb",
         ])
         .arg(&path)
-        .env("LC_ALL", "C")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("rpmbuild is missing ({e}): install the rpm package, as .ci/run does")
-        });
+        .env("LC_ALL", "C");
+    required_tool(command, &format!("rpmbuild {name}"), "the rpm package");
+}
+
+/// Runs a tool the tests cannot do without; fails (never skips) when it is
+/// missing or fails. `package` is the Debian package that brings it.
+fn required_tool(mut command: Command, what: &str, package: &str) {
+    let out = command.output().unwrap_or_else(|e| {
+        panic!("{what}: the tool is missing ({e}): install {package}, as .ci/run does")
+    });
     assert!(
         out.status.success(),
-        "rpmbuild {name}: {}",
+        "{what}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
@@ -202,18 +208,9 @@ pub fn createrepo(dir: &Path, rpms: &[PathBuf]) -> PathBuf {
     for rpm in rpms {
         std::fs::copy(rpm, repo.join(rpm.file_name().expect("name"))).expect("copy");
     }
-    let out = Command::new("createrepo_c")
-        .args(["--quiet", "--no-database"])
-        .arg(&repo)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("createrepo_c is missing ({e}): install createrepo-c, as .ci/run does")
-        });
-    assert!(
-        out.status.success(),
-        "createrepo_c: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut command = Command::new("createrepo_c");
+    command.args(["--quiet", "--no-database"]).arg(&repo);
+    required_tool(command, "createrepo_c", "createrepo-c");
     repo
 }
 
