@@ -298,12 +298,16 @@ struct Record {
 /// whether a new snapshot became current. Callers hold `Yum::publishing`.
 pub async fn publish(yum: &Yum, repo: &str) -> Result<bool, YumError> {
     let started = std::time::Instant::now();
-    let (generation, published) = index::generation(&yum.db, repo).await?;
+    // The stored chunks are read beside the generation, on another
+    // connection: a publish that finds nothing to do reads them for nothing.
+    let ((generation, published), stored) = tokio::try_join!(
+        index::generation(&yum.db, repo),
+        index::deflate_chunks(&yum.db, repo),
+    )?;
     if published {
         return Ok(false);
     }
     let count = index::package_count(&yum.db, repo, generation).await?;
-    let stored = index::deflate_chunks(&yum.db, repo).await?;
     let decl = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
     let heads = [
         format!(
