@@ -289,7 +289,7 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
         "memory: airlock idle RSS {idle_rss:.1} MiB; after {} publishes (the PUTs and DELETEs) \
          {before_gets_rss:.1} MiB; peak during the GETs {:.1} MiB; \
          nginx (master + workers) idle {nginx_idle:.1} MiB, peak {:.1} MiB",
-        2 * ctx.rounds,
+        2 * ctx.rounds * PUTS_PER_ROUND,
         peak("airlock"),
         peak("nginx-default").max(peak("nginx-tuned")),
     );
