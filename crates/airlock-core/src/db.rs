@@ -114,7 +114,10 @@ impl Db {
     }
 
     /// A connection to read with: an idle one, else a new one while fewer than
-    /// [`READERS`] are open, else the next busy one in turn.
+    /// [`READERS`] are open, else the next busy one in turn. A task must not
+    /// ask for another while it holds one (a stream of rows holds its
+    /// connection): when every other one is busy, the next in turn can be its
+    /// own, and it waits for itself.
     pub async fn reader(&self) -> Result<ReadConn<'_>, DbError> {
         let readers = &self.0.readers;
         if readers.is_empty() {
