@@ -389,17 +389,19 @@ async fn bump_generation(conn: &mut SqliteConnection, repo: &str) -> Result<i64,
     .await
 }
 
-/// The repository's package-set generation, and whether a snapshot of it is
-/// already published.
-pub async fn generation(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
+/// The repository's package-set generation, and the generation of its
+/// current published snapshot (a snapshot of the package set is published
+/// when the second is at least the first).
+pub async fn generations(db: &Db, repo: &str) -> Result<(i64, i64), DbError> {
     let row =
         sqlx::query("SELECT generation, published_generation FROM yum_repository WHERE name = $1")
             .bind(repo)
             .fetch_one(&mut *db.reader().await?)
             .await?;
-    let generation: i64 = row.try_get("generation")?;
-    let published: i64 = row.try_get("published_generation")?;
-    Ok((generation, published >= generation))
+    Ok((
+        row.try_get("generation")?,
+        row.try_get("published_generation")?,
+    ))
 }
 
 /// One package's row, in repodata order: its metadata fragments and what
@@ -415,6 +417,19 @@ impl PackageXml {
             self.0.try_get("filelists_xml")?,
             self.0.try_get("other_xml")?,
         ])
+    }
+
+    /// Where it sorts in repodata: (file name, path).
+    pub fn sort_key(&self) -> Result<(String, String), DbError> {
+        Ok((self.0.try_get("file_name")?, self.0.try_get("href")?))
+    }
+
+    /// Whether the package is in the repository at `generation` (a row of
+    /// [`package_changes`]).
+    pub fn present_at(&self, generation: i64) -> Result<bool, DbError> {
+        let added: i64 = self.0.try_get("added_generation")?;
+        let deleted: Option<i64> = self.0.try_get("deleted_generation")?;
+        Ok(added <= generation && deleted.is_none_or(|d| d > generation))
     }
 
     /// The .rpm blob (`sha256:…`), its path in the repository and `<time
@@ -449,7 +464,7 @@ pub fn package_xml<'c>(
     generation: i64,
 ) -> impl Stream<Item = Result<PackageXml, DbError>> + 'c {
     sqlx::query(
-        "SELECT primary_xml, filelists_xml, other_xml, href, blob_digest, added_at \
+        "SELECT primary_xml, filelists_xml, other_xml, file_name, href, blob_digest, added_at \
          FROM yum_package WHERE repo = $1 AND added_generation <= $2 \
          AND (deleted_generation IS NULL OR deleted_generation > $2) ORDER BY file_name, href",
     )
@@ -457,6 +472,23 @@ pub fn package_xml<'c>(
     .bind(generation)
     .fetch(conn)
     .map_ok(PackageXml)
+}
+
+/// The rows of the packages added or deleted after generation `since`, in no
+/// order: with the package set at `since`, what makes a later one (see
+/// [`PackageXml::present_at`]). A package deleted and added again at the
+/// same path is one row, the newer.
+pub async fn package_changes(db: &Db, repo: &str, since: i64) -> Result<Vec<PackageXml>, DbError> {
+    let rows = sqlx::query(
+        "SELECT primary_xml, filelists_xml, other_xml, file_name, href, blob_digest, added_at, \
+         added_generation, deleted_generation FROM yum_package \
+         WHERE repo = $1 AND (added_generation > $2 OR deleted_generation > $2)",
+    )
+    .bind(repo)
+    .bind(since)
+    .fetch_all(&mut *db.reader().await?)
+    .await?;
+    Ok(rows.into_iter().map(PackageXml).collect())
 }
 
 /// A chunk's compressed pieces of primary, filelists and other.xml.gz.
@@ -1021,6 +1053,12 @@ pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
 mod tests {
     use super::*;
 
+    /// The repository's generation, and whether it is published.
+    async fn generation_published(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
+        let (generation, published) = generations(db, repo).await?;
+        Ok((generation, published >= generation))
+    }
+
     fn digest(byte: u8) -> Digest {
         Digest::from_sha256_bytes(&[byte; 32])
     }
@@ -1077,7 +1115,10 @@ mod tests {
         );
 
         add(&db, "Packages/p-1-1.noarch.rpm", &entry("p"), 3).await;
-        assert_eq!(generation(&db, "r").await.expect("generation"), (1, false));
+        assert_eq!(
+            generation_published(&db, "r").await.expect("generation"),
+            (1, false)
+        );
         let second = [
             file("repodata/repomd.xml", 4),
             file("repodata/b-primary.xml.gz", 5),
@@ -1094,7 +1135,10 @@ mod tests {
         .await
         .expect("publish")
         .expect("durable"));
-        assert_eq!(generation(&db, "r").await.expect("generation"), (1, true));
+        assert_eq!(
+            generation_published(&db, "r").await.expect("generation"),
+            (1, true)
+        );
 
         let now = airlock_core::unix_now();
         assert_eq!(
@@ -1199,7 +1243,7 @@ mod tests {
     }
 
     async fn publish_now(db: &Db, expired_before: i64) {
-        let (generation, _) = generation(db, "r").await.expect("generation");
+        let (generation, _) = generations(db, "r").await.expect("generation");
         let files = [file("repodata/repomd.xml", generation as u8)];
         assert!(publish_snapshot(
             db,
@@ -1241,7 +1285,10 @@ mod tests {
         let inserted = insert_packages(&db, &[package], failed()).await;
         assert_eq!(inserted.expect("the index worked"), Err("disk full"));
         assert_eq!(rows(&db).await, 0);
-        assert_eq!(generation(&db, "r").await.expect("generation"), (0, false));
+        assert_eq!(
+            generation_published(&db, "r").await.expect("generation"),
+            (0, false)
+        );
 
         add(&db, "a-1-1.noarch.rpm", &a, 1).await;
         publish_now(&db, 0).await;
@@ -1255,7 +1302,10 @@ mod tests {
             Some(digest(1)),
             "the snapshot before stays current"
         );
-        assert_eq!(generation(&db, "r").await.expect("generation"), (2, false));
+        assert_eq!(
+            generation_published(&db, "r").await.expect("generation"),
+            (2, false)
+        );
     }
 
     #[tokio::test]

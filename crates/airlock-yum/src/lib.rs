@@ -250,8 +250,9 @@ pub struct Yum {
     pub tasks: tokio_util::task::TaskTracker,
     /// The runtime they run on (the server's main one, which outlives a worker).
     pub background: tokio::runtime::Handle,
-    /// Held while publishing, so that this process publishes one snapshot at a time.
-    publishing: tokio::sync::Mutex<()>,
+    /// Held while publishing, so that this process publishes one snapshot at
+    /// a time; it keeps the package sets this process published.
+    publishing: tokio::sync::Mutex<publish::Published>,
     /// Files found in snapshots, by (repository, path), kept in memory so that
     /// the GETs clients repeat (`repomd.xml` above all) skip the index.
     /// Every snapshot switch forgets them, this process's at once, another
@@ -362,7 +363,7 @@ impl Yum {
             inflight: Inflight::default(),
             tasks: tokio_util::task::TaskTracker::new(),
             background: tokio::runtime::Handle::current(),
-            publishing: tokio::sync::Mutex::new(()),
+            publishing: tokio::sync::Mutex::new(publish::Published::default()),
             kept_files,
         };
         for repo in &yum.repos {
@@ -651,8 +652,8 @@ impl Yum {
 
     /// Publishes `repo` if its package set changed; see [`publish::publish`].
     pub async fn publish(&self, repo: &str) -> Result<bool, YumError> {
-        let _one_at_a_time = self.publishing.lock().await;
-        publish::publish(self, repo).await
+        let mut published = self.publishing.lock().await;
+        publish::publish(self, &mut published, repo).await
     }
 }
 
