@@ -562,7 +562,6 @@ fn repomd_xml(records: &[Record], now: i64) -> Result<Vec<u8>, YumError> {
 mod tests {
     use super::*;
     use std::io::Read as _;
-    use std::time::Duration;
 
     #[test]
     fn pieces_concatenate_into_one_gzip_member() {
@@ -655,16 +654,10 @@ mod tests {
         (xml, String::from_utf8_lossy(&repomd).into_owned())
     }
 
-    /// A `Yum` with the hosted repository `r` on `db`, its blobs under `dir`,
-    /// keeping superseded snapshots for `grace_period`.
-    async fn hosted_yum(
-        dir: &std::path::Path,
-        db: airlock_core::Db,
-        grace_period: std::time::Duration,
-    ) -> Yum {
+    /// A `Yum` with the hosted repository `r` on `db`, its blobs under `dir`.
+    async fn hosted_yum(dir: &std::path::Path, db: airlock_core::Db) -> Yum {
         let settings = crate::YumSettings {
             repositories: vec![crate::RepoSettings::hosted("r")],
-            grace_period,
             ..crate::YumSettings::default()
         };
         Yum::open(
@@ -701,7 +694,7 @@ mod tests {
         let db = airlock_core::Db::open(&dir.path().join("airlock.db"))
             .await
             .expect("db");
-        let yum = hosted_yum(dir.path(), db, Duration::from_secs(3600)).await;
+        let yum = hosted_yum(dir.path(), db).await;
         // Twelve packages; every third ends a chunk: four chunks.
         let mut packages: Vec<_> = (0..12u8)
             .map(|i| package(&format!("p{i:02}"), if i % 3 == 2 { i } else { 0x40 + i }))
@@ -745,8 +738,8 @@ mod tests {
         let db = airlock_core::Db::open(&dir.path().join("airlock.db"))
             .await
             .expect("db");
-        let yum = hosted_yum(dir.path(), db.clone(), Duration::from_secs(3600)).await;
-        let other = hosted_yum(dir.path(), db, Duration::from_secs(3600)).await;
+        let yum = hosted_yum(dir.path(), db.clone()).await;
+        let other = hosted_yum(dir.path(), db).await;
         let mut present: Vec<(String, Digest, crate::fragments::PackageEntry)> = (0..20u8)
             .map(|i| package(&format!("p{i:02}"), i.wrapping_mul(37)))
             .collect();
