@@ -1053,6 +1053,13 @@ pub async fn summary(db: &Db) -> Result<Vec<(String, String, i64)>, DbError> {
 mod tests {
     use super::*;
 
+    /// An in-memory index with the repository `r` of `kind`.
+    async fn db_with_repository(kind: RepoKind) -> Db {
+        let db = Db::in_memory().await.expect("db");
+        ensure_repository(&db, "r", kind).await.expect("repo");
+        db
+    }
+
     /// The repository's generation, and whether it is published.
     async fn generation_published(db: &Db, repo: &str) -> Result<(i64, bool), DbError> {
         let (generation, published) = generations(db, repo).await?;
@@ -1080,10 +1087,7 @@ mod tests {
 
     #[tokio::test]
     async fn snapshots_switch_whole_and_old_files_live_through_the_grace_period() {
-        let db = Db::in_memory().await.expect("db");
-        ensure_repository(&db, "r", RepoKind::Hosted)
-            .await
-            .expect("repo");
+        let db = db_with_repository(RepoKind::Hosted).await;
         assert_eq!(found(&db, "repodata/repomd.xml", i64::MAX).await, None);
 
         let first = [
@@ -1268,10 +1272,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_whose_blobs_fail_to_become_durable_are_rolled_back() {
-        let db = Db::in_memory().await.expect("db");
-        ensure_repository(&db, "r", RepoKind::Hosted)
-            .await
-            .expect("repo");
+        let db = db_with_repository(RepoKind::Hosted).await;
         let failed = || std::future::ready(Err::<(), _>("disk full"));
         let a = entry("a");
         let package = NewPackage {
@@ -1310,10 +1311,7 @@ mod tests {
 
     #[tokio::test]
     async fn packages_are_shared_by_snapshots_and_a_deleted_one_lives_through_the_grace_period() {
-        let db = Db::in_memory().await.expect("db");
-        ensure_repository(&db, "r", RepoKind::Hosted)
-            .await
-            .expect("repo");
+        let db = db_with_repository(RepoKind::Hosted).await;
         let (a, b) = (entry("a"), entry("b"));
         add(&db, "a-1-1.noarch.rpm", &a, 1).await;
         assert_eq!(
@@ -1469,10 +1467,7 @@ mod tests {
 
     #[tokio::test]
     async fn files_recorded_twice_in_one_batch_keep_the_last() {
-        let db = Db::in_memory().await.expect("db");
-        ensure_repository(&db, "r", RepoKind::Mirror)
-            .await
-            .expect("repo");
+        let db = db_with_repository(RepoKind::Mirror).await;
         let (_, pending) = begin_sync(&db, "r").await.expect("begin");
         // More files than one statement takes, and one path twice.
         let mut files: Vec<(String, SyncedFile)> = (0..=MANY_ROWS)
@@ -1498,10 +1493,7 @@ mod tests {
 
     #[tokio::test]
     async fn mirror_syncs_resume_publish_whole_and_keep_what_upstream_dropped() {
-        let db = Db::in_memory().await.expect("db");
-        ensure_repository(&db, "r", RepoKind::Mirror)
-            .await
-            .expect("repo");
+        let db = db_with_repository(RepoKind::Mirror).await;
         // A sync that fails halfway: its files are recorded, clients see nothing.
         let (failed_generation, pending) = begin_sync(&db, "r").await.expect("begin");
         record_files(&db, pending, &[("a.rpm".into(), synced(1))])

@@ -654,6 +654,13 @@ mod tests {
         (xml, String::from_utf8_lossy(&repomd).into_owned())
     }
 
+    /// The index of a data directory `dir`.
+    async fn index_in(dir: &std::path::Path) -> airlock_core::Db {
+        airlock_core::Db::open(&dir.join("airlock.db"))
+            .await
+            .expect("db")
+    }
+
     /// A `Yum` with the hosted repository `r` on `db`, its blobs under `dir`.
     async fn hosted_yum(dir: &std::path::Path, db: airlock_core::Db) -> Yum {
         let settings = crate::YumSettings {
@@ -691,9 +698,7 @@ mod tests {
     #[tokio::test]
     async fn a_publish_compresses_only_the_chunks_that_changed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = airlock_core::Db::open(&dir.path().join("airlock.db"))
-            .await
-            .expect("db");
+        let db = index_in(dir.path()).await;
         let yum = hosted_yum(dir.path(), db).await;
         // Twelve packages; every third ends a chunk: four chunks.
         let mut packages: Vec<_> = (0..12u8)
@@ -735,9 +740,7 @@ mod tests {
     #[tokio::test]
     async fn publishes_follow_adds_deletes_and_other_processes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = airlock_core::Db::open(&dir.path().join("airlock.db"))
-            .await
-            .expect("db");
+        let db = index_in(dir.path()).await;
         let yum = hosted_yum(dir.path(), db.clone()).await;
         let other = hosted_yum(dir.path(), db).await;
         let mut present: Vec<(String, Digest, crate::fragments::PackageEntry)> = (0..20u8)
