@@ -10,10 +10,9 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnectOptions, SqliteJournalMode, Sql
 use sqlx::{ConnectOptions, Row, Sqlite, SqliteConnection};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermit};
 
 /// The index: one connection for writes (SQLite has one writer, and waiting for
 /// it here is cheaper than `SQLITE_BUSY` retries) and up to [`READERS`] read-only
@@ -32,8 +31,9 @@ struct Connections {
     /// Empty for an in-memory database: the writer serves reads too.
     readers: Vec<Mutex<Option<SqliteConnection>>>,
     read_options: SqliteConnectOptions,
-    /// Which busy reader a lookup waits for when none is free.
-    next_reader: AtomicUsize,
+    /// One permit per reader: a lookup takes one before it takes a reader,
+    /// so when every reader is busy it waits for whichever is freed first.
+    free_readers: Semaphore,
     /// The write-ahead log, whose size and modification time change with every
     /// commit of any process; `None` for an in-memory database.
     wal: Option<PathBuf>,
@@ -50,7 +50,26 @@ pub struct ChangeStamp {
 const READERS: usize = 4;
 
 /// A connection checked out for reading; an executor (`&mut *conn`).
-pub type ReadConn<'a> = MappedMutexGuard<'a, SqliteConnection>;
+pub struct ReadConn<'a> {
+    // Declared (so dropped) before the permit: whoever takes the permit next
+    // finds this reader unlocked.
+    conn: MappedMutexGuard<'a, SqliteConnection>,
+    _permit: Option<SemaphorePermit<'a>>,
+}
+
+impl std::ops::Deref for ReadConn<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for ReadConn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+}
 
 /// A database error; callers map it to their protocol's 500.
 pub type DbError = sqlx::Error;
@@ -94,7 +113,7 @@ impl Db {
             writer: Mutex::new(writer),
             readers: (0..READERS).map(|_| Mutex::new(None)).collect(),
             read_options: options.read_only(true),
-            next_reader: AtomicUsize::new(0),
+            free_readers: Semaphore::new(READERS),
             wal: Some(wal.into()),
         })))
     }
@@ -108,50 +127,64 @@ impl Db {
             writer: Mutex::new(writer),
             readers: Vec::new(),
             read_options: options,
-            next_reader: AtomicUsize::new(0),
+            free_readers: Semaphore::new(0),
             wal: None,
         })))
     }
 
-    /// A connection to read with: an idle one, else a new one while fewer than
-    /// [`READERS`] are open, else the next busy one in turn. A task must not
-    /// ask for another while it holds one (a stream of rows holds its
-    /// connection): when every other one is busy, the next in turn can be its
-    /// own, and it waits for itself.
+    /// A connection to read with: an idle open one, else a new one while
+    /// fewer than [`READERS`] are open, else the first one another task frees.
+    /// A task may hold one while it asks for another (a stream of rows holds
+    /// its connection); only tasks that each hold one and all wait for
+    /// another wait forever.
     pub async fn reader(&self) -> Result<ReadConn<'_>, DbError> {
         let readers = &self.0.readers;
         if readers.is_empty() {
-            return Ok(MutexGuard::map(self.writer().await, |conn| conn));
+            return Ok(ReadConn {
+                conn: MutexGuard::map(self.writer().await, |conn| conn),
+                _permit: None,
+            });
         }
+        // Never closed, so this only waits.
+        let permit = self
+            .0
+            .free_readers
+            .acquire()
+            .await
+            .map_err(|_| DbError::PoolClosed)?;
+        // With the permit, at least one reader is unlocked: each holder of a
+        // reader holds a permit until after it unlocks the reader.
         let mut unopened = None;
         for slot in readers {
             if let Ok(conn) = slot.try_lock() {
                 if conn.is_some() {
-                    return self.open_reader(conn).await;
+                    return self.open_reader(conn, permit).await;
                 }
                 unopened.get_or_insert(conn);
             }
         }
-        let conn = match unopened {
-            Some(conn) => conn,
-            None => {
-                let turn = self.0.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
-                readers[turn].lock().await
-            }
-        };
-        self.open_reader(conn).await
+        match unopened {
+            Some(conn) => self.open_reader(conn, permit).await,
+            None => Err(DbError::Protocol(
+                "no reader unlocked for a free permit".into(),
+            )),
+        }
     }
 
     /// Opens the connection in `slot` if it is not yet.
     async fn open_reader<'a>(
         &self,
         mut slot: MutexGuard<'a, Option<SqliteConnection>>,
+        permit: SemaphorePermit<'a>,
     ) -> Result<ReadConn<'a>, DbError> {
         let conn = match slot.take() {
             Some(conn) => conn,
             None => self.0.read_options.connect().await?,
         };
-        Ok(MutexGuard::map(slot, |slot| slot.insert(conn)))
+        Ok(ReadConn {
+            conn: MutexGuard::map(slot, |slot| slot.insert(conn)),
+            _permit: Some(permit),
+        })
     }
 
     /// The connection to write with; keep its transactions short and never hold
@@ -378,6 +411,44 @@ mod tests {
                 .filter(|r| matches!(r.try_lock(), Ok(c) if c.is_some()));
         assert_eq!(opened.count(), READERS);
         db.ping().await.expect("ping");
+    }
+
+    /// A task that holds a reader and asks for another while every other
+    /// one is busy gets the first one freed, whichever it is. (Waiting for
+    /// "the next one in turn" waited for its own, one time in four.)
+    #[tokio::test]
+    async fn a_task_holding_a_reader_gets_the_next_one_freed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("airlock.db"))
+            .await
+            .expect("open");
+        for _ in 0..2 * READERS {
+            let others = async {
+                let mut held = Vec::new();
+                for _ in 1..READERS {
+                    held.push(db.reader().await.expect("reader"));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                drop(held);
+            };
+            let this = async {
+                // Let the others take theirs first.
+                tokio::task::yield_now().await;
+                let mut mine = db.reader().await.expect("reader");
+                let mut second = db.reader().await.expect("second reader");
+                for conn in [&mut mine, &mut second] {
+                    sqlx::query("SELECT 1")
+                        .execute(&mut **conn)
+                        .await
+                        .expect("query");
+                }
+            };
+            tokio::time::timeout(Duration::from_secs(10), async {
+                tokio::join!(others, this)
+            })
+            .await
+            .expect("the second reader came");
+        }
     }
 
     #[tokio::test]
