@@ -6,6 +6,9 @@
 //!    on a directory of the same files; then one more RPM: airlock's
 //!    incremental republish (a new `airlock yum add` process, and a `PUT` to a
 //!    running server) against a full `createrepo_c` run and `--update`.
+//!    Beside each, the floor under it: copying the RPMs into a directory and
+//!    syncing it (storing alone, which createrepo_c never does), and a new
+//!    `airlock yum add` process that finds the RPM stored and has nothing to do.
 //! 2. `repomd.xml` and the 5 MB RPM over HTTP, airlock against nginx serving
 //!    createrepo_c's tree, at several concurrencies.
 //! 3. A mirror of that tree from nginx: `airlock sync yum` against
@@ -109,6 +112,12 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
                     "cp + sync + createrepo_c",
                     copy_and_createrepo(&served, &rpms.set)?,
                 ));
+                let copied = run_dir.join(format!("copied-{round}"));
+                samples.push(sample(
+                    "full",
+                    "cp + sync",
+                    copy_and_sync(&copied, &rpms.set)?,
+                ));
             }
         }
         eprintln!("bench: yum: repodata round {} done", round + 1);
@@ -125,9 +134,14 @@ pub fn run(ctx: &Ctx) -> Result<Section, String> {
             if airlock_turn {
                 let data_inc = run_dir.join(format!("data-inc-{round}"));
                 copy_dir(&data, &data_inc)?;
-                let (wall, _) =
-                    yum_add(ctx, &config, &data_inc, std::slice::from_ref(&rpms.extra))?;
+                let extra = std::slice::from_ref(&rpms.extra);
+                let (wall, _) = yum_add(ctx, &config, &data_inc, extra)?;
                 samples.push(sample("add-one", "airlock yum add", wall));
+                // The floor of a new process: the same command again, which
+                // opens the index, copies and reads the RPM, finds it stored
+                // and neither stores nor publishes anything.
+                let (wall, _) = yum_add(ctx, &config, &data_inc, extra)?;
+                samples.push(sample("add-one", "airlock yum add, nothing to do", wall));
             } else {
                 link_tree(&tree_inc, &rpms.set)?;
                 link_tree(&tree_inc, std::slice::from_ref(&rpms.extra))?;
@@ -417,6 +431,21 @@ fn copy_and_createrepo(dir: &Path, rpms: &[PathBuf]) -> Result<f64, String> {
     .0)
 }
 
+/// Storing alone, the floor under `airlock yum add` that createrepo_c never
+/// pays: copy the RPMs into a new directory and sync it. Wall seconds.
+fn copy_and_sync(dir: &Path, rpms: &[PathBuf]) -> Result<f64, String> {
+    std::fs::create_dir_all(dir).map_err(io)?;
+    settle()?;
+    Ok(timed_command(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#"cp "$@" "$0" && sync -f "$0""#)
+            .arg(dir)
+            .args(rpms),
+    )?
+    .0)
+}
+
 /// `airlock yum add REPO FILES…` into `data`: wall seconds and peak RSS (MiB).
 fn yum_add(ctx: &Ctx, config: &Path, data: &Path, files: &[PathBuf]) -> Result<(f64, f64), String> {
     settle()?;
@@ -579,6 +608,7 @@ fn report_repodata(
     let publish = ms("full", "airlock publish");
     let peer = ms("full", "createrepo_c --no-database");
     let workflow = ms("full", "cp + sync + createrepo_c");
+    let storing = ms("full", "cp + sync");
     let peak = samples
         .iter()
         .filter(|t| t.scenario == "full" && t.target == "airlock yum add")
@@ -593,22 +623,29 @@ fn report_repodata(
          createrepo_c (0.17's default: also the sqlite databases)   {:>8.1} ms\n  \
          cp into a served tree + sync + createrepo_c --no-database {workflow:>8.1} ms\n  \
          \x20 (what nginx + createrepo_c users run to publish uploaded RPMs)\n  \
-         ratio airlock/createrepo_c --no-database: yum add {:.2}x, publish alone {:.2}x\n  \
+         cp into a new directory + sync (storing alone: the floor)  {storing:>8.1} ms\n  \
+         ratio airlock/createrepo_c --no-database: yum add {:.2}x, publish alone {:.2}x, \
+         storing alone {:.2}x\n  \
          ratio airlock yum add/cp + sync + createrepo_c: {:.2}x",
         ms("full", "createrepo_c"),
         ratio(full, peer),
         ratio(publish, peer),
+        ratio(storing, peer),
         ratio(full, workflow),
     );
     checks.push(Check::new(
         format!(
-            "repodata for {n} uploaded RPMs <= 1.0x createrepo_c --no-database ({:.2}x, storing the RPMs included)",
-            ratio(full, peer)
+            "repodata for {n} uploaded RPMs <= 1.0x createrepo_c --no-database ({:.2}x, storing the RPMs \
+             included; cp + sync of the same RPMs alone {:.2}x, cp + sync + createrepo_c {:.2}x)",
+            ratio(full, peer),
+            ratio(storing, peer),
+            ratio(workflow, peer),
         ),
         full <= peer,
     ));
     let full_peer = ms("add-one", "createrepo_c --no-database");
     let add_cli = ms("add-one", "airlock yum add");
+    let idle_cli = ms("add-one", "airlock yum add, nothing to do");
     let put = ms("add-one", "airlock PUT");
     let _ = writeln!(
         out,
@@ -617,9 +654,11 @@ fn report_repodata(
          \x20 (median of {} PUTs, each followed by a DELETE)\n  \
          \x20 of which the publish ({} packages; server log)                     {:>8.1} ms\n  \
          airlock yum add, a new process                                         {add_cli:>8.1} ms\n  \
+         airlock yum add of it again, a new process with nothing to do (floor) {idle_cli:>8.1} ms\n  \
          createrepo_c --no-database --update                                    {:>8.1} ms\n  \
          createrepo_c --no-database, a full run over {} RPMs                    {full_peer:>8.1} ms\n  \
-         ratios to the full run: PUT {:.3}x, yum add {:.3}x, createrepo_c --update {:.3}x",
+         ratios to the full run: PUT {:.3}x, yum add {:.3}x (nothing to do {:.3}x), \
+         createrepo_c --update {:.3}x",
         ctx.rounds * PUTS_PER_ROUND,
         n + 1,
         ms("add-one", "airlock publish"),
@@ -627,12 +666,17 @@ fn report_repodata(
         n + 1,
         ratio(put, full_peer),
         ratio(add_cli, full_peer),
+        ratio(idle_cli, full_peer),
         ratio(ms("add-one", "createrepo_c --update"), full_peer),
     );
-    for (how, value) in [("PUT", put), ("airlock yum add", add_cli)] {
+    let floor = format!(
+        "; a yum add with nothing to do {:.3}x",
+        ratio(idle_cli, full_peer)
+    );
+    for (how, value, beside) in [("PUT", put, ""), ("airlock yum add", add_cli, &floor[..])] {
         checks.push(Check::new(
             format!(
-                "adding one RPM to {n} ({how}) <= 0.1x a full createrepo_c run ({:.3}x)",
+                "adding one RPM to {n} ({how}) <= 0.1x a full createrepo_c run ({:.3}x{beside})",
                 ratio(value, full_peer)
             ),
             value <= 0.1 * full_peer,
