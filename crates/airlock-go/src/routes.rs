@@ -69,6 +69,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 content_type,
                 cache_control: IMMUTABLE,
                 cache: found.cache(),
+                last_modified: None,
             };
             send(&req, &proxy, found, how).await
         }
@@ -112,6 +113,7 @@ async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpRespo
                 },
                 cache_control: if path == "latest" { MUTABLE } else { IMMUTABLE },
                 cache: found.cache(),
+                last_modified: None,
             };
             send(&req, &proxy, found, how).await
         }

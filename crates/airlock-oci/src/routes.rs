@@ -386,6 +386,7 @@ async fn get_manifest(
         content_type: &found.media_type,
         cache_control,
         cache,
+        last_modified: None,
     };
     let response = serve::blob(req, reg.store.as_ref(), &found.digest, found.size, how).await?;
     Ok(with_digest(response, &named))
@@ -441,6 +442,7 @@ async fn get_blob(
         content_type: "application/octet-stream",
         cache_control: IMMUTABLE,
         cache: CacheResult::Hit,
+        last_modified: None,
     };
     let response = match found.ok_or_else(|| OciError::BlobUnknown(named.clone()))? {
         MirrorBlob::Stored(size) => serve::blob(req, reg.store.as_ref(), digest, size, how).await?,

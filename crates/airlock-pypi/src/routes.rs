@@ -390,6 +390,7 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
                 content_type,
                 cache_control: IMMUTABLE,
                 cache,
+                last_modified: None,
             };
             let mut stored = index::file_blob(&pypi.db, &holder.name, &filename, metadata).await?;
             if stored.is_none() && !metadata && holder.kind == IndexKind::Mirror {

@@ -90,7 +90,12 @@ impl ResponseError for YumError {
         } else {
             format!("{self}\n")
         };
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        if let YumError::NotHosted(_) = self {
+            // A mirror is read-only.
+            response.insert_header((header::ALLOW, crate::routes::READ_METHODS));
+        }
+        response
             .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
             .body(body)
     }

@@ -531,8 +531,8 @@ impl Yum {
         Ok(set)
     }
 
-    /// The configured hosted repository named `name`.
-    fn hosted(&self, name: &str) -> Result<&RepoSettings, YumError> {
+    /// The configured hosted repository named `name` (a mirror is refused).
+    pub fn hosted(&self, name: &str) -> Result<&RepoSettings, YumError> {
         let repo = self.repo(name)?;
         if repo.kind != RepoKind::Hosted {
             return Err(YumError::NotHosted(format!(

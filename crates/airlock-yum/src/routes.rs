@@ -22,7 +22,7 @@ use airlock_core::serve::{self, BlobResponse};
 use futures_util::StreamExt as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Mounts the routes; use inside `web::scope("/yum")`.
 ///
@@ -37,7 +37,7 @@ pub fn configure(yum: Arc<Yum>) -> impl FnOnce(&mut web::ServiceConfig) {
 }
 
 /// GET/HEAD read (`/yum` itself redirects to `/yum/`), PUT uploads, DELETE
-/// deletes; other methods are the server's empty 404.
+/// deletes; other methods are a 405 that says which are allowed.
 async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -49,14 +49,14 @@ async fn dispatch(
         return Ok(if read {
             redirect_to_directory(&req)
         } else {
-            HttpResponse::NotFound().finish()
+            method_not_allowed(READ_METHODS)
         });
     }
     if read {
         return Ok(get(req, yum).await?);
     }
     if method != Method::PUT && method != Method::DELETE {
-        return Ok(HttpResponse::NotFound().finish());
+        return Ok(method_not_allowed("GET, HEAD, PUT, DELETE"));
     }
     let writer = Writer::extract(&req).await?;
     if method == Method::PUT {
@@ -64,6 +64,18 @@ async fn dispatch(
     } else {
         Ok(delete(req, yum, writer).await?)
     }
+}
+
+/// What a mirror repository, or anything that is not a file of a hosted
+/// one, answers to.
+pub(crate) const READ_METHODS: &str = "GET, HEAD";
+
+/// 405, with the `Allow` header RFC 9110 requires.
+fn method_not_allowed(allow: &str) -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, allow))
+        .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
+        .body(format!("method not allowed here; allowed: {allow}\n"))
 }
 
 /// The path after `/yum/`, percent-decoded once, with `.`, `..` and empty
@@ -140,6 +152,7 @@ async fn get(req: HttpRequest, yum: web::Data<Yum>) -> Result<HttpResponse, YumE
                         content_type: content_type(&rest),
                         cache_control: "public, max-age=3600",
                         cache: CacheResult::Miss,
+                        last_modified: None,
                     };
                     Ok(serve::fresh(&req, body, how))
                 }
@@ -180,7 +193,8 @@ fn repo_directory(req: &HttpRequest, yum: &Yum, path: &str) -> Result<HttpRespon
     } else {
         format!("{path}/")
     };
-    let children: Vec<String> = yum
+    // A set: `rocky/10/baseos` and `rocky/10/appstream` share `rocky/`.
+    let children: std::collections::BTreeSet<String> = yum
         .repos
         .iter()
         .filter_map(|r| r.name.strip_prefix(&prefix))
@@ -224,41 +238,31 @@ async fn serve_file(
     yum: &Yum,
     file: &StoredFile,
 ) -> Result<HttpResponse, YumError> {
-    let modified = HttpDate::from(UNIX_EPOCH + Duration::from_secs(file.modified_at.max(0) as u64));
-    let etag = format!("\"{}\"", file.digest);
-    if !req.headers().contains_key(header::IF_NONE_MATCH) {
-        let since = req
-            .headers()
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<HttpDate>().ok());
-        if since.is_some_and(|since| SystemTime::from(since) >= SystemTime::from(modified)) {
-            return Ok(HttpResponse::NotModified()
-                .insert_header((header::ETAG, etag))
-                .insert_header((header::LAST_MODIFIED, modified))
-                .finish());
-        }
-    }
-    let cache_control = if file.path == REPOMD {
+    let how = BlobResponse {
+        content_type: content_type(&file.path),
+        cache_control: cache_control(&file.path),
+        cache: CacheResult::Hit,
+        last_modified: Some(UNIX_EPOCH + Duration::from_secs(file.modified_at.max(0) as u64)),
+    };
+    Ok(serve::blob(req, yum.store.as_ref(), &file.digest, file.size, how).await?)
+}
+
+/// `repomd.xml` is revalidated every time; metadata files named by their
+/// checksum (`<hex>-primary.xml.gz`, createrepo_c's default) never change
+/// under their name. Anything else may (a mirror keeps upstream's names,
+/// which `--simple-md-filenames` makes `repodata/primary.xml.gz`).
+fn cache_control(path: &str) -> &'static str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let checksum_named = name
+        .split_once('-')
+        .is_some_and(|(hex, _)| hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    if path == REPOMD {
         "no-cache"
-    } else if file.path.starts_with("repodata/") {
-        // Named by their checksum: the same name always has the same bytes.
+    } else if path.starts_with("repodata/") && checksum_named {
         "public, max-age=604800, immutable"
     } else {
         "public, max-age=3600"
-    };
-    let how = BlobResponse {
-        content_type: content_type(&file.path),
-        cache_control,
-        cache: CacheResult::Hit,
-    };
-    let mut response = serve::blob(req, yum.store.as_ref(), &file.digest, file.size, how).await?;
-    response.headers_mut().insert(
-        header::LAST_MODIFIED,
-        header::HeaderValue::from_str(&modified.to_string())
-            .map_err(|e| YumError::Internal(e.to_string()))?,
-    );
-    Ok(response)
+    }
 }
 
 /// One line of a listing.
@@ -324,12 +328,19 @@ fn listing_page(req: &HttpRequest, mut entries: Vec<Entry>) -> HttpResponse {
         .body(body)
 }
 
-/// Characters escaped in listing links (as nginx does: controls, space, `"`, `#`, `%`, `?`, …).
+/// Characters escaped in listing links: what would end or change the meaning
+/// of the relative URL (`#`, `%`, `?`, a `:` that would make `a:b.rpm` a
+/// scheme) or of the HTML attribute (`"`, `&`, `'`, `<`, `>`), as nginx's
+/// autoindex escapes them; the server decodes them back.
 pub(crate) const LISTING_ESCAPE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b' ')
     .add(b'"')
     .add(b'#')
     .add(b'%')
+    .add(b'&')
+    .add(b'\'')
+    .add(b':')
+    .add(b';')
     .add(b'?')
     .add(b'<')
     .add(b'>');
@@ -369,12 +380,7 @@ async fn put(
 ) -> Result<HttpResponse, YumError> {
     let path = request_path(&req)?;
     let (repo, href) = write_target(&yum, &path)?;
-    yum.repo(&repo).and_then(|r| match r.kind {
-        crate::RepoKind::Hosted => Ok(()),
-        crate::RepoKind::Mirror => Err(YumError::NotHosted(format!(
-            "{repo} is a mirror repository; it takes no uploads"
-        ))),
-    })?;
+    yum.hosted(&repo)?;
     let mut staging = yum.staging.writer(Some(yum.max_upload)).await?;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| YumError::BadRpm(format!("upload interrupted: {e}")))?;
@@ -413,6 +419,43 @@ async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listing_links_keep_names_whole() {
+        let req = actix_web::test::TestRequest::default().to_http_request();
+        let entry = |name: &str| Entry {
+            name: name.to_owned(),
+            modified_at: Some(0),
+            size: Some(1),
+        };
+        let page = listing_page(&req, vec![entry("a:b.rpm"), entry("x&amp;y'z.rpm")]);
+        let body = actix_web::body::to_bytes(page.into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .expect("a ready body")
+            .expect("body");
+        let body = String::from_utf8(body.to_vec()).expect("utf-8");
+        assert!(body.contains("<a href=\"a%3Ab.rpm\">a:b.rpm</a>"), "{body}");
+        assert!(
+            body.contains("<a href=\"x%26amp%3By%27z.rpm\">x&amp;amp;y&apos;z.rpm</a>"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn only_checksum_named_metadata_is_immutable() {
+        let hex = "0123456789abcdef".repeat(4);
+        assert_eq!(cache_control(REPOMD), "no-cache");
+        let named = format!("repodata/{hex}-primary.xml.gz");
+        assert_eq!(cache_control(&named), "public, max-age=604800, immutable");
+        for mutable in [
+            "repodata/primary.xml.gz",
+            "repodata/comps.xml",
+            "repodata/abc-comps.xml",
+            "Packages/a.rpm",
+        ] {
+            assert_eq!(cache_control(mutable), "public, max-age=3600", "{mutable}");
+        }
+    }
 
     #[test]
     fn listing_dates_look_like_nginx() {

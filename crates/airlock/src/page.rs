@@ -24,6 +24,31 @@ pub struct ServerInfo {
     pub oci_mode: Mode,
     /// The upstream registries it pulls through (`[[oci.upstreams]]` names).
     pub oci_upstreams: Vec<String>,
+    /// The configured YUM repositories: name and kind, in configuration order.
+    pub yum_repos: Vec<(String, &'static str)>,
+}
+
+/// Each configured YUM repository with the packages its current snapshot
+/// serves (0 before its first publish or sync). Repositories the index still
+/// holds but the configuration no longer names are left out: they are not
+/// served.
+async fn yum_repositories(info: &ServerInfo) -> Vec<(String, &'static str, i64)> {
+    let recorded = airlock_yum::index::summary(&info.db)
+        .await
+        .unwrap_or_default();
+    let mut repos: Vec<_> = info
+        .yum_repos
+        .iter()
+        .map(|(name, kind)| {
+            let packages = recorded
+                .iter()
+                .find(|(recorded, _, _)| recorded == name)
+                .map_or(0, |(_, _, packages)| *packages);
+            (name.clone(), *kind, packages)
+        })
+        .collect();
+    repos.sort();
+    repos
 }
 
 fn escape(s: &str) -> String {
@@ -81,7 +106,7 @@ pub async fn root(req: HttpRequest, info: web::Data<ServerInfo>) -> HttpResponse
         })
         .unwrap_or_else(|| "export GOSUMDB=off        # no checksum database is proxied".into());
     let pypi = pypi_section(&info, &base).await;
-    let yum = yum_section(&info.db, &base).await;
+    let yum = yum_section(&info, &base).await;
     let body = format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>airlock</title>
@@ -117,8 +142,8 @@ podman pull --tls-verify=false {registry}/team/app:latest</pre>
 }
 
 /// The YUM repositories with a `.repo` line each (nothing when none is configured).
-async fn yum_section(db: &Db, base: &str) -> String {
-    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+async fn yum_section(info: &ServerInfo, base: &str) -> String {
+    let repos = yum_repositories(info).await;
     if repos.is_empty() {
         return String::new();
     }
@@ -152,7 +177,7 @@ pub async fn ready(info: web::Data<ServerInfo>) -> HttpResponse {
 pub async fn metrics(metrics: web::Data<Metrics>, info: web::Data<ServerInfo>) -> HttpResponse {
     let mut body = metrics.render();
     body.push_str(&pypi_metrics(&info).await);
-    body.push_str(&yum_metrics(&info.db).await);
+    body.push_str(&yum_metrics(&info).await);
     HttpResponse::Ok()
         .insert_header((
             header::CONTENT_TYPE,
@@ -163,8 +188,8 @@ pub async fn metrics(metrics: web::Data<Metrics>, info: web::Data<ServerInfo>) -
 
 /// `airlock_yum_packages`, one sample per YUM repository (names are plain
 /// path characters: nothing to escape in a label).
-async fn yum_metrics(db: &Db) -> String {
-    let repos = airlock_yum::index::summary(db).await.unwrap_or_default();
+async fn yum_metrics(info: &ServerInfo) -> String {
+    let repos = yum_repositories(info).await;
     if repos.is_empty() {
         return String::new();
     }

@@ -73,6 +73,11 @@ impl DataDir {
     }
 }
 
+/// A route for GET and HEAD (actix sends no body for HEAD).
+fn read() -> actix_web::Route {
+    web::route().guard(actix_web::guard::Any(actix_web::guard::Get()).or(actix_web::guard::Head()))
+}
+
 /// Builds the Go proxy over an opened data directory.
 pub fn go_proxy(settings: &Settings, data: &DataDir, metrics: Metrics) -> anyhow::Result<GoProxy> {
     let resolved = settings.go.resolve().map_err(anyhow::Error::msg)?;
@@ -223,6 +228,11 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .iter()
             .map(|u| u.name.clone())
             .collect(),
+        yum_repos: yum
+            .repos
+            .iter()
+            .map(|r| (r.name.clone(), r.kind.as_str()))
+            .collect(),
     });
     let users = web::Data::new(Users::new(settings.users.clone()));
     let metrics_data = web::Data::new(metrics);
@@ -239,13 +249,14 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
             .app_data(users.clone())
             .app_data(metrics_data.clone())
             .app_data(write_behind.clone())
-            .route("/", web::get().to(page::root))
+            // GET and HEAD (RFC 9110: wherever GET works, HEAD does).
+            .route("/", read().to(page::root))
             .route(
                 "/healthz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok\n") }),
+                read().to(|| async { HttpResponse::Ok().body("ok\n") }),
             )
-            .route("/readyz", web::get().to(page::ready))
-            .route("/metrics", web::get().to(page::metrics))
+            .route("/readyz", read().to(page::ready))
+            .route("/metrics", read().to(page::metrics))
             .service(web::scope("/go").configure(airlock_go::configure(go.clone())))
             .service(web::scope("/pypi").configure(airlock_pypi::configure(pypi.clone())))
             .service(web::scope("/v2").configure(airlock_oci::configure(oci.clone())))

@@ -97,7 +97,9 @@ pub async fn add(settings: Settings, repo: &str, files: &[PathBuf]) -> anyhow::R
     let data = DataDir::open(&settings.data_dir).await?;
     // Publishing an empty repository first would be wasted: this run publishes.
     let yum = Arc::new(open_yum(&settings, &data, false).await?);
-    yum.repo(repo)?;
+    // Before anything is read: a mirror takes no files, and is not published
+    // here either (it would be published empty before its first sync).
+    yum.hosted(repo)?;
     let stored = if files.len() >= STORED_SET_FILES {
         Some(yum.stored_set(repo).await?)
     } else {

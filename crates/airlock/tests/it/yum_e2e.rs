@@ -723,3 +723,152 @@ fn files_are_served_like_a_static_tree() {
     let airlock = Airlock::start(&data, &yum_config(), &[]);
     assert_eq!(repomd(&airlock), new_repomd);
 }
+
+/// RFC 9110's conditional requests and methods, as nginx answers them: a
+/// download resumed with `If-Range` across a change gets the whole new file,
+/// never old bytes joined to new ones.
+#[test]
+fn conditional_requests_and_methods_follow_rfc_9110() {
+    let dir = scratch();
+    let rpms = build_rpms(dir.path());
+    let data = dir.path().join("data");
+    // A second repository under the same `internal/`, and a mirror.
+    let config = format!(
+        "{}\n[[yum.repositories]]\nname = \"internal/el9\"\nkind = \"hosted\"\n\n\
+         [[yum.repositories]]\nname = \"mirror/upstream\"\nkind = \"mirror\"\n\
+         upstream = \"http://127.0.0.1:9/\"\n",
+        yum_config()
+    );
+    let mut airlock = Airlock::start(&data, &config, &[]);
+    let hello = rpm_named(&rpms, "hello-airlock");
+    let other = rpm_named(&rpms, "fake-sh");
+    let name = file_name(hello);
+    let url = airlock.url(&format!("/yum/{REPO}/{name}"));
+    assert_eq!(
+        upload(&airlock, name, std::fs::read(hello).expect("rpm")).status(),
+        StatusCode::CREATED
+    );
+    let header = |r: &Response, name: &str| -> String {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let first = client().get(&url).send().expect("GET");
+    let (old_etag, old_modified) = (header(&first, "etag"), header(&first, "last-modified"));
+    let ranged = |if_range: &str| {
+        client()
+            .get(&url)
+            .header("range", "bytes=100-")
+            .header("if-range", if_range)
+            .send()
+            .expect("GET")
+            .status()
+    };
+    assert_eq!(ranged(&old_etag), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(ranged(&old_modified), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(ranged(&format!("W/{old_etag}")), StatusCode::OK);
+
+    // Other bytes at the same path: the old validators no longer hold.
+    let deleted = client()
+        .delete(&url)
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .expect("DELETE");
+    assert_eq!(deleted.status(), StatusCode::OK);
+    let other_bytes = std::fs::read(other).expect("rpm");
+    assert_eq!(
+        upload(&airlock, name, other_bytes.clone()).status(),
+        StatusCode::CREATED
+    );
+    let resumed = client()
+        .get(&url)
+        .header("range", "bytes=100-")
+        .header("if-range", &old_etag)
+        .send()
+        .expect("GET");
+    assert_eq!(resumed.status(), StatusCode::OK);
+    assert!(resumed.bytes().expect("body").as_ref() == other_bytes.as_slice());
+    let conditional =
+        |name: &str, value: &str| client().get(&url).header(name, value).send().expect("GET");
+    let etag = header(&client().get(&url).send().expect("GET"), "etag");
+    assert_ne!(etag, old_etag);
+    let weak = conditional("if-none-match", &format!("W/{etag}"));
+    assert_eq!(weak.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(header(&weak, "cache-control"), "public, max-age=3600");
+    assert!(header(&weak, "last-modified").ends_with(" GMT"));
+    assert_eq!(
+        conditional("if-match", &old_etag).status(),
+        StatusCode::PRECONDITION_FAILED
+    );
+    assert_eq!(conditional("if-match", &etag).status(), StatusCode::OK);
+    assert_eq!(
+        conditional("range", "BYTES=0-9").status(),
+        StatusCode::PARTIAL_CONTENT
+    );
+
+    // Methods: 405 with Allow, HEAD wherever GET works.
+    let post = client().post(&url).send().expect("POST");
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&post, "allow"), "GET, HEAD, PUT, DELETE");
+    let to_mirror = client()
+        .put(airlock.url("/yum/mirror/upstream/x.rpm"))
+        .basic_auth(USER, Some(PASSWORD))
+        .body(other_bytes)
+        .send()
+        .expect("PUT");
+    assert_eq!(to_mirror.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&to_mirror, "allow"), "GET, HEAD");
+    for page in ["/", "/metrics", "/healthz", "/readyz"] {
+        let head = client().head(airlock.url(page)).send().expect("HEAD");
+        assert_eq!(head.status(), StatusCode::OK, "HEAD {page}");
+    }
+
+    // Caching: only checksum-named metadata is immutable.
+    let repomd_text = repomd(&airlock);
+    let primary = repomd_href(&repomd_text, "primary");
+    let cache_of = |path: &str| header(&get(&airlock, path), "cache-control");
+    assert_eq!(
+        cache_of(&format!("/yum/{REPO}/repodata/repomd.xml")),
+        "no-cache"
+    );
+    assert_eq!(
+        cache_of(&format!("/yum/{REPO}/{primary}")),
+        "public, max-age=604800, immutable"
+    );
+
+    // Listings: `internal/` once, though two repositories are under it.
+    let top = get(&airlock, "/yum/").text().expect("listing");
+    assert_eq!(top.matches("href=\"internal/\"").count(), 1, "{top}");
+
+    // The root page and /metrics show the configured repositories only.
+    airlock.stop();
+    let fewer = config.replace("name = \"internal/el9\"", "name = \"internal/el10\"");
+    // `yum add` refuses a mirror before reading anything, and does not
+    // publish it (empty, before its first sync).
+    let refused = std::process::Command::new(binary())
+        .args(["yum", "add", "-c"])
+        .arg(write_config(&data, &fewer))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["mirror/upstream"])
+        .arg(hello)
+        .output()
+        .expect("run airlock yum add");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("mirror"), "{said}");
+    let airlock = Airlock::start(&data, &fewer, &[]);
+    assert_eq!(
+        get(&airlock, "/yum/mirror/upstream/repodata/repomd.xml").status(),
+        StatusCode::NOT_FOUND
+    );
+    let root = get(&airlock, "/").text().expect("root page");
+    let metrics = get(&airlock, "/metrics").text().expect("metrics");
+    for shown in [&root, &metrics] {
+        assert!(shown.contains("internal/el10"), "{shown}");
+        assert!(shown.contains("mirror/upstream"), "{shown}");
+        assert!(!shown.contains("internal/el9"), "{shown}");
+    }
+}
