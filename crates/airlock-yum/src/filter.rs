@@ -38,27 +38,34 @@ use std::sync::Arc;
 
 /// The packages a mirror keeps: those of the listed architectures (`noarch`
 /// always, since every architecture installs it; `src` only when listed),
-/// then with `newest_only` the newest version of each name and architecture.
+/// then with `newest_only` the newest version of each name and architecture,
+/// at every path upstream lists it (the metadata files are filtered by
+/// pkgid, so a package listed twice stays listed twice, and both paths must
+/// be served).
 pub fn keep(settings: &RepoSettings, packages: Vec<UpstreamPackage>) -> Vec<UpstreamPackage> {
     let arch_ok = |arch: &str| {
         settings.arches.is_empty() || arch == "noarch" || settings.arches.iter().any(|a| a == arch)
     };
-    let mut kept: Vec<UpstreamPackage> =
+    let candidates: Vec<UpstreamPackage> =
         packages.into_iter().filter(|p| arch_ok(&p.arch)).collect();
-    if settings.newest_only {
-        let mut newest: HashMap<(String, String), UpstreamPackage> = HashMap::new();
-        for p in kept {
-            let key = (p.name.clone(), p.arch.clone());
-            match newest.get(&key) {
-                Some(other) if evr(other) >= evr(&p) => {}
-                _ => {
-                    newest.insert(key, p);
-                }
+    if !settings.newest_only {
+        return candidates;
+    }
+    let mut newest: HashMap<(&str, &str), &UpstreamPackage> = HashMap::new();
+    for p in &candidates {
+        match newest.get(&(p.name.as_str(), p.arch.as_str())) {
+            Some(other) if evr(other) >= evr(p) => {}
+            _ => {
+                newest.insert((&p.name, &p.arch), p);
             }
         }
-        kept = newest.into_values().collect();
-        kept.sort_by(|a, b| a.href.cmp(&b.href));
     }
+    let pkgids: HashSet<String> = newest.values().map(|p| p.checksum.hex.clone()).collect();
+    let mut kept: Vec<UpstreamPackage> = candidates
+        .into_iter()
+        .filter(|p| pkgids.contains(&p.checksum.hex))
+        .collect();
+    kept.sort_by(|a, b| a.href.cmp(&b.href));
     kept
 }
 
@@ -112,7 +119,7 @@ pub async fn rewrite_metadata(
             transform_blob(yum, &file.digest, move |input, output| {
                 let decoded = primary::decompressor(&from.href, input)?;
                 let hasher = from.open_checksum.as_ref().map(|c| c.algorithm.hasher());
-                let mut counted = primary::Counted::new(decoded, hasher);
+                let mut counted = primary::Counted::new(decoded, hasher).limited(from.open_size);
                 let mut gzip =
                     flate2::write::GzEncoder::new(output, flate2::Compression::default());
                 let mut hashed = Hashed {
@@ -195,6 +202,7 @@ fn filter_packages(
     keep: &HashSet<String>,
     count: usize,
 ) -> io::Result<()> {
+    let (input, budget) = primary::bounded(input);
     let mut reader = Reader::from_reader(BufReader::with_capacity(256 << 10, input));
     let mut writer = Writer::new(output);
     let mut buf = Vec::new();
@@ -249,6 +257,8 @@ fn filter_packages(
             _ => writer.write_event(event).map_err(xml_error)?,
         }
         buf.clear();
+        // A package skipped or gathered whole counted as one event.
+        budget.renew();
     }
     if depth != 0 {
         return Err(xml_error("the document ends early"));
@@ -376,10 +386,13 @@ mod tests {
             href: format!("Packages/{name}-{version}-{release}.{arch}.rpm"),
             checksum: Checksum {
                 algorithm: Algorithm::Sha256,
-                hex: format!(
-                    "{:064x}",
-                    name.len() + version.len() * 7 + release.len() * 31
-                ),
+                // One per NEVRA (a package's bytes).
+                hex: {
+                    use std::hash::{Hash as _, Hasher as _};
+                    let mut h = std::collections::hash_map::DefaultHasher::new();
+                    (name, arch, epoch, version, release).hash(&mut h);
+                    format!("{:064x}", h.finish())
+                },
             },
             size: 1,
             name: name.into(),
@@ -411,6 +424,23 @@ mod tests {
             .map(|p| format!("{}-{}:{}.{}", p.name, p.epoch, p.version, p.arch))
             .collect();
         assert_eq!(got, ["a-0:1.10.x86_64", "b-1:0.1.noarch"]);
+
+        // The same package at two paths: both kept, as the filtered metadata
+        // (by pkgid) lists both.
+        let newest = package("c", "noarch", 0, "2", "1");
+        let elsewhere = UpstreamPackage {
+            href: "Other/c-2-1.noarch.rpm".into(),
+            ..newest.clone()
+        };
+        let kept = keep(
+            &settings,
+            vec![newest, package("c", "noarch", 0, "1", "1"), elsewhere],
+        );
+        let hrefs: Vec<&str> = kept.iter().map(|p| p.href.as_str()).collect();
+        assert_eq!(
+            hrefs,
+            ["Other/c-2-1.noarch.rpm", "Packages/c-2-1.noarch.rpm"]
+        );
     }
 
     #[test]

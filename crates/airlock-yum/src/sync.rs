@@ -118,11 +118,26 @@ pub fn base_url(upstream: &str) -> Result<Url, String> {
 const HREF_ESCAPE: &percent_encoding::AsciiSet =
     &crate::routes::LISTING_ESCAPE.add(b'`').add(b'{').add(b'}');
 
-/// The upstream URL of `href` (already checked by [`repomd::check_href`]).
+/// The upstream URL of `href` (already checked by [`repomd::check_href`]):
+/// always under `base`. The escaping keeps an href such as `file:/etc/passwd`
+/// or `https:elsewhere/x.rpm` a relative path (a `:` in its first segment
+/// would make it a scheme), and the URL is checked to stay under the base
+/// anyway: metadata from upstream never decides which host or file is read.
 pub fn file_url(base: &Url, href: &str) -> Result<Url, YumError> {
     let encoded = percent_encoding::utf8_percent_encode(href, HREF_ESCAPE).to_string();
-    base.join(&encoded)
-        .map_err(|e| YumError::Internal(format!("joining {href:?} onto the upstream URL: {e}")))
+    let url = base
+        .join(&encoded)
+        .map_err(|e| YumError::Internal(format!("joining {href:?} onto the upstream URL: {e}")))?;
+    let under_base = url.scheme() == base.scheme()
+        && url.host() == base.host()
+        && url.port_or_known_default() == base.port_or_known_default()
+        && url.path().starts_with(base.path());
+    if !under_base {
+        return Err(YumError::Upstream(format!(
+            "location href {href:?} points outside the upstream repository"
+        )));
+    }
+    Ok(url)
 }
 
 /// The mirror named `repo` and its upstream base URL.
@@ -427,6 +442,10 @@ async fn fetch_or_reuse(
     Ok((file, true))
 }
 
+/// The most a file whose metadata declares no size may hold (only a repodata
+/// record may leave `<size>` out): 1 GiB, beyond the largest filelists.
+const UNDECLARED_SIZE_LIMIT: u64 = 1 << 30;
+
 /// Fetches `url` into staging, checking its size (when declared) and its
 /// declared checksum as it streams. Returns the staged blob and its
 /// Last-Modified (now when upstream sends none). Any fault leaves nothing.
@@ -446,11 +465,18 @@ pub async fn fetch_verified(
         }
     }
     let modified_at = last_modified(body.headers()).unwrap_or_else(airlock_core::unix_now);
-    let mut writer = yum.staging.writer(size).await?;
+    // A metadata record may leave its size out; an endless body still ends.
+    let mut writer = yum
+        .staging
+        .writer(Some(size.unwrap_or(UNDECLARED_SIZE_LIMIT)))
+        .await?;
     let mut other = (expected.algorithm != Algorithm::Sha256).then(|| expected.algorithm.hasher());
     let too_large = |e: StoreError| match e {
-        StoreError::TooLarge { limit } => YumError::Upstream(format!(
+        StoreError::TooLarge { limit } if size.is_some() => YumError::Upstream(format!(
             "{shown}: more than the {limit} bytes its metadata declares"
+        )),
+        StoreError::TooLarge { limit } => YumError::Upstream(format!(
+            "{shown}: more than {limit} bytes, and its metadata declares no size"
         )),
         e => e.into(),
     };
@@ -598,7 +624,7 @@ async fn read_primary(
     read_blob(yum, digest, move |raw| {
         let decoded = primary::decompressor(&record.href, raw)?;
         let hasher = record.open_checksum.as_ref().map(|c| c.algorithm.hasher());
-        let mut counted = primary::Counted::new(decoded, hasher);
+        let mut counted = primary::Counted::new(decoded, hasher).limited(record.open_size);
         let packages = primary::read_packages(&mut counted)?;
         // Whatever follows the document still counts for open-size.
         io::copy(&mut counted, &mut io::sink())?;
@@ -651,6 +677,24 @@ mod tests {
         );
         assert!(base_url("ftp://x/").is_err());
         assert!(base_url("not a url").is_err());
+        // Never another scheme, host or directory, whatever the href.
+        for href in [
+            "file:/etc/os-release",
+            "https:elsewhere.example/x.rpm",
+            "http:/rocky/x.rpm",
+            "a:b/c.rpm",
+        ] {
+            let url = file_url(&base, href).expect("join");
+            assert!(
+                url.as_str()
+                    .starts_with("https://u:p@mirror.example/rocky/10/BaseOS/x86_64/os/"),
+                "{href}: {url}"
+            );
+        }
+        assert!(file_url(&base, "%2e%2e/x.rpm")
+            .expect("join")
+            .path()
+            .starts_with("/rocky/10/BaseOS/x86_64/os/"));
     }
 
     #[test]
