@@ -102,6 +102,9 @@ pub async fn rewrite_metadata(
         Arc::new(kept.iter().map(|p| p.checksum.hex.clone()).collect());
     let mut records = Vec::new();
     let mut files = Vec::new();
+    // Committed together once all three are written: a failure halfway
+    // leaves no stored file that no row names.
+    let mut staged_files = Vec::new();
     for record in &upstream.records {
         let file = stored
             .get(&record.href)
@@ -160,10 +163,11 @@ pub async fn rewrite_metadata(
             size: staged.size,
             modified_at: airlock_core::unix_now(),
         };
-        yum.store.commit(staged).await?;
+        staged_files.push(staged);
         files.push((href, synced));
     }
     let repomd = repomd_xml(upstream.revision.as_deref(), &records)?;
+    yum.store.commit_batch(staged_files).await?;
     Ok(Rewritten { repomd, files })
 }
 
