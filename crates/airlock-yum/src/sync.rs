@@ -548,9 +548,25 @@ async fn fetch_packages(
     let mut done = Vec::new();
     let mut batch: Vec<(String, StagedBlob, i64)> = Vec::new();
     let mut batch_bytes = 0;
-    let mut batch_started = std::time::Instant::now();
+    // When the batch's first package arrived: it is committed BATCH_AGE
+    // later at the latest, even while a slow package keeps the others waiting.
+    let mut oldest: Option<tokio::time::Instant> = None;
     let mut failure = None;
-    while let Some(joined) = fetches.next().await {
+    loop {
+        let next = match oldest {
+            Some(since) => tokio::select! {
+                next = fetches.next() => next,
+                () = tokio::time::sleep_until(since + BATCH_AGE) => {
+                    done.extend(commit_batch(yum, std::mem::take(&mut batch), pending).await?);
+                    (batch_bytes, oldest) = (0, None);
+                    continue;
+                }
+            },
+            None => fetches.next().await,
+        };
+        let Some(joined) = next else {
+            break;
+        };
         let fetched = joined
             .map_err(|e| YumError::Internal(format!("a fetch task failed: {e}")))
             .and_then(|r| r);
@@ -563,13 +579,13 @@ async fn fetch_packages(
                 });
                 batch_bytes += staged.size;
                 batch.push((href, staged, modified_at));
+                let since = *oldest.get_or_insert_with(tokio::time::Instant::now);
                 if batch.len() >= BATCH_FILES
                     || batch_bytes >= BATCH_BYTES
-                    || batch_started.elapsed() >= BATCH_AGE
+                    || since.elapsed() >= BATCH_AGE
                 {
                     done.extend(commit_batch(yum, std::mem::take(&mut batch), pending).await?);
-                    batch_bytes = 0;
-                    batch_started = std::time::Instant::now();
+                    (batch_bytes, oldest) = (0, None);
                 }
             }
             Err(e) => {

@@ -560,3 +560,56 @@ fn an_on_demand_mirror_fetches_packages_as_clients_ask() {
     drop(airlock);
     assert_fsck(&data, &[], "0 errors");
 }
+
+/// While one package stalls, those fetched beside it are committed once the
+/// batch is five seconds old: a `kill -9` then loses only the stalled one,
+/// and the rerun fetches nothing else again.
+#[test]
+fn a_stalled_package_does_not_hold_back_the_others_commit() {
+    let dir = scratch();
+    let rpms = build_rpms(dir.path());
+    let (hello, tru) = (
+        rpm_named(&rpms, "hello-airlock"),
+        rpm_named(&rpms, "airlock-true"),
+    );
+    let upstream_dir = dir.path().join("upstream");
+    write_upstream(&upstream_dir, &[hello, tru]);
+    let upstream = Faulty::start(&upstream_dir);
+    let (hello_path, true_path) = (
+        format!("/Packages/{}", file_name(hello)),
+        format!("/Packages/{}", file_name(tru)),
+    );
+    upstream.set(
+        &true_path,
+        Fault::Stall(1000, std::time::Duration::from_secs(60)),
+    );
+    let config = mirror_config(&upstream.base, "");
+    let data = dir.path().join("data");
+    let mut child = Command::new(binary())
+        .args(["sync", "yum", REPO, "--config"])
+        .arg(write_config(&data, &config))
+        .arg("--data-dir")
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sync");
+    crate::support::eventually("both packages to be asked for", || {
+        upstream.hits(&hello_path) > 0 && upstream.hits(&true_path) > 0
+    });
+    // The batch's age (5 s), and some slack for a loaded machine.
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    child.kill().expect("kill -9");
+    child.wait().expect("wait");
+    assert!(stored(&data, &std::fs::read(hello).expect("rpm")));
+
+    upstream.clear(&true_path);
+    let hello_hits = upstream.hits(&hello_path);
+    sync_ok(&data, &config);
+    assert_eq!(
+        upstream.hits(&hello_path),
+        hello_hits,
+        "the package committed before the kill is not fetched again"
+    );
+    assert_fsck(&data, &[], "0 errors");
+}
