@@ -97,7 +97,7 @@ pub fn respond_prepared(req: &HttpRequest, prepared: &Prepared, how: Rendered<'_
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+        .is_some_and(|v| crate::serve::tag_list_matches(v, etag, true));
     let vary = if how.vary.is_empty() {
         "Accept-Encoding".to_owned()
     } else {

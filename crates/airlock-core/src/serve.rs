@@ -133,7 +133,7 @@ fn preconditions(req: &HttpRequest, etag: &str, modified: Option<SystemTime>) ->
 /// Whether an `If-Match`/`If-None-Match` value (`*` or a list of entity
 /// tags) matches `etag`: by weak comparison (`W/` ignored, for
 /// `If-None-Match`) or strong (a weak tag never matches).
-fn tag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
+pub(crate) fn tag_list_matches(list: &str, etag: &str, weak: bool) -> bool {
     list.split(',').map(str::trim).any(|tag| {
         if tag == "*" {
             return true;

@@ -139,8 +139,10 @@ fn wheel_metadata(file: File, filename: &DistFilename) -> Result<Vec<u8>, BadDis
     read_bounded(member, &name)
 }
 
-/// Whether `path` is `<top>/PKG-INFO`, the sdist's own metadata.
+/// Whether `path` is `<top>/PKG-INFO`, the sdist's own metadata (tar
+/// members may start with `./`, as `tar -C dir .` writes them).
 fn is_top_pkg_info(path: &str) -> bool {
+    let path = path.trim_start_matches("./");
     path.split_once('/')
         .is_some_and(|(top, rest)| !top.is_empty() && rest == "PKG-INFO")
 }
@@ -314,5 +316,14 @@ mod tests {
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
         assert!(check(&truncated, &name).is_err());
+    }
+
+    #[test]
+    fn pkg_info_is_found_at_the_top_with_or_without_dot_slash() {
+        assert!(is_top_pkg_info("foo-1.0/PKG-INFO"));
+        assert!(is_top_pkg_info("./foo-1.0/PKG-INFO"));
+        assert!(!is_top_pkg_info("PKG-INFO"));
+        assert!(!is_top_pkg_info("./PKG-INFO"));
+        assert!(!is_top_pkg_info("foo-1.0/src/PKG-INFO"));
     }
 }

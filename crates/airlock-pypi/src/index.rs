@@ -195,6 +195,25 @@ pub async fn file_sha256(db: &Db, index: &str, filename: &str) -> Result<Option<
     row.map(|r| r.try_get("sha256")).transpose()
 }
 
+/// Every file of `project` at `version` (PEP 440-normalized) in `index`:
+/// filename and sha256.
+pub async fn release_files(
+    db: &Db,
+    index: &str,
+    project: &str,
+    version: &str,
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(
+        "SELECT filename, sha256 FROM pypi_file \
+         WHERE index_name = $1 AND project = $2 AND version = $3",
+    )
+    .bind(index)
+    .bind(project)
+    .bind(version)
+    .fetch_all(&mut *db.reader().await?)
+    .await
+}
+
 /// An uploaded file whose blobs are durable, to record.
 #[derive(Debug)]
 pub struct NewUpload<'a> {

@@ -99,6 +99,20 @@ pub struct DistFilename {
     pub kind: DistKind,
 }
 
+impl DistFilename {
+    /// Whether `other`, of the same project and version, names the same
+    /// distribution: the same kind, build tag and compatibility tags, however
+    /// its name was spelled.
+    pub fn same_distribution(&self, other: &DistFilename) -> bool {
+        self.kind == other.kind
+            && self.build == other.build
+            && match (&self.tags, &other.tags) {
+                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+                (a, b) => a == b,
+            }
+    }
+}
+
 /// Characters a stored filename may hold.
 fn filename_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+' | b'!')

@@ -187,6 +187,19 @@ fn known_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettin
         .ok_or_else(|| PypiError::NotFound(format!("no index {index:?}")))
 }
 
+/// A hosted index, for a change to its files. A mirror's files follow its
+/// upstream: a yank or deletion there would be undone by the next refresh.
+fn hosted_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettings, PypiError> {
+    let settings = known_index(pypi, index)?;
+    if settings.kind == IndexKind::Mirror {
+        return Err(PypiError::MethodNotAllowed(format!(
+            "{index} is a mirror index: its files follow the upstream's; \
+             yank or delete in a hosted index"
+        )));
+    }
+    Ok(settings)
+}
+
 async fn post(
     req: HttpRequest,
     pypi: web::Data<Pypi>,
@@ -228,7 +241,7 @@ async fn manage(
     };
     match target(&req)? {
         Target::Yanked { index, filename } => {
-            known_index(&pypi, &index)?;
+            hosted_index(&pypi, &index)?;
             let reason = if put {
                 let reason = std::str::from_utf8(&body)
                     .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
@@ -255,7 +268,7 @@ async fn manage(
             filename,
             metadata: false,
         } if !put => {
-            known_index(&pypi, &index)?;
+            hosted_index(&pypi, &index)?;
             if !index::delete_file(&pypi.db, &index, &filename).await? {
                 return Err(PypiError::NotFound(format!(
                     "no file {filename:?} in index {index:?}"
@@ -268,7 +281,7 @@ async fn manage(
             project,
             version,
         } if !put => {
-            known_index(&pypi, &index)?;
+            hosted_index(&pypi, &index)?;
             let project = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
             let version =
                 name::normalize_version(&version).map_err(|e| PypiError::NotFound(e.0))?;
@@ -297,7 +310,9 @@ async fn read(req: HttpRequest, pypi: web::Data<Pypi>) -> Result<HttpResponse, P
         }
         Target::IndexRoot { index } => {
             known_index(&pypi, &index)?;
-            Ok(redirect("simple/"))
+            // Absolute: relative to `/pypi/root/dev` (no slash), `simple/`
+            // would be `/pypi/root/simple/`.
+            Ok(redirect(&format!("/pypi/{index}/simple/")))
         }
         Target::SimpleNoSlash => Ok(redirect("simple/")),
         Target::ProjectList { index } => {

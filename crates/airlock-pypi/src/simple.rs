@@ -96,10 +96,29 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-/// PEP 700's `upload-time`: ISO 8601 UTC with microseconds.
-fn upload_time(us: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_micros(us.max(0) as u64);
-    humantime::format_rfc3339_micros(time).to_string()
+/// PEP 700's `upload-time`: ISO 8601 UTC with microseconds; `None` when
+/// not known (stored as 0: a mirror's upstream page may not say), which
+/// leaves the key out rather than claim 1970 (uv's `--exclude-newer` and
+/// pip's `--uploaded-prior-to` read it).
+fn upload_time(us: i64) -> Option<String> {
+    let time = UNIX_EPOCH + Duration::from_micros(u64::try_from(us).ok().filter(|&us| us > 0)?);
+    Some(humantime::format_rfc3339_micros(time).to_string())
+}
+
+/// A file's size; `None` when not known yet (stored as 0: a mirror learns
+/// it when it first fetches the file; no distribution is empty).
+fn known_size(size: u64) -> Option<u64> {
+    (size > 0).then_some(size)
+}
+
+/// The api-version of a page: 1.1 (PEP 700) requires every file's `size`;
+/// a page with a size still unknown is a 1.0 page.
+fn page_api_version(files: &[PageFile]) -> &'static str {
+    if files.iter().all(|f| known_size(f.size).is_some()) {
+        API_VERSION
+    } else {
+        "1.0"
+    }
 }
 
 /// The relative URL of a file from its project page (`…/simple/<project>/`).
@@ -118,8 +137,9 @@ pub fn project_page(format: Format, project: &str, files: &[PageFile]) -> String
 fn project_html(project: &str, files: &[PageFile]) -> String {
     use std::fmt::Write as _;
     let project = escape(project);
+    let api_version = page_api_version(files);
     let mut out = format!(
-        "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"{API_VERSION}\">\
+        "<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"{api_version}\">\
          <title>Links for {project}</title></head><body>\n<h1>Links for {project}</h1>\n"
     );
     for file in files {
@@ -146,13 +166,13 @@ fn project_html(project: &str, files: &[PageFile]) -> String {
             );
         }
         // Not in PEP 503, but uv reads them from HTML pages too.
-        let _ = writeln!(
-            out,
-            " data-size=\"{}\" data-upload-time=\"{}\">{}</a><br>",
-            file.size,
-            upload_time(file.upload_time_us),
-            escape(&file.filename)
-        );
+        if let Some(size) = known_size(file.size) {
+            let _ = write!(out, " data-size=\"{size}\"");
+        }
+        if let Some(time) = upload_time(file.upload_time_us) {
+            let _ = write!(out, " data-upload-time=\"{time}\"");
+        }
+        let _ = writeln!(out, ">{}</a><br>", escape(&file.filename));
     }
     out.push_str("</body></html>\n");
     out
@@ -189,9 +209,10 @@ struct JsonFile<'a> {
     core_metadata: Option<Hashes<'a>>,
     #[serde(rename = "dist-info-metadata", skip_serializing_if = "Option::is_none")]
     dist_info_metadata: Option<Hashes<'a>>,
-    size: u64,
-    #[serde(rename = "upload-time")]
-    upload_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(rename = "upload-time", skip_serializing_if = "Option::is_none")]
+    upload_time: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -211,7 +232,7 @@ fn project_json(project: &str, files: &[PageFile]) -> String {
     versions.dedup_by(|a, b| a.1 == b.1);
     let page = JsonProject {
         meta: Meta {
-            api_version: API_VERSION,
+            api_version: page_api_version(files),
         },
         name: project,
         versions: versions.into_iter().map(|(_, v)| v).collect(),
@@ -234,7 +255,7 @@ fn project_json(project: &str, files: &[PageFile]) -> String {
                     }),
                     core_metadata: metadata,
                     dist_info_metadata: metadata_alias,
-                    size: f.size,
+                    size: known_size(f.size),
                     upload_time: upload_time(f.upload_time_us),
                 }
             })
@@ -376,5 +397,28 @@ mod tests {
         assert_eq!(f["size"], 12);
         assert_eq!(f["upload-time"], "2026-08-01T12:00:00.000001Z");
         assert!(f.get("yanked").is_none());
+    }
+
+    /// A mirror's file whose upstream page gave no size or time (stored as
+    /// 0): nothing made up, and the page says api-version 1.0, which does
+    /// not require `size`.
+    #[test]
+    fn unknown_sizes_and_times_are_left_out() {
+        let unknown = PageFile {
+            size: 0,
+            upload_time_us: 0,
+            ..file("foo-1.0.tar.gz", None, false)
+        };
+        let json = project_page(Format::Json, "foo", std::slice::from_ref(&unknown));
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(v["meta"]["api-version"], "1.0");
+        assert!(v["files"][0].get("size").is_none(), "{json}");
+        assert!(v["files"][0].get("upload-time").is_none(), "{json}");
+        let html = project_page(Format::Html, "foo", &[unknown]);
+        assert!(
+            !html.contains("data-size") && !html.contains("data-upload-time"),
+            "{html}"
+        );
+        assert!(html.contains("content=\"1.0\""), "{html}");
     }
 }

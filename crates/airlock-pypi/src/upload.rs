@@ -223,6 +223,16 @@ async fn store(
     if let Some(existing) = index::file_sha256(&pypi.db, index, &content.filename).await? {
         return same_or_conflict(&content.filename, &existing, &sha256);
     }
+    // The same distribution under another spelling of its filename
+    // (`Foo.Bar_baz-1.0-…` and `foo_bar_baz-1.0-…` name one wheel): files are
+    // immutable whatever the spelling, and a yanked release stays yanked.
+    for (other, existing) in
+        index::release_files(&pypi.db, index, &filename.project, &version_norm).await?
+    {
+        if name::parse_filename(&other).is_ok_and(|o| o.same_distribution(&filename)) {
+            return same_or_conflict(&other, &existing, &sha256);
+        }
+    }
     let info = {
         let path = content.staged.path().to_owned();
         let checked = filename.clone();

@@ -123,7 +123,12 @@ impl RawFile {
             return None;
         }
         let upload_time_us = self.upload_time.as_deref().and_then(|t| {
-            let time = humantime::parse_rfc3339_weak(t.trim_end_matches('Z')).ok()?;
+            // UTC as `Z` or `+00:00` (both appear on indexes).
+            let utc = t
+                .strip_suffix('Z')
+                .or_else(|| t.strip_suffix("+00:00"))
+                .unwrap_or(t);
+            let time = humantime::parse_rfc3339_weak(utc).ok()?;
             let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
             i64::try_from(since.as_micros()).ok()
         });
@@ -399,6 +404,15 @@ mod tests {
         assert_eq!(f.sha256, "b".repeat(64));
         assert_eq!(f.size, Some(12));
         assert_eq!(f.upload_time_us, Some(1_704_164_645_000_006));
+        let offset = page.replace(".000006Z", ".000006+00:00");
+        let files = parse(
+            "foo-bar",
+            &page_url(),
+            Some("application/vnd.pypi.simple.v1+json"),
+            offset.as_bytes(),
+        )
+        .expect("parse");
+        assert_eq!(files[0].upload_time_us, Some(1_704_164_645_000_006));
         assert_eq!(f.yanked.as_deref(), Some("bad"));
         assert_eq!(f.metadata.as_deref(), Some(""));
         assert_eq!(f.version, "1.0+local");

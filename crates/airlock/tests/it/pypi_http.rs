@@ -638,3 +638,63 @@ fn pypi_an_upload_cut_by_kill_9_leaves_nothing() {
         "0 blobs in the index, 0 on disk; 0 errors, 0 warnings",
     );
 }
+
+/// `Airlock.Dep-2.0-…whl` and `airlock_dep-2.0-…whl` name one distribution:
+/// files are immutable however the name is spelled (other bytes: 409; the
+/// same bytes: 200, nothing added). And an index URL without its slash
+/// redirects to its own simple page.
+#[test]
+fn pypi_one_distribution_is_one_file_however_its_name_is_spelled() {
+    let dir = scratch();
+    let dist_dir = dir.path().join("dist");
+    std::fs::create_dir_all(&dist_dir).expect("dist");
+    let dep = dists().remove(2);
+    let whl = dep.wheel(&dist_dir);
+    let bytes = std::fs::read(&whl).expect("whl");
+    let name = dep.wheel_name();
+    let airlock = Airlock::start(&dir.path().join("data"), &hosted_config(), &[]);
+    let client = http();
+    let url = airlock.url("/pypi/root/dev/");
+    assert_eq!(upload(&client, &url, "airlock-dep", "2.0", &whl).0, 200);
+    let respelled = name.replacen("airlock_dep", "Airlock.Dep", 1);
+    assert_ne!(respelled, name);
+    let send = |body: &[u8]| {
+        let sha = hex(&Sha256::digest(body));
+        post(
+            &client,
+            &url,
+            Some(&basic("ci", "secret")),
+            upload_body(
+                &upload_fields("airlock-dep", "2.0", &sha),
+                Some((&respelled, body)),
+            ),
+        )
+    };
+    let mut other = bytes.clone();
+    other.extend_from_slice(b"other bytes");
+    let (status, said) = send(&other);
+    assert_eq!(status, 409, "{said}");
+    assert!(said.contains(&name), "{said}");
+    assert_eq!(send(&bytes).0, 200);
+    let page = client
+        .get(airlock.url("/pypi/root/dev/simple/airlock-dep/"))
+        .header(header::ACCEPT, PIP_ACCEPT)
+        .send()
+        .expect("page")
+        .text()
+        .expect("body");
+    let files: serde_json::Value = serde_json::from_str(&page).expect("json");
+    assert_eq!(files["files"].as_array().map(Vec::len), Some(1), "{page}");
+
+    let root = no_redirects()
+        .get(airlock.url("/pypi/root/dev"))
+        .send()
+        .expect("GET");
+    assert_eq!(root.status(), 301);
+    assert_eq!(
+        root.headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok()),
+        Some("/pypi/root/dev/simple/")
+    );
+}
