@@ -229,6 +229,50 @@ impl Found {
 struct InfoJson {
     #[serde(rename = "Version")]
     version: String,
+    /// What the go command decodes into a `time.Time`: absent, `null`, or an
+    /// RFC 3339 string. Anything else makes every later `go` command that
+    /// reads the stored file fail.
+    #[serde(rename = "Time", default)]
+    time: Option<serde_json::Value>,
+}
+
+/// Whether `s` is a time as Go's `time.RFC3339` parses it:
+/// `2006-01-02T15:04:05[.fraction](Z|±07:00)`.
+fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |range: std::ops::Range<usize>| {
+        b.get(range.clone())
+            .filter(|d| d.iter().all(u8::is_ascii_digit))
+            .and_then(|d| std::str::from_utf8(d).ok()?.parse::<u32>().ok())
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let date_time = at(4, b'-')
+        && at(7, b'-')
+        && at(10, b'T')
+        && at(13, b':')
+        && at(16, b':')
+        && digits(0..4).is_some()
+        && digits(5..7).is_some_and(|m| (1..=12).contains(&m))
+        && digits(8..10).is_some_and(|d| (1..=31).contains(&d))
+        && digits(11..13).is_some_and(|h| h < 24)
+        && digits(14..16).is_some_and(|m| m < 60)
+        && digits(17..19).is_some_and(|s| s < 60);
+    if !date_time {
+        return false;
+    }
+    let mut rest = &s[19..];
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let n = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 {
+            return false;
+        }
+        rest = &fraction[n..];
+    }
+    match rest.as_bytes() {
+        b"Z" => true,
+        [b'+' | b'-', h1, h2, b':', m1, m2] => [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()),
+        _ => false,
+    }
 }
 
 impl GoProxy {
@@ -850,8 +894,14 @@ impl GoProxy {
                     versions.extend(
                         text.lines()
                             .filter_map(|l| l.split_whitespace().next())
+                            // As the go command reads a list: no pseudo-versions,
+                            // and only versions this path can have (no v2.0.0
+                            // for a path without /v2).
                             .filter(|v| {
-                                semver::is_valid(v) && crate::module::is_canonical_version(v)
+                                semver::is_valid(v)
+                                    && crate::module::is_canonical_version(v)
+                                    && !semver::is_pseudo(v)
+                                    && crate::module::check_version_of(module, v).is_ok()
                             })
                             .map(str::to_owned),
                     );
@@ -882,6 +932,10 @@ impl GoProxy {
     /// `@latest` as JSON: the upstream's answer, or else the best stored version
     /// (highest release, else highest pre-release, else newest pseudo-version).
     pub async fn latest(&self, module: &str, fetch: bool) -> Result<Vec<u8>, GoError> {
+        // An upstream that failed (not a "not found"): its error is the answer
+        // when storage has none, so that `GOPROXY=airlock,next` moves on and
+        // the user sees the cause.
+        let mut outage = None;
         if fetch {
             let rel = format!("{}/@latest", escape_path(module)?);
             match self.fetch_small(&rel, MAX_INFO_SIZE).await {
@@ -890,17 +944,20 @@ impl GoProxy {
                     return Ok(body);
                 }
                 Err(e) => {
-                    tracing::debug!(module, error = %e, "upstream @latest failed; computing from storage")
+                    tracing::debug!(module, error = %e, "upstream @latest failed; computing from storage");
+                    outage = upstream_outage(e);
                 }
             }
         }
         let stored = index::versions(&self.db, module, FileKind::Zip).await?;
-        let best = best_version(&stored).ok_or_else(|| {
-            GoError::NotFound(format!(
-                "{module}: no version stored in this airlock{}",
-                self.offline_hint()
-            ))
-        })?;
+        let Some(best) = best_version(&stored) else {
+            return Err(outage.unwrap_or_else(|| {
+                GoError::NotFound(format!(
+                    "{module}: no version stored in this airlock{}",
+                    self.offline_hint()
+                ))
+            }));
+        };
         self.info_json(module, &best).await
     }
 
@@ -927,16 +984,21 @@ impl GoProxy {
         query: &str,
         fetch: bool,
     ) -> Result<Vec<u8>, GoError> {
+        let mut outage = None;
         if fetch {
             match self.query_upstream(module, query).await {
                 Ok(body) => return Ok(body),
                 Err(e @ GoError::BadContent(_)) => return Err(e),
                 Err(e) => {
-                    tracing::debug!(module, query, error = %e, "upstream query failed; resolving from storage")
+                    tracing::debug!(module, query, error = %e, "upstream query failed; resolving from storage");
+                    outage = upstream_outage(e);
                 }
             }
         }
-        self.query_stored(module, query).await
+        match (self.query_stored(module, query).await, outage) {
+            (Err(GoError::NotFound(_)), Some(outage)) => Err(outage),
+            (answer, _) => answer,
+        }
     }
 
     /// Forwards a query to the upstreams and checks the answer.
@@ -1209,12 +1271,24 @@ pub fn info_version(bytes: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("invalid .info JSON: {e}"))
 }
 
-/// A `.info` must be JSON with a `Version`; for a canonical request, that version.
+/// `e` when it says the upstreams could not answer (rather than that they
+/// have no such module or version).
+fn upstream_outage(e: GoError) -> Option<GoError> {
+    (!matches!(e, GoError::NotFound(_))).then_some(e)
+}
+
+/// A `.info` must be JSON with a `Version` and, if any, an RFC 3339 `Time`;
+/// for a canonical request, that version.
 pub fn check_info(bytes: &[u8], version: Option<&str>) -> Result<(), String> {
     let info: InfoJson =
         serde_json::from_slice(bytes).map_err(|e| format!("invalid .info JSON: {e}"))?;
     if !semver::is_valid(&info.version) {
         return Err(format!(".info has invalid Version {:?}", info.version));
+    }
+    match &info.time {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(t)) if is_rfc3339(t) => {}
+        Some(other) => return Err(format!(".info has invalid Time {other}")),
     }
     match version {
         Some(v) if v != info.version => Err(format!(".info is for {:?}, not {v:?}", info.version)),
@@ -1392,5 +1466,28 @@ mod tests {
         .is_ok());
         assert!(check_info(br#"{"Version":"v1.0.1"}"#, Some("v1.0.0")).is_err());
         assert!(check_info(b"not json", None).is_err());
+        for good in [
+            "2020-01-01T00:00:00Z",
+            "2019-09-04T16:43:31.123456789Z",
+            "2021-02-03T04:05:06+02:00",
+            "2021-02-03T04:05:06.5-07:30",
+        ] {
+            let info = format!(r#"{{"Version":"v1.0.0","Time":"{good}"}}"#);
+            assert!(check_info(info.as_bytes(), None).is_ok(), "{good}");
+        }
+        assert!(check_info(br#"{"Version":"v1.0.0","Time":null}"#, None).is_ok());
+        for bad in [
+            r#""yesterday""#,
+            "12345",
+            r#""2020-01-01 00:00:00Z""#,
+            r#""2020-13-01T00:00:00Z""#,
+            r#""2020-01-01T00:00:00""#,
+            r#""2020-01-01T00:00:00.Z""#,
+            r#""2020-01-01T24:00:00Z""#,
+            r#""2020-01-01T00:00:00+0200""#,
+        ] {
+            let info = format!(r#"{{"Version":"v1.0.0","Time":{bad}}}"#);
+            assert!(check_info(info.as_bytes(), None).is_err(), "{bad}");
+        }
     }
 }

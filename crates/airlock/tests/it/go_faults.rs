@@ -135,6 +135,14 @@ fn upstream_faults_store_nothing() {
             "not \"v1.0.0\"",
         ),
         (INFO, Fault::Status(503), 502, "answered 503"),
+        // The go command cannot read such a Time: stored, it would fail
+        // every later `go mod download` of the version.
+        (
+            INFO,
+            Fault::Body(br#"{"Version":"v1.0.0","Time":"yesterday"}"#.to_vec()),
+            502,
+            "invalid Time",
+        ),
     ];
     for (i, (path, fault, status, reason)) in cases.into_iter().enumerate() {
         let data = w.path().join(format!("data{i}"));
@@ -566,4 +574,31 @@ fn a_file_served_before_it_is_stored_is_lost_to_kill_9_and_kept_by_sigterm() {
         &["--verify"],
         "1 blobs in the index, 1 on disk; 0 errors",
     );
+}
+
+/// When the upstreams fail and storage has nothing, `@latest` and queries
+/// answer with the upstream's error (502), not a 404: with
+/// `GOPROXY=airlock,next` the go command must not take an outage for "no
+/// such module" (a 404 makes it try the next proxy, hiding the cause).
+#[test]
+fn an_upstream_outage_is_not_a_not_found_for_latest_and_queries() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let config = without_prefetch(&go_config(&upstream.base, &[], ""));
+    let airlock = Airlock::start(&w.path().join("data"), &config, &[]);
+    let client = http();
+    for path in [
+        "/example.com/airlock/words/@latest",
+        "/example.com/airlock/words/@v/master.info",
+    ] {
+        upstream.set(path, Fault::Status(503));
+        let r = client
+            .get(airlock.url(&format!("/go{path}")))
+            .send()
+            .expect("request");
+        assert_eq!(r.status(), 502, "{path}");
+        let body = r.text().expect("body");
+        assert!(body.contains("answered 503"), "{path}: {body}");
+    }
 }
