@@ -68,10 +68,15 @@ impl ResponseError for PypiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let body = if status.is_server_error() {
+        // An internal error's details stay in the log; an upstream's (502,
+        // URLs redacted) are what the client needs to see.
+        let body = if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "pypi internal error");
             "internal error (see the airlock log)\n".to_owned()
         } else {
+            if status.is_server_error() {
+                tracing::warn!(error = %self, "pypi upstream error");
+            }
             format!("{self}\n")
         };
         let mut response = HttpResponse::build(status);
