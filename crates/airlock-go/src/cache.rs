@@ -125,6 +125,24 @@ impl Caches {
         pending.get(&file_key(module, version, kind)).cloned()
     }
 
+    /// The versions of `module` with a file (of `kind`, or of any kind)
+    /// pending: fetched and checked, its row not yet in the index. What
+    /// answers computed from the index (`@v/list`, `@latest`, queries) add, so
+    /// that a version just fetched is in them at once, not after the
+    /// write-behind turn.
+    pub fn pending_versions(&self, module: &str, kind: Option<FileKind>) -> Vec<String> {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let prefix = format!("{module}@");
+        pending
+            .keys()
+            .filter_map(|key| {
+                let (version, ext) = key.strip_prefix(&prefix)?.rsplit_once('.')?;
+                let kind_ok = kind.is_none_or(|k| k.as_str() == ext);
+                kind_ok.then(|| version.to_owned())
+            })
+            .collect()
+    }
+
     /// Serves `bytes` for this file until the guard is dropped: from when they
     /// passed their checks until their row is cached (drop the guard after
     /// [`Caches::put_file`], so there is no moment with neither).
@@ -200,6 +218,16 @@ mod tests {
             Some(&b"z"[..])
         );
         assert!(caches.pending("m", "v1.0.0", FileKind::Mod).is_none());
+        let _info = caches.hold_pending("m", "v1.1.0", FileKind::Info, Bytes::from_static(b"i"));
+        let _other =
+            caches.hold_pending("m/sub", "v9.0.0", FileKind::Zip, Bytes::from_static(b"z"));
+        assert_eq!(
+            caches.pending_versions("m", Some(FileKind::Zip)),
+            ["v1.0.0"]
+        );
+        let mut any = caches.pending_versions("m", None);
+        any.sort();
+        assert_eq!(any, ["v1.0.0", "v1.1.0"]);
         drop(guard);
         assert!(caches.pending("m", "v1.0.0", FileKind::Zip).is_none());
     }

@@ -881,7 +881,7 @@ impl GoProxy {
     /// `@v/list`: upstream versions merged with stored ones; when the upstreams
     /// cannot answer (or offline), the stored versions that have a zip.
     pub async fn list(&self, module: &str, fetch: bool) -> Result<Vec<String>, GoError> {
-        let stored = index::versions(&self.db, module, FileKind::Zip).await?;
+        let stored = self.zip_versions(module).await?;
         let mut versions: Vec<String> = stored
             .into_iter()
             .filter(|v| !semver::is_pseudo(v))
@@ -949,7 +949,7 @@ impl GoProxy {
                 }
             }
         }
-        let stored = index::versions(&self.db, module, FileKind::Zip).await?;
+        let stored = self.zip_versions(module).await?;
         let Some(best) = best_version(&stored) else {
             return Err(outage.unwrap_or_else(|| {
                 GoError::NotFound(format!(
@@ -961,8 +961,19 @@ impl GoProxy {
         self.info_json(module, &best).await
     }
 
+    /// The versions of `module` whose zip is stored or pending (see
+    /// [`crate::cache::Caches::pending_versions`]).
+    async fn zip_versions(&self, module: &str) -> Result<Vec<String>, GoError> {
+        let mut versions = index::versions(&self.db, module, FileKind::Zip).await?;
+        versions.extend(self.caches.pending_versions(module, Some(FileKind::Zip)));
+        Ok(versions)
+    }
+
     /// The `.info` of a stored version, or one synthesized from the version.
     async fn info_json(&self, module: &str, version: &str) -> Result<Vec<u8>, GoError> {
+        if let Some(info) = self.caches.pending(module, version, FileKind::Info) {
+            return Ok(info.to_vec());
+        }
         if let Some(info) = index::find_file(&self.db, module, version, FileKind::Info).await? {
             return self.read_small(&info).await;
         }
@@ -1078,7 +1089,10 @@ impl GoProxy {
 
     /// Resolves a query from what is stored (see [`crate::query`]).
     async fn query_stored(&self, module: &str, query: &str) -> Result<Vec<u8>, GoError> {
-        let stored = index::stored_versions(&self.db, module).await?;
+        let mut stored = index::stored_versions(&self.db, module).await?;
+        stored.extend(self.caches.pending_versions(module, None));
+        stored.sort();
+        stored.dedup();
         let not_found = |why: String| {
             GoError::NotFound(format!("{module}@{query}: {why}{}", self.offline_hint()))
         };

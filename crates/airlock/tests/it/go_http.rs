@@ -394,3 +394,34 @@ fn bad_paths_get_404_and_change_nothing() {
     drop(airlock);
     assert_fsck(&data, &[], "0 blobs in the index, 0 on disk");
 }
+
+/// A version just fetched is in `@v/list`, `@latest` and queries answered
+/// from storage at once, while its row still waits for its write-behind
+/// turn: `go get m@v1.0.0` and then `go list -m -versions m` agree.
+#[test]
+fn a_version_just_fetched_is_listed_at_once() {
+    let w = scratch();
+    write_go_upstream(w.path());
+    let upstream = Faulty::start(&w.path().join("proxy"));
+    let config = without_prefetch(&go_config(&upstream.base, &[], ""));
+    let airlock = Airlock::start(&w.path().join("data"), &config, &[]);
+    let client = http();
+    let get = |path: &str, fetch: bool| {
+        client
+            .get(airlock.url(path))
+            .header("disable-module-fetch", if fetch { "false" } else { "true" })
+            .send()
+            .expect("request")
+    };
+    let module = "/go/example.com/airlock/words/@v";
+    for kind in ["info", "mod", "zip"] {
+        assert_eq!(get(&format!("{module}/v1.0.0.{kind}"), true).status(), 200);
+    }
+    let list = get(&format!("{module}/list"), false);
+    assert_eq!(list.status(), 200);
+    assert_eq!(list.text().expect("list"), "v1.0.0\n");
+    let latest = get("/go/example.com/airlock/words/@latest", false);
+    assert_eq!(latest.status(), 200);
+    assert!(latest.text().expect("latest").contains("\"v1.0.0\""));
+    assert_eq!(get(&format!("{module}/v1.info"), false).status(), 200);
+}
