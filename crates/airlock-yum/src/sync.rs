@@ -177,6 +177,8 @@ pub async fn sync(
     let current = index::current_files(&yum.db, repo).await?;
     if !settings.filtered() && current.get(REPOMD).map(|f| &f.digest) == Some(&repomd_digest) {
         report.unchanged = true;
+        // What the unchanged snapshot serves, for the summary line.
+        report.packages = current.keys().filter(|path| path.ends_with(".rpm")).count();
         return Ok(report);
     }
     let (generation, pending) = index::begin_sync(&yum.db, repo).await?;

@@ -237,6 +237,7 @@ fn dnf_uses_a_synced_mirror_online_then_offline() {
     // changes nothing: clients' metadata caches stay valid.
     let out = sync_ok(&data, &config);
     assert!(out.contains("unchanged"), "{out}");
+    assert!(!out.contains(": 0 packages"), "{out}");
     assert_eq!(upstream.total(), fetched_once + 1);
     assert_eq!(
         String::from_utf8(get_bytes(&airlock, "repodata/repomd.xml")).expect("utf-8"),
