@@ -186,7 +186,10 @@ fn start(status: StatusCode, etag: Option<&str>, how: BlobResponse<'_>) -> HttpR
     }
     builder
         .insert_header((header::CACHE_CONTROL, how.cache_control))
-        .insert_header((CACHE_HEADER, how.cache.as_str()));
+        .insert_header((CACHE_HEADER, how.cache.as_str()))
+        // Stored bytes are what a client pushed or an upstream sent: never
+        // to be sniffed into HTML by a browser.
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"));
     builder
 }
 

@@ -162,9 +162,13 @@ pub fn parse(bytes: &[u8], content_type: Option<&str>) -> Result<ManifestInfo, O
         .map(|s| parse_digest(&s.digest))
         .transpose()
         .map_err(|e| OciError::ManifestInvalid(format!("subject: {e}")))?;
+    // Empty is missing: then the config's media type (distribution-spec,
+    // listing referrers).
     let artifact_type = doc
         .artifact_type
-        .or_else(|| doc.config.as_ref().and_then(|c| c.media_type.clone()));
+        .filter(|t| !t.is_empty())
+        .or_else(|| doc.config.as_ref().and_then(|c| c.media_type.clone()))
+        .filter(|t| !t.is_empty());
     let annotations = doc
         .annotations
         .filter(|a| !a.is_empty())
@@ -201,6 +205,13 @@ mod tests {
         assert_eq!(info.annotations.as_deref(), Some(r#"{"k":"v"}"#));
         assert_eq!(info.references.len(), 2);
         assert!(info.references[1].may_be_absent);
+        // An empty artifactType is a missing one: the config's media type.
+        let empty = doc.replace("application/x-sig", "");
+        let info = parse(empty.as_bytes(), Some(OCI_MANIFEST)).expect("parse");
+        assert_eq!(
+            info.artifact_type.as_deref(),
+            Some("application/vnd.oci.empty.v1+json")
+        );
     }
 
     #[test]

@@ -17,7 +17,6 @@ use airlock_core::store::StoreError;
 use airlock_core::upload::UploadArea;
 use bytes::BytesMut;
 use futures_util::StreamExt as _;
-use serde::Deserialize;
 use std::sync::Arc;
 
 /// Sent on every answer: docker clients check it on `/v2/`.
@@ -51,20 +50,38 @@ fn respond(status: StatusCode) -> HttpResponseBuilder {
     b
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct Query {
     digest: Option<String>,
     mount: Option<String>,
     from: Option<String>,
     n: Option<String>,
     last: Option<String>,
-    #[serde(rename = "artifactType")]
     artifact_type: Option<String>,
     /// The algorithm the client will name an upload's bytes by (distribution-spec main).
-    #[serde(rename = "digest-algorithm")]
     digest_algorithm: Option<String>,
     /// containerd's mirror parameter: the registry the client's reference names.
     ns: Option<String>,
+}
+
+/// The query parameters, each parameter's first value: a repeated one
+/// (`?digest=a&digest=b`) must not make every parameter vanish, as a
+/// deserializer that refuses duplicates would.
+fn parse_query(query: &str) -> Query {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(query)
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let first = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    Query {
+        digest: first("digest"),
+        mount: first("mount"),
+        from: first("from"),
+        n: first("n"),
+        last: first("last"),
+        artifact_type: first("artifactType"),
+        digest_algorithm: first("digest-algorithm"),
+        ns: first("ns"),
+    }
 }
 
 async fn handle(
@@ -79,9 +96,7 @@ async fn handle(
         None => raw,
     };
     let endpoint = path::parse(tail)?;
-    let query = web::Query::<Query>::from_query(req.query_string())
-        .map(web::Query::into_inner)
-        .unwrap_or_default();
+    let query = parse_query(req.query_string());
     let method = req.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
     match endpoint {
@@ -510,6 +525,18 @@ async fn put_manifest(
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").trim());
     let info = manifest::parse(&body, content_type)?;
+    // Served back under this type: nothing a browser would render (a pushed
+    // `text/html` would be a page on the registry's origin).
+    if !manifest::is_manifest_type(&info.media_type) {
+        return Err(OciError::ManifestInvalid(format!(
+            "media type {} is not a manifest's: push {}, {}, {} or {}",
+            info.media_type,
+            manifest::OCI_MANIFEST,
+            manifest::OCI_INDEX,
+            manifest::DOCKER_MANIFEST,
+            manifest::DOCKER_LIST
+        )));
+    }
     let missing = index::missing(&reg.db, name, &info).await?;
     if !missing.is_empty() {
         return Err(OciError::ManifestBlobUnknown(missing));
@@ -708,7 +735,9 @@ impl Session<'_> {
                 size: self.received,
             });
         }
-        let length = end - start + 1;
+        let length = (end - start).checked_add(1).ok_or_else(|| {
+            OciError::BlobUploadInvalid(format!("Content-Range {text:?} is out of range"))
+        })?;
         if let Some(declared) = content_length(req) {
             if declared != length {
                 return Err(OciError::SizeInvalid(format!(
@@ -864,4 +893,24 @@ async fn referrers(
         response.insert_header(("oci-filters-applied", "artifactType"));
     }
     Ok(response.body(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_query_parameter_keeps_its_first_value_and_the_others() {
+        let q = parse_query("digest=sha256%3Aaa&digest=sha256%3Abb&from=a&from=b&n=3");
+        assert_eq!(q.digest.as_deref(), Some("sha256:aa"));
+        assert_eq!(q.from.as_deref(), Some("a"));
+        assert_eq!(q.n.as_deref(), Some("3"));
+        assert_eq!(
+            parse_query("artifactType=x&digest-algorithm=sha512")
+                .artifact_type
+                .as_deref(),
+            Some("x")
+        );
+        assert!(parse_query("").digest.is_none());
+    }
 }

@@ -199,6 +199,19 @@ fn uploads_chunked_streamed_monolithic_mounted_and_refused() {
         assert_eq!(r.status(), 416, "{range}");
         assert_eq!(header(&r, "range"), "0-999");
     }
+    // A range whose length overflows: refused, not wrapped to nothing.
+    let fresh = reg
+        .req(Method::POST, "/v2/team/app/blobs/uploads/")
+        .send()
+        .expect("POST");
+    let r = reg
+        .req(Method::PATCH, &location(&fresh))
+        .header("content-range", format!("0-{}", u64::MAX))
+        .body(Vec::new())
+        .send()
+        .expect("PATCH");
+    assert_eq!(r.status(), 400);
+    assert_eq!(error_code(r), "BLOB_UPLOAD_INVALID");
     // A Content-Length that disagrees with Content-Range.
     let r = reg
         .req(Method::PATCH, &loc)
@@ -492,6 +505,12 @@ fn manifests_tags_referrers_and_deletes() {
     let r = reg.put_manifest(repo, "big", OCI_MANIFEST, &big);
     assert_eq!(r.status(), 413);
     let r = reg.put_manifest(repo, "bad", OCI_MANIFEST, b"{not json");
+    assert_eq!(error_code(r), "MANIFEST_INVALID");
+    // Only manifest types: a manifest pushed as text/html would be served
+    // back as a page on the registry's origin.
+    let html = br#"{"schemaVersion":2,"layers":[],"x":"<script>alert(1)</script>"}"#;
+    let r = reg.put_manifest(repo, "html", "text/html", html);
+    assert_eq!(r.status(), 400);
     assert_eq!(error_code(r), "MANIFEST_INVALID");
     let missing_child = index_of(&[("arm64", &Image::new("arm64", &[("b", b"b")]))]);
     let r = reg.put_manifest(repo, "multi", OCI_INDEX, &missing_child);
