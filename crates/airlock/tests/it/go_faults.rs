@@ -4,7 +4,7 @@
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::{module_zip, ModuleVersion};
 use crate::support::server::{assert_fsck, fsck, go_config, http, without_prefetch, Airlock};
-use crate::support::{eventually, noise, scratch, write_go_upstream};
+use crate::support::{eventually, go_upstream_and_airlock, noise, scratch, write_go_upstream};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 use zip::write::SimpleFileOptions;
@@ -583,10 +583,7 @@ fn a_file_served_before_it_is_stored_is_lost_to_kill_9_and_kept_by_sigterm() {
 #[test]
 fn an_upstream_outage_is_not_a_not_found_for_latest_and_queries() {
     let w = scratch();
-    write_go_upstream(w.path());
-    let upstream = Faulty::start(&w.path().join("proxy"));
-    let config = without_prefetch(&go_config(&upstream.base, &[], ""));
-    let airlock = Airlock::start(&w.path().join("data"), &config, &[]);
+    let (upstream, airlock) = go_upstream_and_airlock(w.path());
     let client = http();
     for path in [
         "/example.com/airlock/words/@latest",

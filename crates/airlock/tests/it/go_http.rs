@@ -7,7 +7,7 @@ use crate::support::gofixture::{module_zip, write_goproxy_tree};
 use crate::support::server::{
     assert_fsck, go_config, http, raw_get, run, without_prefetch, Airlock,
 };
-use crate::support::{eventually, go_graph, scratch, write_go_upstream};
+use crate::support::{eventually, go_graph, go_upstream_and_airlock, scratch, write_go_upstream};
 use std::time::Duration;
 
 fn zip_of(path: &str, version: &str) -> Vec<u8> {
@@ -401,10 +401,7 @@ fn bad_paths_get_404_and_change_nothing() {
 #[test]
 fn a_version_just_fetched_is_listed_at_once() {
     let w = scratch();
-    write_go_upstream(w.path());
-    let upstream = Faulty::start(&w.path().join("proxy"));
-    let config = without_prefetch(&go_config(&upstream.base, &[], ""));
-    let airlock = Airlock::start(&w.path().join("data"), &config, &[]);
+    let (_upstream, airlock) = go_upstream_and_airlock(w.path());
     let client = http();
     let get = |path: &str, fetch: bool| {
         client

@@ -54,6 +54,17 @@ fn upload(
     )
 }
 
+/// The fixture wheel `airlock_dep` 2.0, built under `dir`: its path, bytes
+/// and file name.
+fn dep_wheel(dir: &std::path::Path) -> (std::path::PathBuf, Vec<u8>, String) {
+    let dist_dir = dir.join("dist");
+    std::fs::create_dir_all(&dist_dir).expect("dist");
+    let dep = dists().remove(2);
+    let whl = dep.wheel(&dist_dir);
+    let bytes = std::fs::read(&whl).expect("whl");
+    (whl, bytes, dep.wheel_name())
+}
+
 fn no_redirects() -> Client {
     Client::builder()
         .no_proxy()
@@ -370,13 +381,8 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
 #[test]
 fn pypi_bad_uploads_are_refused_and_change_nothing() {
     let dir = scratch();
-    let dist_dir = dir.path().join("dist");
-    std::fs::create_dir_all(&dist_dir).expect("dist");
-    let dep = dists().remove(2);
-    let whl = dep.wheel(&dist_dir);
-    let bytes = std::fs::read(&whl).expect("whl");
+    let (_, bytes, name) = dep_wheel(dir.path());
     let sha = hex(&Sha256::digest(&bytes));
-    let name = dep.wheel_name();
     let data = dir.path().join("data");
     // Small enough for an oversize case, large enough for the fixture wheel.
     let config = hosted_config().replace("[pypi]\n", "[pypi]\nmax_upload_bytes = 8192\n");
@@ -646,12 +652,7 @@ fn pypi_an_upload_cut_by_kill_9_leaves_nothing() {
 #[test]
 fn pypi_one_distribution_is_one_file_however_its_name_is_spelled() {
     let dir = scratch();
-    let dist_dir = dir.path().join("dist");
-    std::fs::create_dir_all(&dist_dir).expect("dist");
-    let dep = dists().remove(2);
-    let whl = dep.wheel(&dist_dir);
-    let bytes = std::fs::read(&whl).expect("whl");
-    let name = dep.wheel_name();
+    let (whl, bytes, name) = dep_wheel(dir.path());
     let airlock = Airlock::start(&dir.path().join("data"), &hosted_config(), &[]);
     let client = http();
     let url = airlock.url("/pypi/root/dev/");

@@ -94,6 +94,15 @@ fn yum_add_command(data: &Path, files: &[&Path]) -> std::process::Command {
     command
 }
 
+/// A response header's value ("" when absent).
+fn header(r: &Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 fn get(airlock: &Airlock, path: &str) -> Response {
     client().get(airlock.url(path)).send().expect("GET")
 }
@@ -559,13 +568,6 @@ fn files_are_served_like_a_static_tree() {
     }
     let repomd_url = airlock.url(&format!("/yum/{REPO}/repodata/repomd.xml"));
     let first = client().get(&repomd_url).send().expect("GET");
-    let header = |r: &Response, name: &str| -> String {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
     assert_eq!(header(&first, "content-type"), "text/xml");
     let (etag, modified) = (header(&first, "etag"), header(&first, "last-modified"));
     assert!(
@@ -748,13 +750,6 @@ fn conditional_requests_and_methods_follow_rfc_9110() {
         upload(&airlock, name, std::fs::read(hello).expect("rpm")).status(),
         StatusCode::CREATED
     );
-    let header = |r: &Response, name: &str| -> String {
-        r.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned()
-    };
     let first = client().get(&url).send().expect("GET");
     let (old_etag, old_modified) = (header(&first, "etag"), header(&first, "last-modified"));
     let ranged = |if_range: &str| {

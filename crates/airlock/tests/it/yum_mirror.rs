@@ -97,6 +97,20 @@ fn sync(data: &Path, config: &str) -> std::process::Output {
     ])
 }
 
+/// `airlock sync yum` started in the background, its output dropped (a
+/// test that kills it midway).
+fn spawn_sync(data: &Path, config: &str) -> std::process::Child {
+    Command::new(binary())
+        .args(["sync", "yum", REPO, "--config"])
+        .arg(write_config(data, config))
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sync")
+}
+
 fn sync_ok(data: &Path, config: &str) -> String {
     let out = sync(data, config);
     assert!(
@@ -332,16 +346,7 @@ fn upstream_faults_and_kill_9_leave_the_previous_snapshot_served() {
         &true_path,
         Fault::Stall(1000, std::time::Duration::from_secs(30)),
     );
-    let config_path = write_config(&data, &config);
-    let mut child = Command::new(binary())
-        .args(["sync", "yum", REPO, "--config"])
-        .arg(&config_path)
-        .arg("--data-dir")
-        .arg(&data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn sync");
+    let mut child = spawn_sync(&data, &config);
     let hits = upstream.hits(&true_path);
     crate::support::eventually("the sync to reach the stalled package", || {
         upstream.hits(&true_path) > hits
@@ -586,15 +591,7 @@ fn a_stalled_package_does_not_hold_back_the_others_commit() {
     );
     let config = mirror_config(&upstream.base, "");
     let data = dir.path().join("data");
-    let mut child = Command::new(binary())
-        .args(["sync", "yum", REPO, "--config"])
-        .arg(write_config(&data, &config))
-        .arg("--data-dir")
-        .arg(&data)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn sync");
+    let mut child = spawn_sync(&data, &config);
     crate::support::eventually("both packages to be asked for", || {
         upstream.hits(&hello_path) > 0 && upstream.hits(&true_path) > 0
     });

@@ -120,6 +120,17 @@ pub fn write_go_upstream(dir: &Path) -> gofixture::SumDb {
     )
 }
 
+/// [`write_go_upstream`] under `dir`, served by a [`faulty::Faulty`], and an
+/// airlock (no prefetch, no checksum database) whose upstream it is, its
+/// data under `<dir>/data`.
+pub fn go_upstream_and_airlock(dir: &Path) -> (faulty::Faulty, server::Airlock) {
+    write_go_upstream(dir);
+    let upstream = faulty::Faulty::start(&dir.join("proxy"));
+    let config = server::without_prefetch(&server::go_config(&upstream.base, &[], ""));
+    let airlock = server::Airlock::start(&dir.join("data"), &config, &[]);
+    (upstream, airlock)
+}
+
 /// `file://` URL of a directory.
 pub fn file_url(dir: &Path) -> String {
     format!("file://{}", dir.display())
