@@ -187,14 +187,19 @@ fn known_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettin
         .ok_or_else(|| PypiError::NotFound(format!("no index {index:?}")))
 }
 
-/// A hosted index, for a change to its files. A mirror's files follow its
-/// upstream: a yank or deletion there would be undone by the next refresh.
-fn hosted_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettings, PypiError> {
+/// A hosted index, for a change to its files (`doing`: "upload", "yank or
+/// delete"). A mirror's files follow its upstream: a change there would be
+/// undone by the next refresh.
+fn hosted_index<'a>(
+    pypi: &'a Pypi,
+    index: &str,
+    doing: &str,
+) -> Result<&'a crate::IndexSettings, PypiError> {
     let settings = known_index(pypi, index)?;
     if settings.kind == IndexKind::Mirror {
         return Err(PypiError::MethodNotAllowed(format!(
             "{index} is a mirror index: its files follow the upstream's; \
-             yank or delete in a hosted index"
+             {doing} in a hosted index"
         )));
     }
     Ok(settings)
@@ -208,11 +213,7 @@ async fn post(
 ) -> Result<HttpResponse, PypiError> {
     match target(&req)? {
         Target::IndexRoot { index } => {
-            if known_index(&pypi, &index)?.kind == IndexKind::Mirror {
-                return Err(PypiError::MethodNotAllowed(format!(
-                    "{index} is a mirror index; upload to a hosted index"
-                )));
-            }
+            hosted_index(&pypi, &index, "upload")?;
             upload::upload(&pypi, &index, &writer.0, &req, payload).await
         }
         _ => Err(PypiError::MethodNotAllowed(
@@ -241,7 +242,7 @@ async fn manage(
     };
     match target(&req)? {
         Target::Yanked { index, filename } => {
-            hosted_index(&pypi, &index)?;
+            hosted_index(&pypi, &index, "yank or delete")?;
             let reason = if put {
                 let reason = std::str::from_utf8(&body)
                     .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
@@ -268,7 +269,7 @@ async fn manage(
             filename,
             metadata: false,
         } if !put => {
-            hosted_index(&pypi, &index)?;
+            hosted_index(&pypi, &index, "yank or delete")?;
             if !index::delete_file(&pypi.db, &index, &filename).await? {
                 return Err(PypiError::NotFound(format!(
                     "no file {filename:?} in index {index:?}"
@@ -281,7 +282,7 @@ async fn manage(
             project,
             version,
         } if !put => {
-            hosted_index(&pypi, &index)?;
+            hosted_index(&pypi, &index, "yank or delete")?;
             let project = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
             let version =
                 name::normalize_version(&version).map_err(|e| PypiError::NotFound(e.0))?;

@@ -220,16 +220,17 @@ async fn store(
         (None, Some(_), Some(_)) => {}
         _ => return Err(bad("send sha256_digest (or md5_digest) with the file")),
     }
-    if let Some(existing) = index::file_sha256(&pypi.db, index, &content.filename).await? {
-        return same_or_conflict(&content.filename, &existing, &sha256);
-    }
-    // The same distribution under another spelling of its filename
-    // (`Foo.Bar_baz-1.0-…` and `foo_bar_baz-1.0-…` name one wheel): files are
-    // immutable whatever the spelling, and a yanked release stays yanked.
+    // The file itself, or the same distribution under another spelling of
+    // its filename (`Foo.Bar_baz-1.0-…` and `foo_bar_baz-1.0-…` name one
+    // wheel): files are immutable whatever the spelling, and a yanked
+    // release stays yanked. A stored filename of this project and version
+    // is among the release's files, so one query answers both.
     for (other, existing) in
         index::release_files(&pypi.db, index, &filename.project, &version_norm).await?
     {
-        if name::parse_filename(&other).is_ok_and(|o| o.same_distribution(&filename)) {
+        let same = other == content.filename
+            || name::parse_filename(&other).is_ok_and(|o| o.same_distribution(&filename));
+        if same {
             return same_or_conflict(&other, &existing, &sha256);
         }
     }
