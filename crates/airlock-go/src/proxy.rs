@@ -969,13 +969,23 @@ impl GoProxy {
         Ok(versions)
     }
 
+    /// The bytes of a version's `.info`, pending or stored. Pending first: its
+    /// row is committed before the pending bytes are let go, so one of the two
+    /// always has a file that was fetched.
+    async fn stored_info(&self, module: &str, version: &str) -> Result<Option<Vec<u8>>, GoError> {
+        if let Some(info) = self.caches.pending(module, version, FileKind::Info) {
+            return Ok(Some(info.to_vec()));
+        }
+        match index::find_file(&self.db, module, version, FileKind::Info).await? {
+            Some(info) => Ok(Some(self.read_small(&info).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// The `.info` of a stored version, or one synthesized from the version.
     async fn info_json(&self, module: &str, version: &str) -> Result<Vec<u8>, GoError> {
-        if let Some(info) = self.caches.pending(module, version, FileKind::Info) {
-            return Ok(info.to_vec());
-        }
-        if let Some(info) = index::find_file(&self.db, module, version, FileKind::Info).await? {
-            return self.read_small(&info).await;
+        if let Some(info) = self.stored_info(module, version).await? {
+            return Ok(info);
         }
         let mut json = serde_json::json!({ "Version": version });
         if let Some(time) = semver::pseudo_time(version) {
@@ -1112,10 +1122,10 @@ impl GoProxy {
             query::QueryKind::Commit(prefix) => {
                 let mut revisions = Vec::with_capacity(stored.len());
                 for version in stored {
-                    let hash = match index::find_file(&self.db, module, &version, FileKind::Info).await? {
-                        Some(info) => query::origin_hash(&self.read_small(&info).await?),
-                        None => None,
-                    };
+                    // A pending .info counts: without its commit, a tag just
+                    // fetched would lose to the pseudo-version of its commit.
+                    let info = self.stored_info(module, &version).await?;
+                    let hash = info.and_then(|info| query::origin_hash(&info));
                     revisions.push(query::StoredRevision { version, hash });
                 }
                 match query::resolve_commit(&prefix, &revisions) {
