@@ -19,6 +19,10 @@ pub enum GoError {
     /// Nothing stored, and nothing upstream (or offline).
     #[error("not found: {0}")]
     NotFound(String),
+    /// A method other than GET or HEAD: the proxy is read-only over HTTP
+    /// (modules come in through upstreams and `airlock import`).
+    #[error("method {0} is not allowed: the Go module proxy answers GET and HEAD")]
+    MethodNotAllowed(String),
     /// The upstreams failed (connection, 5xx, truncated body).
     #[error("bad upstream: {0}")]
     Upstream(UpstreamError),
@@ -67,6 +71,7 @@ impl ResponseError for GoError {
     fn status_code(&self) -> StatusCode {
         match self {
             GoError::BadPath(_) | GoError::NotFound(_) => StatusCode::NOT_FOUND,
+            GoError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GoError::Upstream(_)
             | GoError::BadContent(_)
             | GoError::ChecksumMismatch(_)
@@ -94,7 +99,11 @@ impl ResponseError for GoError {
             }
             format!("{self}\n")
         };
-        HttpResponse::build(status)
+        let mut response = HttpResponse::build(status);
+        if status == StatusCode::METHOD_NOT_ALLOWED {
+            response.insert_header((header::ALLOW, "GET, HEAD"));
+        }
+        response
             .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((airlock_core::serve::CACHE_HEADER, "MISS"))

@@ -37,12 +37,13 @@ struct CatalogQuery {
 async fn handle(req: HttpRequest, proxy: web::Data<GoProxy>) -> Result<HttpResponse, GoError> {
     // The raw path: `go` percent-encodes `!`, and `+` must not become a space.
     let raw = req.uri().path();
-    let tail = match raw.split_once("/go/") {
-        Some((_, tail)) if matches!(*req.method(), Method::GET | Method::HEAD) => tail,
-        // Other methods, and `/go` itself: the server's plain 404, as for any
-        // path nothing is mounted at.
-        _ => return Ok(HttpResponse::NotFound().finish()),
+    // `/go` itself: the server's plain 404, as for any path nothing is mounted at.
+    let Some((_, tail)) = raw.split_once("/go/") else {
+        return Ok(HttpResponse::NotFound().finish());
     };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Err(GoError::MethodNotAllowed(req.method().to_string()));
+    }
     let parsed = request::parse(tail).map_err(|e| GoError::BadPath(e.0))?;
     let disable_fetch = req
         .headers()

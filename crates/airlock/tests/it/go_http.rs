@@ -5,7 +5,7 @@
 use crate::support::faulty::{Fault, Faulty};
 use crate::support::gofixture::{module_zip, write_goproxy_tree};
 use crate::support::server::{
-    assert_fsck, go_config, http, raw_get, run, without_prefetch, Airlock,
+    assert_fsck, go_config, header, http, raw_get, run, without_prefetch, Airlock,
 };
 use crate::support::{eventually, go_graph, go_upstream_and_airlock, scratch, write_go_upstream};
 use std::time::Duration;
@@ -385,6 +385,15 @@ fn bad_paths_get_404_and_change_nothing() {
         if status == 404 && path.starts_with("/go/") {
             assert!(body.starts_with("not found: "), "{path}: {body:?}");
         }
+    }
+    // Writes: the proxy is read-only over HTTP; 405 says what it answers.
+    let client = http();
+    for method in ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let url = airlock.url("/go/example.com/airlock/greet/@v/v1.1.0.zip");
+        let response = client.request(method.clone(), &url).send().expect("send");
+        assert_eq!(response.status(), 405, "{method}");
+        assert_eq!(header(&response, "allow"), "GET, HEAD", "{method}");
     }
     assert_eq!(
         upstream.total(),

@@ -7,18 +7,9 @@ use crate::support::ociclient::{error_code, location, oci_config, with_digest, R
 use crate::support::ocifixture::{
     artifact, descriptor, index_of, sha256, Image, EMPTY_JSON, OCI_INDEX, OCI_MANIFEST,
 };
-use crate::support::server::{assert_fsck, raw_get, Airlock};
+use crate::support::server::{assert_fsck, header, raw_get, Airlock};
 use crate::support::{noise, scratch};
 use reqwest::Method;
-
-fn header(r: &reqwest::blocking::Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .expect("ascii")
-        .to_owned()
-}
 
 #[test]
 fn version_check_names_and_errors() {

@@ -3,7 +3,7 @@
 //! with `createrepo_c`'s field by field; bad uploads refused without a trace.
 
 use crate::support::scratch;
-use crate::support::server::{assert_fsck, binary, write_config, Airlock};
+use crate::support::server::{assert_fsck, binary, header, write_config, Airlock};
 use crate::support::yumclient::Dnf;
 use crate::support::yumfixture::{
     build_many_rpms, build_rpms, createrepo, fields, gunzip, repomd_href,
@@ -92,15 +92,6 @@ fn yum_add_command(data: &Path, files: &[&Path]) -> std::process::Command {
         .arg(REPO)
         .args(files);
     command
-}
-
-/// A response header's value ("" when absent).
-fn header(r: &Response, name: &str) -> String {
-    r.headers()
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn get(airlock: &Airlock, path: &str) -> Response {

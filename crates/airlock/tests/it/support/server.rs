@@ -199,6 +199,15 @@ pub fn verifying(config: &str, key: &str) -> String {
     config.replacen(&entry, &format!("{entry}key = \"{key}\"\n"), 1)
 }
 
+/// A response header's value ("" when absent).
+pub fn header(r: &reqwest::blocking::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// A blocking HTTP client for protocol-level checks.
 pub fn http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
