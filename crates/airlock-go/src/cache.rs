@@ -22,7 +22,7 @@ use airlock_core::memo::{Memo, Ticket};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Entries kept per map before it is cleared (bounds memory, not correctness).
@@ -44,7 +44,8 @@ type ComputedKey = (Computed, bool, String);
 #[derive(Debug)]
 pub struct Caches {
     files: Mutex<HashMap<String, StoredFile>>,
-    pending: Mutex<HashMap<String, Bytes>>,
+    /// Shared with the guards, which may outlive a borrow (moved into a task).
+    pending: Arc<Mutex<HashMap<String, Bytes>>>,
     computed: Memo<ComputedKey, Bytes>,
     stored_keys: Mutex<StoredKeys>,
     key_hasher: RandomState,
@@ -67,7 +68,7 @@ impl Caches {
     pub fn new(ttl: Duration) -> Self {
         Caches {
             files: Mutex::default(),
-            pending: Mutex::default(),
+            pending: Arc::default(),
             computed: Memo::new(Some(ttl), CAPACITY),
             stored_keys: Mutex::default(),
             key_hasher: RandomState::new(),
@@ -152,11 +153,19 @@ impl Caches {
         version: &str,
         kind: FileKind,
         bytes: Bytes,
-    ) -> PendingGuard<'_> {
+    ) -> PendingGuard {
         let key = file_key(module, version, kind);
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.insert(key.clone(), bytes);
-        PendingGuard { caches: self, key }
+        drop(pending);
+        if kind == FileKind::Zip {
+            // A pending zip is in list and @latest already.
+            self.invalidate_computed();
+        }
+        PendingGuard {
+            pending: Arc::clone(&self.pending),
+            key,
+        }
     }
 
     /// Take this before computing an answer to keep.
@@ -189,18 +198,14 @@ impl Caches {
 }
 
 /// Keeps a file pending; see [`Caches::hold_pending`].
-pub struct PendingGuard<'a> {
-    caches: &'a Caches,
+pub struct PendingGuard {
+    pending: Arc<Mutex<HashMap<String, Bytes>>>,
     key: String,
 }
 
-impl Drop for PendingGuard<'_> {
+impl Drop for PendingGuard {
     fn drop(&mut self) {
-        let mut pending = self
-            .caches
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.remove(&self.key);
     }
 }

@@ -363,10 +363,24 @@ impl GoProxy {
             Fetched::Small(ref bytes) => BlobBody::Bytes(bytes.clone()),
             Fetched::Staged(ref staged) => staged.body()?,
         };
+        // Pending from now, not from when the task first runs: a request the
+        // client sends next (a query, a list) must already count this file.
+        let early = match &fetched {
+            Fetched::Small(bytes) => {
+                Some(
+                    self.caches
+                        .hold_pending(module, version, kind, bytes.clone()),
+                )
+            }
+            Fetched::Staged(_) | Fetched::Arriving(_) => None,
+        };
         let this = Arc::clone(self);
         let (module, version) = (module.to_owned(), version.to_owned());
         self.tasks.spawn_on(
             async move {
+                // `store_fetched` holds the file pending again, until its row
+                // is cached; this early hold ends after that.
+                let _early = early;
                 let result = this
                     .store_fetched(fetched, guard, &module, &version, kind, h1, &origin, expected)
                     .await;
@@ -964,8 +978,10 @@ impl GoProxy {
     /// The versions of `module` whose zip is stored or pending (see
     /// [`crate::cache::Caches::pending_versions`]).
     async fn zip_versions(&self, module: &str) -> Result<Vec<String>, GoError> {
-        let mut versions = index::versions(&self.db, module, FileKind::Zip).await?;
-        versions.extend(self.caches.pending_versions(module, Some(FileKind::Zip)));
+        // Pending first: a row is committed before its pending bytes are let
+        // go, so a file moving from one to the other is seen in one of them.
+        let mut versions = self.caches.pending_versions(module, Some(FileKind::Zip));
+        versions.extend(index::versions(&self.db, module, FileKind::Zip).await?);
         Ok(versions)
     }
 
@@ -1099,8 +1115,9 @@ impl GoProxy {
 
     /// Resolves a query from what is stored (see [`crate::query`]).
     async fn query_stored(&self, module: &str, query: &str) -> Result<Vec<u8>, GoError> {
-        let mut stored = index::stored_versions(&self.db, module).await?;
-        stored.extend(self.caches.pending_versions(module, None));
+        // Pending first, as in `zip_versions`.
+        let mut stored = self.caches.pending_versions(module, None);
+        stored.extend(index::stored_versions(&self.db, module).await?);
         stored.sort();
         stored.dedup();
         let not_found = |why: String| {
