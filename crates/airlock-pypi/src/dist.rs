@@ -4,13 +4,21 @@
 //! a `PKG-INFO` that does. The wheel's `METADATA` bytes become the file's
 //! PEP 658 `.metadata` file.
 //!
-//! Reads are bounded: only the metadata member is decompressed, at most
-//! [`METADATA_LIMIT`] bytes of it. Runs on a blocking thread (it reads files).
+//! Every member must stay inside the archive when unpacked: no absolute
+//! paths, no `..` out of it, no links that lead out, no device files, no path
+//! through a link (zip-slip and its tar variants; installers unpack sdists
+//! to build them).
+//!
+//! Reads are bounded: of a wheel or zip, only the metadata member is
+//! decompressed, at most [`METADATA_LIMIT`] bytes of it; a `.tar.gz` is read
+//! whole (its member list is in the stream) up to [`unpacked_limit`]. Runs on
+//! a blocking thread (it reads files).
 
 use crate::name::{normalize, normalize_version, DistFilename, DistKind};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// The largest metadata file read (METADATA holds the long description).
 pub const METADATA_LIMIT: u64 = 8 << 20;
@@ -32,10 +40,14 @@ pub struct BadDist(pub String);
 /// Checks the file at `path` named `filename`.
 pub fn check(path: &Path, filename: &DistFilename) -> Result<DistInfo, BadDist> {
     let file = File::open(path).map_err(|e| BadDist(format!("cannot read the upload: {e}")))?;
+    let size = file
+        .metadata()
+        .map_err(|e| BadDist(format!("cannot read the upload: {e}")))?
+        .len();
     let metadata = match filename.kind {
         DistKind::Wheel => wheel_metadata(file, filename)?,
         DistKind::SdistZip => zip_pkg_info(file)?,
-        DistKind::SdistTarGz => tar_pkg_info(file)?,
+        DistKind::SdistTarGz => tar_pkg_info(file, unpacked_limit(size))?,
     };
     let headers = check_metadata(&metadata, filename)?;
     let requires_python = headers
@@ -90,12 +102,133 @@ fn read_bounded(reader: impl Read, what: &str) -> Result<Vec<u8>, BadDist> {
     Ok(out)
 }
 
+/// The most bytes a `.tar.gz` of `size` bytes may unpack to: 100 times its
+/// size (source compresses 3-10 times; a gzip bomb of zeros, 1000), at least
+/// 64 MiB, at most 8 GiB. Beyond it the sdist is refused before the rest is
+/// decompressed, so a bomb costs bounded CPU.
+pub fn unpacked_limit(size: u64) -> u64 {
+    size.saturating_mul(100).clamp(64 << 20, 8 << 30)
+}
+
+/// Refuses a zip whose member names leave the archive when unpacked (`../`,
+/// an absolute or drive path); reads only the central directory.
+fn check_zip_members<R: Read + std::io::Seek>(
+    zip: &mut zip::ZipArchive<R>,
+    what: &str,
+) -> Result<(), BadDist> {
+    for i in 0..zip.len() {
+        let member = zip
+            .by_index_raw(i)
+            .map_err(|e| BadDist(format!("cannot read {what}'s member list: {e}")))?;
+        if member.enclosed_name().is_none() {
+            return Err(BadDist(format!(
+                "{what} has a member outside the archive: {:?}",
+                member.name()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How deep `path` (relative to the archive's top) lies, or `None` when it
+/// is absolute or climbs out of the archive.
+fn depth_inside(base: usize, path: &Path) -> Option<usize> {
+    let mut depth = base;
+    for component in path.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::ParentDir => depth = depth.checked_sub(1)?,
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(depth)
+}
+
+/// What a tar member must be to unpack inside the archive's directory.
+#[derive(Default)]
+struct TarMembers {
+    /// Every symlink's path: no other member may lie beneath one.
+    links: HashSet<PathBuf>,
+    /// Every member's path.
+    paths: Vec<PathBuf>,
+}
+
+impl TarMembers {
+    /// Checks one member: its path, its type, and where a link points.
+    fn check(&mut self, entry: &tar::Entry<impl Read>) -> Result<(), BadDist> {
+        let broken =
+            |e: std::io::Error| BadDist(format!("the sdist is not a readable .tar.gz: {e}"));
+        let path = entry.path().map_err(broken)?.into_owned();
+        let outside = |what: &str| {
+            BadDist(format!(
+                "the sdist has {what}: {:?}",
+                path.display().to_string()
+            ))
+        };
+        let has_parent = path.components().any(|c| c == Component::ParentDir);
+        if has_parent || depth_inside(0, &path).is_none() {
+            return Err(outside("a member outside the archive"));
+        }
+        let kind = entry.header().entry_type();
+        if kind.is_pax_global_extensions() {
+            // `git archive`'s header for the whole archive: no file.
+            return Ok(());
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name()
+                .map_err(broken)?
+                .ok_or_else(|| outside("a link without a target"))?;
+            // A hard link names a member from the top; a symlink points from
+            // its own directory, with `..` only leading (so no `..` is taken
+            // through another link).
+            let base = if kind.is_symlink() {
+                path.components().count().saturating_sub(1)
+            } else {
+                0
+            };
+            let leading_only = target
+                .components()
+                .skip_while(|c| *c == Component::ParentDir)
+                .all(|c| c != Component::ParentDir);
+            if !leading_only || depth_inside(base, &target).is_none() {
+                return Err(outside("a link that leads outside the archive"));
+            }
+            if kind.is_symlink() {
+                self.links.insert(path.clone());
+            }
+        } else if !(kind.is_file() || kind.is_dir() || kind.is_contiguous() || kind.is_gnu_sparse())
+        {
+            return Err(outside("a member that is not a file, directory or link"));
+        }
+        self.paths.push(path);
+        Ok(())
+    }
+
+    /// Refuses a member beneath a symlink: unpacked, it would be written
+    /// wherever the link points.
+    fn check_no_path_through_a_link(&self) -> Result<(), BadDist> {
+        for path in &self.paths {
+            if let Some(link) = path.ancestors().skip(1).find(|a| self.links.contains(*a)) {
+                return Err(BadDist(format!(
+                    "the sdist has a member beneath the link {:?}: {:?}",
+                    link.display().to_string(),
+                    path.display().to_string()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The one `*.dist-info/METADATA` at the top of the wheel, whose directory
 /// names the wheel's project and version and also holds `WHEEL` (installers
 /// refuse a wheel otherwise).
 fn wheel_metadata(file: File, filename: &DistFilename) -> Result<Vec<u8>, BadDist> {
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| BadDist(format!("the wheel is not a readable zip: {e}")))?;
+    check_zip_members(&mut zip, "the wheel")?;
     let found: Vec<String> = zip
         .file_names()
         .filter(|n| {
@@ -150,6 +283,7 @@ fn is_top_pkg_info(path: &str) -> bool {
 fn zip_pkg_info(file: File) -> Result<Vec<u8>, BadDist> {
     let mut zip = zip::ZipArchive::new(BufReader::new(file))
         .map_err(|e| BadDist(format!("the sdist is not a readable zip: {e}")))?;
+    check_zip_members(&mut zip, "the sdist")?;
     let name = zip
         .file_names()
         .find(|n| is_top_pkg_info(n))
@@ -161,18 +295,56 @@ fn zip_pkg_info(file: File) -> Result<Vec<u8>, BadDist> {
     read_bounded(member, &name)
 }
 
-fn tar_pkg_info(file: File) -> Result<Vec<u8>, BadDist> {
-    let broken = |e: std::io::Error| BadDist(format!("the sdist is not a readable .tar.gz: {e}"));
-    let gz = flate2::read::GzDecoder::new(BufReader::new(file));
+/// Counts what passes through it, and stops one byte past a limit (the
+/// count then says the limit was passed, not that the archive is cut short).
+struct Counted<R> {
+    inner: R,
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+    limit: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = (self.limit + 1).saturating_sub(self.read.get());
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// The sdist's PKG-INFO, once every member has been checked (the whole
+/// stream is read, up to `limit` unpacked bytes).
+fn tar_pkg_info(file: File, limit: u64) -> Result<Vec<u8>, BadDist> {
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let gz = Counted {
+        inner: flate2::read::GzDecoder::new(BufReader::new(file)),
+        read: read.clone(),
+        limit,
+    };
+    let broken = |e: std::io::Error| {
+        if read.get() > limit {
+            BadDist(format!(
+                "the sdist unpacks to more than {limit} bytes (100 times its size): \
+                 refused as a decompression bomb"
+            ))
+        } else {
+            BadDist(format!("the sdist is not a readable .tar.gz: {e}"))
+        }
+    };
     let mut archive = tar::Archive::new(gz);
+    let mut members = TarMembers::default();
+    let mut pkg_info = None;
     for entry in archive.entries().map_err(broken)? {
         let entry = entry.map_err(broken)?;
+        members.check(&entry)?;
         let path = entry.path().map_err(broken)?;
-        if path.to_str().is_some_and(is_top_pkg_info) {
-            return read_bounded(entry, "PKG-INFO");
+        if pkg_info.is_none() && path.to_str().is_some_and(is_top_pkg_info) {
+            pkg_info = Some(read_bounded(entry, "PKG-INFO")?);
         }
     }
-    Err(BadDist("the sdist has no <name>-<version>/PKG-INFO".into()))
+    members.check_no_path_through_a_link()?;
+    pkg_info.ok_or_else(|| BadDist("the sdist has no <name>-<version>/PKG-INFO".into()))
 }
 
 /// The header block of a core metadata file (RFC 822 style: `Key: value`,
@@ -316,6 +488,111 @@ mod tests {
         let bytes = std::fs::read(&path).expect("read");
         std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
         assert!(check(&truncated, &name).is_err());
+    }
+
+    const NAME: &str = "foo_bar_baz-1.0+local";
+
+    /// A `.tar.gz` sdist with PKG-INFO and `extra` members: (path, type,
+    /// link target or body).
+    fn sdist(dir: &Path, extra: &[(&str, tar::EntryType, &str)]) -> std::path::PathBuf {
+        let path = dir.join("s.tar.gz");
+        let gz = flate2::write::GzEncoder::new(
+            File::create(&path).expect("create"),
+            flate2::Compression::fast(),
+        );
+        let mut tar = tar::Builder::new(gz);
+        let mut add = |name: &str, kind: tar::EntryType, data: &str| {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(kind);
+            header.set_mode(0o644);
+            let body = if kind.is_symlink() || kind.is_hard_link() {
+                header.set_link_name_literal(data).expect("link");
+                ""
+            } else {
+                data
+            };
+            header.set_size(body.len() as u64);
+            // Literal names: `append_data` would refuse `..` and absolute paths.
+            let bytes = name.as_bytes();
+            header.as_old_mut().name[..bytes.len()].copy_from_slice(bytes);
+            header.set_cksum();
+            tar.append(&header, body.as_bytes()).expect("append");
+        };
+        add(&format!("{NAME}/PKG-INFO"), tar::EntryType::Regular, META);
+        for (name, kind, data) in extra {
+            add(name, *kind, data);
+        }
+        tar.into_inner().expect("tar").finish().expect("gz");
+        path
+    }
+
+    #[test]
+    fn members_that_leave_the_archive_are_refused() {
+        use tar::EntryType::{Block, Fifo, Link, Regular, Symlink};
+        let dir = tempfile::tempdir().expect("dir");
+        let whl = parse_filename("foo_bar_baz-1.0+local-py3-none-any.whl").expect("name");
+        let good = [
+            ("foo_bar_baz-1.0+local.dist-info/METADATA", META),
+            (
+                "foo_bar_baz-1.0+local.dist-info/WHEEL",
+                "Wheel-Version: 1.0\n",
+            ),
+        ];
+        for evil in ["../../evil.py", "/etc/cron.d/evil", "a/../../evil.py"] {
+            let path = wheel(dir.path(), &[good[0], good[1], (evil, "x")]);
+            let e = check(&path, &whl).expect_err(evil);
+            assert!(e.0.contains("outside the archive"), "{evil}: {e}");
+        }
+        let sdist_name = parse_filename(&format!("{NAME}.tar.gz")).expect("name");
+        let refused: &[&[(&str, tar::EntryType, &str)]] = &[
+            &[("../evil.py", Regular, "x")],
+            &[("/tmp/evil.py", Regular, "x")],
+            &[("foo/../../evil.py", Regular, "x")],
+            &[("foo/passwd", Symlink, "/etc/passwd")],
+            &[("foo/up", Symlink, "../../x")],
+            &[("foo/a", Symlink, "b/../../../x")],
+            &[("foo/hard", Link, "../x")],
+            &[("foo/link", Symlink, "."), ("foo/link/x", Regular, "x")],
+            &[("foo/fifo", Fifo, "")],
+            &[("foo/disk", Block, "")],
+        ];
+        for members in refused {
+            let path = sdist(dir.path(), members);
+            let e = check(&path, &sdist_name).expect_err("refused");
+            let why = ["outside the archive", "beneath the link", "not a file"];
+            assert!(why.iter().any(|w| e.0.contains(w)), "{members:?}: {e}");
+        }
+        // Links that stay inside are kept: a LICENSE shared with the top.
+        let path = sdist(
+            dir.path(),
+            &[
+                (&format!("{NAME}/LICENSE"), Regular, "MIT"),
+                (&format!("{NAME}/pkg/LICENSE"), Symlink, "../LICENSE"),
+                (
+                    &format!("{NAME}/pkg/COPYING"),
+                    Link,
+                    &format!("{NAME}/LICENSE"),
+                ),
+            ],
+        );
+        check(&path, &sdist_name).expect("links inside the archive");
+    }
+
+    #[test]
+    fn an_sdist_that_unpacks_past_its_limit_is_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let zeros = "\0".repeat(2 << 20);
+        let path = sdist(
+            dir.path(),
+            &[("foo/zeros", tar::EntryType::Regular, &zeros)],
+        );
+        let file = || File::open(&path).expect("open");
+        let e = tar_pkg_info(file(), 1 << 20).expect_err("bomb");
+        assert!(e.0.contains("decompression bomb"), "{e}");
+        tar_pkg_info(file(), 4 << 20).expect("under the limit");
+        assert_eq!(unpacked_limit(1000), 64 << 20);
+        assert_eq!(unpacked_limit(1 << 30), 8 << 30);
+        assert_eq!(unpacked_limit(10 << 20), 1000 << 20);
     }
 
     #[test]

@@ -28,8 +28,14 @@ pub enum PypiError {
     #[error("not acceptable: this page is served as application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html or text/html")]
     NotAcceptable,
     /// The method does not apply to this URL.
-    #[error("method not allowed: {0}")]
-    MethodNotAllowed(String),
+    #[error("method not allowed: {why}")]
+    MethodNotAllowed {
+        /// The methods that do (the `Allow` header): empty when none does,
+        /// as for yanking in a mirror.
+        allow: &'static str,
+        /// What to do instead.
+        why: String,
+    },
     /// A mirror's upstream failed and nothing stored can answer.
     #[error("upstream error: {0}")]
     Upstream(String),
@@ -58,7 +64,7 @@ impl ResponseError for PypiError {
             PypiError::Conflict(_) => StatusCode::CONFLICT,
             PypiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PypiError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            PypiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            PypiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             PypiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             PypiError::Db(_) | PypiError::Store(_) | PypiError::Internal(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -80,8 +86,8 @@ impl ResponseError for PypiError {
             format!("{self}\n")
         };
         let mut response = HttpResponse::build(status);
-        if status == StatusCode::METHOD_NOT_ALLOWED {
-            response.insert_header((header::ALLOW, "GET, HEAD"));
+        if let PypiError::MethodNotAllowed { allow, .. } = self {
+            response.insert_header((header::ALLOW, *allow));
         }
         response
             .insert_header((header::CONTENT_TYPE, "text/plain; charset=utf-8"))

@@ -66,22 +66,21 @@ async fn route(
     pypi: web::Data<Pypi>,
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let method = req.method().clone();
-    if method == Method::GET || method == Method::HEAD {
+    if req.method() == Method::GET || req.method() == Method::HEAD {
         return Ok(read(req, pypi).await?);
     }
-    if method != Method::POST && method != Method::PUT && method != Method::DELETE {
-        return Err(PypiError::MethodNotAllowed(
-            "pages and files are read with GET; uploads are POSTed to /pypi/<index>/".into(),
-        )
-        .into());
-    }
+    // What the URL answers decides before credentials are asked for.
+    let change = change_of(&req, &pypi)?;
     let writer = Writer::extract(&req).await?;
-    if method == Method::POST {
-        return Ok(post(req, pypi, writer, payload).await?);
+    match change {
+        Change::Upload { index } => {
+            Ok(upload::upload(&pypi, &index, &writer.0, &req, payload).await?)
+        }
+        Change::Edit(edit) => {
+            let body = web::Bytes::from_request(&req, &mut payload.into_inner()).await?;
+            Ok(manage(&pypi, &writer, edit, body).await?)
+        }
     }
-    let body = web::Bytes::from_request(&req, &mut payload.into_inner()).await?;
-    Ok(manage(req, pypi, writer, body).await?)
 }
 
 /// Files never change under their URL.
@@ -176,6 +175,119 @@ fn parse(tail: &str) -> Option<Target> {
     })
 }
 
+impl Target {
+    /// The index the URL is under, if any.
+    fn index(&self) -> Option<&str> {
+        match self {
+            Target::SimpleNoSlash => None,
+            Target::IndexRoot { index }
+            | Target::ProjectList { index }
+            | Target::Project { index, .. }
+            | Target::File { index, .. }
+            | Target::Yanked { index, .. }
+            | Target::Version { index, .. } => Some(index),
+        }
+    }
+
+    /// The methods this URL answers (the `Allow` of a 405). A mirror's files
+    /// follow its upstream, so it takes no changes.
+    fn allow(&self, hosted: bool) -> &'static str {
+        match self {
+            Target::IndexRoot { .. } if hosted => "GET, HEAD, POST",
+            Target::File {
+                metadata: false, ..
+            } if hosted => "GET, HEAD, DELETE",
+            Target::Yanked { .. } if hosted => "PUT, DELETE",
+            Target::Version { .. } if hosted => "DELETE",
+            Target::Yanked { .. } | Target::Version { .. } => "",
+            _ => "GET, HEAD",
+        }
+    }
+}
+
+/// A change to a hosted index's files, as a POST, PUT or DELETE asks for it.
+enum Change {
+    /// POST to the index: its body streams to [`upload::upload`].
+    Upload {
+        index: String,
+    },
+    Edit(Edit),
+}
+
+/// A change to files already in a hosted index.
+enum Edit {
+    /// PUT on `yanked/<filename>`, with the reason as its body.
+    Yank {
+        index: String,
+        filename: String,
+    },
+    Unyank {
+        index: String,
+        filename: String,
+    },
+    DeleteFile {
+        index: String,
+        filename: String,
+    },
+    DeleteVersion {
+        index: String,
+        project: String,
+        version: String,
+    },
+}
+
+/// The change a POST, PUT or DELETE asks for, or the 405 that says what the
+/// URL answers instead.
+fn change_of(req: &HttpRequest, pypi: &Pypi) -> Result<Change, PypiError> {
+    let target = target(req)?;
+    let index = target.index().map(str::to_owned);
+    let hosted = match &index {
+        Some(index) => known_index(pypi, index)?.kind == IndexKind::Hosted,
+        None => false,
+    };
+    let allow = target.allow(hosted);
+    let method = req.method();
+    let (put, delete) = (method == Method::PUT, method == Method::DELETE);
+    let change = match target {
+        Target::IndexRoot { index } if method == Method::POST => Change::Upload { index },
+        Target::Yanked { index, filename } if put => Change::Edit(Edit::Yank { index, filename }),
+        Target::Yanked { index, filename } if delete => {
+            Change::Edit(Edit::Unyank { index, filename })
+        }
+        Target::File {
+            index,
+            filename,
+            metadata: false,
+        } if delete => Change::Edit(Edit::DeleteFile { index, filename }),
+        Target::Version {
+            index,
+            project,
+            version,
+        } if delete => Change::Edit(Edit::DeleteVersion {
+            index,
+            project,
+            version,
+        }),
+        _ => {
+            return Err(PypiError::MethodNotAllowed {
+                allow,
+                why: format!("{method} does not apply to {}", req.uri().path()),
+            })
+        }
+    };
+    if !hosted {
+        let index = index.unwrap_or_default();
+        return Err(PypiError::MethodNotAllowed {
+            allow,
+            why: format!(
+                "{index} is a mirror index: its files follow the upstream's; \
+                 upload, yank and delete in a hosted index"
+            ),
+        });
+    }
+    Ok(change)
+}
+
 fn target(req: &HttpRequest) -> Result<Target, PypiError> {
     let raw = req.uri().path();
     let tail = raw.split_once("/pypi/").map(|(_, t)| t).unwrap_or("");
@@ -187,52 +299,16 @@ fn known_index<'a>(pypi: &'a Pypi, index: &str) -> Result<&'a crate::IndexSettin
         .ok_or_else(|| PypiError::NotFound(format!("no index {index:?}")))
 }
 
-/// A hosted index, for a change to its files (`doing`: "upload", "yank or
-/// delete"). A mirror's files follow its upstream: a change there would be
-/// undone by the next refresh.
-fn hosted_index<'a>(
-    pypi: &'a Pypi,
-    index: &str,
-    doing: &str,
-) -> Result<&'a crate::IndexSettings, PypiError> {
-    let settings = known_index(pypi, index)?;
-    if settings.kind == IndexKind::Mirror {
-        return Err(PypiError::MethodNotAllowed(format!(
-            "{index} is a mirror index: its files follow the upstream's; \
-             {doing} in a hosted index"
-        )));
-    }
-    Ok(settings)
-}
-
-async fn post(
-    req: HttpRequest,
-    pypi: web::Data<Pypi>,
-    writer: Writer,
-    payload: web::Payload,
-) -> Result<HttpResponse, PypiError> {
-    match target(&req)? {
-        Target::IndexRoot { index } => {
-            hosted_index(&pypi, &index, "upload")?;
-            upload::upload(&pypi, &index, &writer.0, &req, payload).await
-        }
-        _ => Err(PypiError::MethodNotAllowed(
-            "uploads are POSTed to /pypi/<user>/<index>/".into(),
-        )),
-    }
-}
-
 /// The longest yank reason accepted.
 const YANK_REASON_LIMIT: usize = 1024;
 
 /// PUT and DELETE: yanking, unyanking and deleting, by a configured user.
 async fn manage(
-    req: HttpRequest,
-    pypi: web::Data<Pypi>,
-    writer: Writer,
+    pypi: &Pypi,
+    writer: &Writer,
+    edit: Edit,
     body: web::Bytes,
 ) -> Result<HttpResponse, PypiError> {
-    let put = req.method() == Method::PUT;
     let done = |what: String| {
         pypi.pages.changed();
         tracing::info!(user = %writer.0, change = %what, "pypi index changed");
@@ -240,49 +316,41 @@ async fn manage(
             .content_type("text/plain; charset=utf-8")
             .body(format!("{what}\n"))
     };
-    match target(&req)? {
-        Target::Yanked { index, filename } => {
-            hosted_index(&pypi, &index, "yank or delete")?;
-            let reason = if put {
-                let reason = std::str::from_utf8(&body)
-                    .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
-                    .trim();
-                if reason.len() > YANK_REASON_LIMIT || reason.chars().any(char::is_control) {
-                    return Err(PypiError::BadRequest(format!(
-                        "the yank reason must be one line of at most {YANK_REASON_LIMIT} bytes"
-                    )));
-                }
-                Some(reason)
-            } else {
-                None
-            };
-            if !index::set_yanked(&pypi.db, &index, &filename, reason).await? {
-                return Err(PypiError::NotFound(format!(
-                    "no file {filename:?} in index {index:?}"
+    let no_file = |index: &str, filename: &str| {
+        PypiError::NotFound(format!("no file {filename:?} in index {index:?}"))
+    };
+    match edit {
+        Edit::Yank { index, filename } => {
+            let reason = std::str::from_utf8(&body)
+                .map_err(|_| PypiError::BadRequest("the yank reason is not UTF-8".into()))?
+                .trim();
+            if reason.len() > YANK_REASON_LIMIT || reason.chars().any(char::is_control) {
+                return Err(PypiError::BadRequest(format!(
+                    "the yank reason must be one line of at most {YANK_REASON_LIMIT} bytes"
                 )));
             }
-            let verb = if put { "yanked" } else { "unyanked" };
-            Ok(done(format!("{verb} {filename} in {index}")))
+            if !index::set_yanked(&pypi.db, &index, &filename, Some(reason)).await? {
+                return Err(no_file(&index, &filename));
+            }
+            Ok(done(format!("yanked {filename} in {index}")))
         }
-        Target::File {
-            index,
-            filename,
-            metadata: false,
-        } if !put => {
-            hosted_index(&pypi, &index, "yank or delete")?;
+        Edit::Unyank { index, filename } => {
+            if !index::set_yanked(&pypi.db, &index, &filename, None).await? {
+                return Err(no_file(&index, &filename));
+            }
+            Ok(done(format!("unyanked {filename} in {index}")))
+        }
+        Edit::DeleteFile { index, filename } => {
             if !index::delete_file(&pypi.db, &index, &filename).await? {
-                return Err(PypiError::NotFound(format!(
-                    "no file {filename:?} in index {index:?}"
-                )));
+                return Err(no_file(&index, &filename));
             }
             Ok(done(format!("deleted {filename} from {index}")))
         }
-        Target::Version {
+        Edit::DeleteVersion {
             index,
             project,
             version,
-        } if !put => {
-            hosted_index(&pypi, &index, "yank or delete")?;
+        } => {
             let project = name::project_name(&project).map_err(|e| PypiError::NotFound(e.0))?;
             let version =
                 name::normalize_version(&version).map_err(|e| PypiError::NotFound(e.0))?;
@@ -296,11 +364,6 @@ async fn manage(
                 "deleted {deleted} files of {project} {version} from {index}"
             )))
         }
-        _ => Err(PypiError::MethodNotAllowed(
-            "PUT/DELETE /pypi/<index>/yanked/<filename>, DELETE /pypi/<index>/files/<filename> \
-             or /pypi/<index>/versions/<project>/<version>"
-                .into(),
-        )),
     }
 }
 
@@ -451,9 +514,10 @@ async fn devpi_redirect(req: HttpRequest) -> Result<HttpResponse, PypiError> {
     let location =
         devpi_location(path).ok_or_else(|| PypiError::NotFound(format!("no such page: {path}")))?;
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        return Err(PypiError::MethodNotAllowed(
-            "devpi URLs are read-only here; upload to /pypi/<user>/<index>/".into(),
-        ));
+        return Err(PypiError::MethodNotAllowed {
+            allow: "GET, HEAD",
+            why: "devpi URLs are read-only here; upload to /pypi/<user>/<index>/".into(),
+        });
     }
     Ok(redirect(&location))
 }

@@ -4,7 +4,7 @@
 use crate::support::pyclient::hosted_config;
 use crate::support::pyfixture::{dists, hex, sha256_file, upload_body, upload_fields, Dist};
 use crate::support::scratch;
-use crate::support::server::{assert_fsck, http, Airlock};
+use crate::support::server::{assert_fsck, header, http, Airlock};
 use reqwest::blocking::Client;
 use reqwest::header;
 use sha2::{Digest as _, Sha256};
@@ -81,7 +81,13 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
     let foo = dists().remove(0);
     let whl = foo.wheel(&dist_dir);
     let sdist = foo.sdist(&dist_dir);
-    let airlock = Airlock::start(&dir.path().join("data"), &hosted_config(), &[]);
+    // Beside the hosted index, a mirror (of nothing reachable: only its 405s
+    // are asked for).
+    let config = format!(
+        "{}[[pypi.index]]\nname = \"root/pypi\"\nkind = \"mirror\"\nupstream = \"http://127.0.0.1:9/simple/\"\n",
+        hosted_config()
+    );
+    let airlock = Airlock::start(&dir.path().join("data"), &config, &[]);
     let client = http();
     // With and without the trailing slash: the upload URL never redirects.
     let no_redirect = no_redirects();
@@ -368,6 +374,31 @@ fn pypi_pages_negotiate_and_files_serve_exactly() {
         .expect("delete file");
     assert_eq!(resp.status(), 200);
     assert_eq!(json(&client)["files"].as_array().expect("files").len(), 1);
+    // A method a URL does not answer: 405 before credentials are asked for,
+    // with the methods it does answer; a mirror takes no changes.
+    let file_path = format!("/pypi/root/dev/files/{}", foo.wheel_name());
+    let yank_path = format!("/pypi/root/dev/yanked/{}", foo.wheel_name());
+    for (method, path, allow) in [
+        ("PUT", "/pypi/root/dev/", "GET, HEAD, POST"),
+        ("POST", "/pypi/root/dev/simple/", "GET, HEAD"),
+        ("DELETE", "/pypi/root/dev/simple/foo-bar-baz/", "GET, HEAD"),
+        ("PUT", &file_path, "GET, HEAD, DELETE"),
+        ("DELETE", &format!("{file_path}.metadata"), "GET, HEAD"),
+        ("POST", &yank_path, "PUT, DELETE"),
+        ("PUT", "/pypi/root/dev/versions/foo-bar-baz/1.0", "DELETE"),
+        ("OPTIONS", "/pypi/root/dev/simple/", "GET, HEAD"),
+        ("POST", "/pypi/root/pypi/", "GET, HEAD"),
+        ("DELETE", "/pypi/root/pypi/files/x-1.0.tar.gz", "GET, HEAD"),
+        ("PUT", "/pypi/root/pypi/yanked/x-1.0.tar.gz", ""),
+    ] {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let resp = client
+            .request(verb, airlock.url(path))
+            .send()
+            .expect("send");
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(header(&resp, "allow"), allow, "{method} {path}");
+    }
     let resp = client
         .delete(airlock.url("/pypi/root/dev/versions/Foo.Bar_baz/1.0+local"))
         .basic_auth("ci", Some("secret"))
@@ -406,6 +437,23 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
     let not_zip_sha = hex(&Sha256::digest(&not_zip));
     let mut not_zip_fields = with("sha256_digest", "");
     not_zip_fields.push(("sha256_digest", &not_zip_sha));
+    // The same wheel with one more member, written outside the install
+    // directory when unpacked (zip-slip).
+    let slip = {
+        let mut wheel = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).expect("wheel");
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for i in 0..wheel.len() {
+            out.raw_copy_file(wheel.by_index_raw(i).expect("member"))
+                .expect("copy");
+        }
+        out.start_file("../../evil.py", zip::write::SimpleFileOptions::default())
+            .expect("member");
+        std::io::Write::write_all(&mut out, b"import os\n").expect("write");
+        out.finish().expect("finish").into_inner()
+    };
+    let slip_sha = hex(&Sha256::digest(&slip));
+    let mut slip_fields = with("sha256_digest", "");
+    slip_fields.push(("sha256_digest", &slip_sha));
     // (what, credentials, (content type, body), expected status)
     type Case<'a> = (&'a str, Option<&'a str>, (String, Vec<u8>), u16);
     let cases: Vec<Case> = vec![
@@ -415,6 +463,12 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
             Some(&wrong),
             upload_body(&fields, Some((&name, &bytes))),
             401,
+        ),
+        (
+            "a wheel with a member outside the archive",
+            Some(&auth),
+            upload_body(&slip_fields, Some((&name, &slip))),
+            400,
         ),
         (
             "traversal in the filename",
