@@ -676,10 +676,9 @@ pub async fn blob(
             store(&reg, &name, &upstream, staged).await
         }
         .await;
-        // Stored and recorded, or failed: new requests look in the index (and
-        // fetch again); then the followers learn a failure.
-        reg.mirrors.set_arriving(&key, None);
-        drop(verdict);
+        // Logged first, so the line is there when the followers see the
+        // outcome. Stored and recorded, or failed: new requests look in the
+        // index (and fetch again); then the followers learn a failure.
         match result {
             Ok(()) => {
                 tracing::info!(repository = %name, %digest, upstream, size = len, "oci: fetched blob")
@@ -688,6 +687,8 @@ pub async fn blob(
                 tracing::warn!(repository = %name, %digest, upstream, error = %e, "oci: blob fetch failed; nothing stored")
             }
         }
+        reg.mirrors.set_arriving(&key, None);
+        drop(verdict);
     });
     Ok(Some(MirrorBlob::Arriving(served)))
 }

@@ -410,13 +410,14 @@ pub async fn fetch_file(
             store_fetched(&pypi, &index, &filename, staged).await.map_err(|e| e.to_string())
         }
         .await;
-        // Stored and recorded, or failed: new requests read the index (and
-        // fetch again); then the followers of a failed fetch are cut.
-        pypi.arriving.set(&key, None);
-        drop(verdict);
+        // Logged first, so the line is there when the followers see the
+        // failure. Stored and recorded, or failed: new requests read the
+        // index (and fetch again); then the followers of a failed fetch are cut.
         if let Err(error) = result {
             tracing::error!(index = %index.name, filename, error, "pypi upstream file refused; nothing stored");
         }
+        pypi.arriving.set(&key, None);
+        drop(verdict);
     });
     Ok(Some(MirrorFile::Arriving(served)))
 }

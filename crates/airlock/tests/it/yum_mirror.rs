@@ -595,11 +595,13 @@ fn a_stalled_package_does_not_hold_back_the_others_commit() {
     crate::support::eventually("both packages to be asked for", || {
         upstream.hits(&hello_path) > 0 && upstream.hits(&true_path) > 0
     });
-    // The batch's age (5 s), and some slack for a loaded machine.
-    std::thread::sleep(std::time::Duration::from_secs(7));
+    // The batch commits after its age (5 s): first the blob, then its row.
+    let hello_bytes = std::fs::read(hello).expect("rpm");
+    crate::support::eventually("the batch committed", || stored(&data, &hello_bytes));
+    // The row follows the blob by a transaction.
+    std::thread::sleep(std::time::Duration::from_secs(1));
     child.kill().expect("kill -9");
     child.wait().expect("wait");
-    assert!(stored(&data, &std::fs::read(hello).expect("rpm")));
 
     upstream.clear(&true_path);
     let hello_hits = upstream.hits(&hello_path);
