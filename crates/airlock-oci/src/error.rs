@@ -71,15 +71,28 @@ pub enum OciError {
     /// The user may not do this to this repository.
     #[error("requested access to the resource is denied: {0}")]
     Denied(String),
-    /// A path that is no registry endpoint, or a method it does not take.
+    /// A path that is no registry endpoint.
     #[error("the operation is unsupported: {0}")]
     Unsupported(String),
+    /// A method the endpoint does not take.
+    #[error("the operation is unsupported: {method} on this endpoint")]
+    MethodNotAllowed {
+        /// The methods it takes (the `Allow` header).
+        allow: &'static str,
+        /// The method asked for.
+        method: String,
+    },
     /// A `n` that is not a number.
     #[error("invalid pagination: {0}")]
     PaginationInvalid(String),
     /// A write to a mirrored repository (it holds only what its upstream has).
-    #[error("the repository is a mirror of an upstream and is read-only: {0}")]
-    ReadOnly(String),
+    #[error("the repository is a mirror of an upstream and is read-only: {what}")]
+    ReadOnly {
+        /// The methods the endpoint takes in a mirror (the `Allow` header).
+        allow: &'static str,
+        /// The method and repository asked for.
+        what: String,
+    },
     /// The upstream registry failed (down, timeout, refused), with nothing stored to serve instead.
     #[error("upstream registry: {0}")]
     Upstream(#[from] UpstreamError),
@@ -120,7 +133,8 @@ impl OciError {
             OciError::Denied(_) => "DENIED",
             OciError::Unsupported(_)
             | OciError::PaginationInvalid(_)
-            | OciError::ReadOnly(_)
+            | OciError::MethodNotAllowed { .. }
+            | OciError::ReadOnly { .. }
             | OciError::AlgorithmUnsupported(_) => "UNSUPPORTED",
             OciError::Upstream(
                 UpstreamError::Status { status: 429, .. } | UpstreamError::RetryAfter { .. },
@@ -173,7 +187,9 @@ impl ResponseError for OciError {
             OciError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             OciError::Denied(_) => StatusCode::FORBIDDEN,
             OciError::Unsupported(_) => StatusCode::NOT_FOUND,
-            OciError::ReadOnly(_) => StatusCode::METHOD_NOT_ALLOWED,
+            OciError::MethodNotAllowed { .. } | OciError::ReadOnly { .. } => {
+                StatusCode::METHOD_NOT_ALLOWED
+            }
             OciError::Upstream(UpstreamError::Timeout { .. }) => StatusCode::GATEWAY_TIMEOUT,
             // The client may wait and retry, as it would with the upstream itself.
             OciError::Upstream(
@@ -215,6 +231,9 @@ impl ResponseError for OciError {
                 response
                     .insert_header((header::LOCATION, location.as_str()))
                     .insert_header(("range", crate::routes::range_value(*size)));
+            }
+            OciError::MethodNotAllowed { allow, .. } | OciError::ReadOnly { allow, .. } => {
+                response.insert_header((header::ALLOW, *allow));
             }
             OciError::Upstream(UpstreamError::RetryAfter { retry_after, .. }) => {
                 response.insert_header((header::RETRY_AFTER, retry_after.as_secs().to_string()));

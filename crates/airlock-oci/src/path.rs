@@ -40,6 +40,31 @@ pub enum Endpoint {
     Referrers(Name, AnyDigest),
 }
 
+impl Endpoint {
+    /// The methods the endpoint takes (the `Allow` of a 405).
+    pub fn allow(&self) -> &'static str {
+        match self {
+            Endpoint::Base => "GET, HEAD",
+            Endpoint::Catalog | Endpoint::Token | Endpoint::Tags(_) | Endpoint::Referrers(..) => {
+                "GET"
+            }
+            Endpoint::Manifest(..) => "GET, HEAD, PUT, DELETE",
+            Endpoint::Blob(..) => "GET, HEAD, DELETE",
+            Endpoint::Uploads(_) => "POST",
+            Endpoint::Upload(..) => "GET, PATCH, PUT, DELETE",
+        }
+    }
+
+    /// The methods the endpoint takes in a mirrored (read-only) repository.
+    pub fn allow_read_only(&self) -> &'static str {
+        match self {
+            Endpoint::Manifest(..) | Endpoint::Blob(..) => "GET, HEAD",
+            Endpoint::Uploads(_) | Endpoint::Upload(..) => "",
+            other => other.allow(),
+        }
+    }
+}
+
 /// A repository name that matches the spec's grammar
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(\/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*`
 /// and is at most [`NAME_MAX`] characters.

@@ -99,6 +99,11 @@ async fn handle(
     let query = parse_query(req.query_string());
     let method = req.method().clone();
     let read = method == Method::GET || method == Method::HEAD;
+    let (allow, allow_read_only) = (endpoint.allow(), endpoint.allow_read_only());
+    let not_allowed = || OciError::MethodNotAllowed {
+        allow,
+        method: method.to_string(),
+    };
     match endpoint {
         Endpoint::Base if read => base(&req, &reg).await,
         Endpoint::Token if method == Method::GET => {
@@ -150,7 +155,10 @@ async fn handle(
                 .resolve_write(name.clone(), query.ns.as_deref())?
                 .is_none() =>
         {
-            Err(OciError::ReadOnly(format!("{method} {name}")))
+            Err(OciError::ReadOnly {
+                allow: allow_read_only,
+                what: format!("{method} {name}"),
+            })
         }
         Endpoint::Manifest(name, reference) if method == Method::PUT => {
             let user = authorize(&req, &reg, &name).await?;
@@ -200,15 +208,11 @@ async fn handle(
                     index::delete_upload(&reg.db, &id).await?;
                     Ok(respond(StatusCode::NO_CONTENT).finish())
                 }
-                _ => Err(not_allowed(&method)),
+                _ => Err(not_allowed()),
             }
         }
-        _ => Err(not_allowed(&method)),
+        _ => Err(not_allowed()),
     }
-}
-
-fn not_allowed(method: &Method) -> OciError {
-    OciError::Unsupported(format!("{method} is not supported on this endpoint"))
 }
 
 /// Writes need a user the namespace rules let write `name`.

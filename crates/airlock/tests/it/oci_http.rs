@@ -131,6 +131,25 @@ fn version_check_names_and_errors() {
         let json: serde_json::Value = serde_json::from_str(&body).expect(path);
         assert_eq!(json["errors"][0]["code"], code, "{path}");
     }
+    // A method an endpoint does not take: 405 UNSUPPORTED, with what it takes.
+    let some_blob = format!("/v2/a/blobs/{}", sha256(b"nothing"));
+    for (method, path, allow) in [
+        (Method::DELETE, "/v2/_catalog", "GET"),
+        (Method::POST, "/v2/a/tags/list", "GET"),
+        (
+            Method::PATCH,
+            "/v2/a/manifests/latest",
+            "GET, HEAD, PUT, DELETE",
+        ),
+        (Method::PUT, &some_blob, "GET, HEAD, DELETE"),
+        (Method::GET, "/v2/a/blobs/uploads/", "POST"),
+        (Method::POST, "/v2/", "GET, HEAD"),
+    ] {
+        let r = reg.anon(method.clone(), path).send().expect("send");
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(header(&r, "allow"), allow, "{method} {path}");
+        assert_eq!(error_code(r), "UNSUPPORTED", "{method} {path}");
+    }
     let blob = format!("/v2/a/blobs/{}", sha256(b"nothing"));
     let r = reg.anon(Method::GET, &blob).send().expect("GET blob");
     assert_eq!(r.status(), 404);

@@ -190,7 +190,17 @@ fn pulls_through_many_upstreams_then_serves_them_without_upstreams() {
         .send()
         .expect("POST");
     assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "", "no method starts an upload here");
     assert_eq!(error_code(r), "UNSUPPORTED");
+    let r = reg
+        .req(
+            Method::DELETE,
+            "/v2/docker.io/library/alpine/manifests/latest",
+        )
+        .send()
+        .expect("DELETE");
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "GET, HEAD");
     let r = reg
         .req(
             Method::POST,
