@@ -195,6 +195,11 @@ pub async fn file_sha256(db: &Db, index: &str, filename: &str) -> Result<Option<
     row.map(|r| r.try_get("sha256")).transpose()
 }
 
+/// The filename and sha256 of every file of a release ($1 index, $2 project,
+/// $3 version).
+const RELEASE_FILES: &str = "SELECT filename, sha256 FROM pypi_file \
+     WHERE index_name = $1 AND project = $2 AND version = $3";
+
 /// Every file of `project` at `version` (PEP 440-normalized) in `index`:
 /// filename and sha256.
 pub async fn release_files(
@@ -203,15 +208,12 @@ pub async fn release_files(
     project: &str,
     version: &str,
 ) -> Result<Vec<(String, String)>, DbError> {
-    sqlx::query_as(
-        "SELECT filename, sha256 FROM pypi_file \
-         WHERE index_name = $1 AND project = $2 AND version = $3",
-    )
-    .bind(index)
-    .bind(project)
-    .bind(version)
-    .fetch_all(&mut *db.reader().await?)
-    .await
+    sqlx::query_as(RELEASE_FILES)
+        .bind(index)
+        .bind(project)
+        .bind(version)
+        .fetch_all(&mut *db.reader().await?)
+        .await
 }
 
 /// An uploaded file whose blobs are durable, to record.
@@ -240,9 +242,16 @@ pub struct NewUpload<'a> {
 }
 
 /// Records an upload in one transaction (blob rows, project, file). Returns
-/// `None` when it inserted the file, else the sha256 of the file already there
-/// (the first upload of a filename wins).
-pub async fn insert_upload(db: &Db, up: NewUpload<'_>) -> Result<Option<String>, DbError> {
+/// `None` when it inserted the file, else the filename and sha256 of the file
+/// already there: the same filename, or a file of the release for which
+/// `same_distribution` holds (another spelling of it). The first upload wins:
+/// the release's files are read in the writer's transaction, so two uploads
+/// of one distribution under two spellings cannot both get in.
+pub async fn insert_upload(
+    db: &Db,
+    up: NewUpload<'_>,
+    same_distribution: impl Fn(&str) -> bool,
+) -> Result<Option<(String, String)>, DbError> {
     let mut conn = db.writer().await;
     let mut tx = conn.begin().await?;
     blob_query(INSERT_BLOB, &up.blob.digest, up.blob.size)
@@ -252,6 +261,21 @@ pub async fn insert_upload(db: &Db, up: NewUpload<'_>) -> Result<Option<String>,
         blob_query(INSERT_BLOB, &metadata.digest, metadata.size)
             .execute(&mut *tx)
             .await?;
+    }
+    // The blob rows stay either way, as for any stored blob nothing refers
+    // to (garbage collection frees it after its grace).
+    let release: Vec<(String, String)> = sqlx::query_as(RELEASE_FILES)
+        .bind(up.index)
+        .bind(up.project)
+        .bind(up.version)
+        .fetch_all(&mut *tx)
+        .await?;
+    if let Some(twin) = release
+        .into_iter()
+        .find(|(other, _)| other == up.filename || same_distribution(other))
+    {
+        tx.commit().await?;
+        return Ok(Some(twin));
     }
     let now = airlock_core::unix_now();
     sqlx::query(
@@ -287,13 +311,14 @@ pub async fn insert_upload(db: &Db, up: NewUpload<'_>) -> Result<Option<String>,
     let existing = if inserted.is_some() {
         None
     } else {
+        // Another writer (a replica sharing the database) inserted it since.
         let row =
             sqlx::query("SELECT sha256 FROM pypi_file WHERE index_name = $1 AND filename = $2")
                 .bind(up.index)
                 .bind(up.filename)
                 .fetch_one(&mut *tx)
                 .await?;
-        Some(row.try_get("sha256")?)
+        Some((up.filename.to_owned(), row.try_get("sha256")?))
     };
     tx.commit().await?;
     Ok(existing)
@@ -708,10 +733,24 @@ mod tests {
             origin: "upload:ci",
             upload_time_us: 1_700_000_000_000_000,
         };
-        assert_eq!(insert_upload(&db, up(&file)).await.expect("insert"), None);
+        let twin = |other: &str| other == "Foo-1.0-py3-none-any.whl";
         assert_eq!(
-            insert_upload(&db, up(&other)).await.expect("again"),
-            Some("aa".repeat(32))
+            insert_upload(&db, up(&file), twin).await.expect("insert"),
+            None
+        );
+        assert_eq!(
+            insert_upload(&db, up(&other), twin).await.expect("again"),
+            Some(("foo-1.0-py3-none-any.whl".to_owned(), "aa".repeat(32)))
+        );
+        let respelled = NewUpload {
+            filename: "Foo-1.0-py3-none-any.whl",
+            ..up(&other)
+        };
+        assert_eq!(
+            insert_upload(&db, respelled, |o: &str| o == "foo-1.0-py3-none-any.whl")
+                .await
+                .expect("another spelling"),
+            Some(("foo-1.0-py3-none-any.whl".to_owned(), "aa".repeat(32)))
         );
         let files = project_files(&db, "root/dev", "foo", false)
             .await

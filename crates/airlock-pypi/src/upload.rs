@@ -225,12 +225,13 @@ async fn store(
     // wheel): files are immutable whatever the spelling, and a yanked
     // release stays yanked. A stored filename of this project and version
     // is among the release's files, so one query answers both.
+    // Checked here before the file is stored, and again where it is recorded.
+    let same_distribution =
+        |other: &str| name::parse_filename(other).is_ok_and(|o| o.same_distribution(&filename));
     for (other, existing) in
         index::release_files(&pypi.db, index, &filename.project, &version_norm).await?
     {
-        let same = other == content.filename
-            || name::parse_filename(&other).is_ok_and(|o| o.same_distribution(&filename));
-        if same {
+        if other == content.filename || same_distribution(&other) {
             return same_or_conflict(&other, &existing, &sha256);
         }
     }
@@ -272,11 +273,12 @@ async fn store(
             origin: &format!("upload:{user}"),
             upload_time_us: now_us(),
         },
+        same_distribution,
     )
     .await?;
-    if let Some(existing) = existing {
-        // Another upload of this filename won the race.
-        return same_or_conflict(&content.filename, &existing, &sha256);
+    if let Some((other, existing)) = existing {
+        // Another upload of this distribution won the race.
+        return same_or_conflict(&other, &existing, &sha256);
     }
     pypi.pages.changed();
     tracing::info!(index, user, filename = %content.filename, size = blob.size, "pypi upload stored");

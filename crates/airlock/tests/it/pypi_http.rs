@@ -585,12 +585,13 @@ fn pypi_bad_uploads_are_refused_and_change_nothing() {
 }
 
 #[test]
-fn pypi_concurrent_uploads_of_one_filename_have_one_winner() {
+fn pypi_concurrent_uploads_of_one_distribution_have_one_winner() {
     let dir = scratch();
     let data = dir.path().join("data");
     let airlock = Airlock::start(&data, &hosted_config(), &[]);
     let url = airlock.url("/pypi/root/dev/");
-    // Two different wheels under one filename.
+    // Two different wheels of one distribution, under two spellings of its
+    // filename: still one file, whichever comes first.
     let wheels: Vec<Vec<u8>> = (0..2)
         .map(|i| {
             let d = dir.path().join(format!("d{i}"));
@@ -603,10 +604,12 @@ fn pypi_concurrent_uploads_of_one_filename_have_one_winner() {
         })
         .collect();
     let name = dists().remove(1).wheel_name();
+    let names = [name.clone(), name.replacen("airlock_dep", "Airlock.Dep", 1)];
+    assert_ne!(names[0], names[1]);
     let results: Vec<(usize, u16)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
             .map(|n| {
-                let (bytes, url, name) = (&wheels[n % 2], &url, &name);
+                let (bytes, url, name) = (&wheels[n % 2], &url, &names[n % 2]);
                 s.spawn(move || {
                     let sha = hex(&Sha256::digest(bytes));
                     let (status, _) = post(
@@ -643,12 +646,17 @@ fn pypi_concurrent_uploads_of_one_filename_have_one_winner() {
     );
     assert!(winners.iter().all(|w| *w == winners[0]), "{results:?}");
     let served = http()
-        .get(airlock.url(&format!("/pypi/root/dev/files/{name}")))
+        .get(airlock.url(&format!("/pypi/root/dev/files/{}", names[winners[0]])))
         .send()
         .expect("file")
         .bytes()
         .expect("bytes");
     assert_eq!(served.as_ref(), wheels[winners[0]].as_slice());
+    let loser = http()
+        .get(airlock.url(&format!("/pypi/root/dev/files/{}", names[1 - winners[0]])))
+        .send()
+        .expect("file");
+    assert_eq!(loser.status(), 404, "one file, not two");
     drop(airlock);
     assert_fsck(&data, &[], "0 errors");
 }
