@@ -14,7 +14,7 @@
 //! whole (its member list is in the stream) up to [`unpacked_limit`]. Runs on
 //! a blocking thread (it reads files).
 
-use crate::name::{normalize, normalize_version, DistFilename, DistKind};
+use crate::name::{normalize, same_version, DistFilename, DistKind};
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -75,11 +75,7 @@ pub fn check_metadata(metadata: &[u8], filename: &DistFilename) -> Result<Header
     let version = headers
         .get("Version")
         .ok_or_else(|| BadDist("the metadata has no Version".into()))?;
-    let same = matches!(
-        (normalize_version(version), normalize_version(&filename.version)),
-        (Ok(a), Ok(b)) if a == b
-    );
-    if !same {
+    if !same_version(version, &filename.version) {
         return Err(BadDist(format!(
             "the metadata has version {version:?}, the filename {:?}",
             filename.version
@@ -253,8 +249,7 @@ fn wheel_metadata(file: File, filename: &DistFilename) -> Result<Vec<u8>, BadDis
         .trim_end_matches(".dist-info")
         .rsplit_once('-')
         .is_some_and(|(project, version)| {
-            normalize(project) == filename.project
-                && normalize_version(version).ok() == normalize_version(&filename.version).ok()
+            normalize(project) == filename.project && same_version(version, &filename.version)
         });
     if !names_this_wheel {
         return Err(BadDist(format!(

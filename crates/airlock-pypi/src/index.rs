@@ -360,15 +360,33 @@ pub async fn delete_version(
     project: &str,
     version: &str,
 ) -> Result<u64, DbError> {
-    let done = sqlx::query(
-        "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND version = $3",
+    // Every stored spelling of the version (`1.1` and `1.1.0` are one).
+    let mut conn = db.writer().await;
+    let mut tx = conn.begin().await?;
+    let stored: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT version FROM pypi_file WHERE index_name = $1 AND project = $2",
     )
     .bind(index)
     .bind(project)
-    .bind(version)
-    .execute(&mut *db.writer().await)
+    .fetch_all(&mut *tx)
     .await?;
-    Ok(done.rows_affected())
+    let mut deleted = 0;
+    for (spelling,) in stored
+        .iter()
+        .filter(|(v,)| crate::name::same_version(v, version))
+    {
+        let done = sqlx::query(
+            "DELETE FROM pypi_file WHERE index_name = $1 AND project = $2 AND version = $3",
+        )
+        .bind(index)
+        .bind(project)
+        .bind(spelling)
+        .execute(&mut *tx)
+        .await?;
+        deleted += done.rows_affected();
+    }
+    tx.commit().await?;
+    Ok(deleted)
 }
 
 /// When a mirror's page of `project` was last fetched (unix seconds) and its
@@ -789,9 +807,9 @@ mod tests {
             .await
             .expect("none"));
         assert_eq!(
-            delete_version(&db, "root/dev", "foo", "1.0")
+            delete_version(&db, "root/dev", "foo", "1.0.0")
                 .await
-                .expect("delete"),
+                .expect("delete 1.0 as 1.0.0"),
             1
         );
         assert!(!delete_file(&db, "root/dev", name).await.expect("gone"));

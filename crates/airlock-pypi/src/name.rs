@@ -63,6 +63,13 @@ pub fn normalize_version(version: &str) -> Result<String, NameError> {
         .map_err(|e| NameError(format!("invalid version {version:?}: {e}")))
 }
 
+/// Whether two strings are one PEP 440 version: `1.1` and `1.1.0` are
+/// (release numbers compare padded with zeros), `1.0-RC1` and `1.0rc1` too.
+/// False when either is no version.
+pub fn same_version(a: &str, b: &str) -> bool {
+    matches!((Version::from_str(a), Version::from_str(b)), (Ok(a), Ok(b)) if a == b)
+}
+
 /// What kind of distribution a file is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DistKind {
@@ -192,6 +199,16 @@ fn checked_version(filename: &str, version: &str) -> Result<String, NameError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn versions_compare_as_pep_440() {
+        assert!(same_version("1.1", "1.1.0"));
+        assert!(same_version("1.0-RC1", "1.0rc1"));
+        assert!(same_version("v1.0", "1.0"));
+        assert!(!same_version("1.1", "1.1.1"));
+        assert!(!same_version("1.0+local", "1.0"));
+        assert!(!same_version("not a version", "not a version"));
+    }
 
     #[test]
     fn normalizes_like_pep_503() {

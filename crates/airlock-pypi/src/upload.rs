@@ -197,8 +197,10 @@ async fn store(
         .version
         .as_deref()
         .ok_or_else(|| bad("missing version"))?;
-    let version_norm = name::normalize_version(version).map_err(|e| bad(e.0))?;
-    if name::normalize_version(&filename.version).ok().as_deref() != Some(&version_norm) {
+    name::normalize_version(version).map_err(|e| bad(e.0))?;
+    // Compared as versions (`1.1` is `1.1.0`); the file keeps its filename's.
+    let version_norm = name::normalize_version(&filename.version).map_err(|e| bad(e.0))?;
+    if !name::same_version(version, &filename.version) {
         return Err(bad(format!(
             "the filename {:?} is not of version {version:?}",
             content.filename
