@@ -126,22 +126,20 @@ fn check_zip_members<R: Read + std::io::Seek>(
     Ok(())
 }
 
-/// How deep `path` (relative to the archive's top) lies, or `None` when it
-/// is absolute or climbs out of the archive.
-fn depth_inside(base: usize, path: &Path) -> Option<usize> {
-    let mut depth = base;
-    for component in path.components() {
-        match component {
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::ParentDir => depth = depth.checked_sub(1)?,
-            Component::RootDir | Component::Prefix(_) => return None,
-        }
-    }
-    Some(depth)
+/// `path` without `.` components (a leading `./` names the same member).
+fn normalized(path: &Path) -> PathBuf {
+    path.components()
+        .filter(|c| *c != Component::CurDir)
+        .collect()
 }
 
-/// What a tar member must be to unpack inside the archive's directory.
+/// Whether every component of `path` goes down (no root, no `..`).
+fn only_down(path: &Path) -> bool {
+    path.components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// What a tar member must be to unpack inside the archive's top directory.
 #[derive(Default)]
 struct TarMembers {
     /// Every symlink's path: no other member may lie beneath one.
@@ -155,17 +153,17 @@ impl TarMembers {
     fn check(&mut self, entry: &tar::Entry<impl Read>) -> Result<(), BadDist> {
         let broken =
             |e: std::io::Error| BadDist(format!("the sdist is not a readable .tar.gz: {e}"));
-        let path = entry.path().map_err(broken)?.into_owned();
+        let raw = entry.path().map_err(broken)?;
         let outside = |what: &str| {
             BadDist(format!(
                 "the sdist has {what}: {:?}",
-                path.display().to_string()
+                raw.display().to_string()
             ))
         };
-        let has_parent = path.components().any(|c| c == Component::ParentDir);
-        if has_parent || depth_inside(0, &path).is_none() {
+        if !only_down(&raw) {
             return Err(outside("a member outside the archive"));
         }
+        let path = normalized(&raw);
         let kind = entry.header().entry_type();
         if kind.is_pax_global_extensions() {
             // `git archive`'s header for the whole archive: no file.
@@ -176,19 +174,21 @@ impl TarMembers {
                 .link_name()
                 .map_err(broken)?
                 .ok_or_else(|| outside("a link without a target"))?;
-            // A hard link names a member from the top; a symlink points from
-            // its own directory, with `..` only leading (so no `..` is taken
-            // through another link).
-            let base = if kind.is_symlink() {
-                path.components().count().saturating_sub(1)
+            // A hard link names a member from the top. A symlink points from
+            // its own directory, with `..` only leading (none is taken through
+            // another link), and never up to where the archive is unpacked:
+            // installers unpack below its top directory.
+            let inside = if kind.is_symlink() {
+                let ups = target
+                    .components()
+                    .take_while(|c| *c == Component::ParentDir)
+                    .count();
+                let parent_depth = path.components().count().saturating_sub(1);
+                ups < parent_depth && only_down(&target.components().skip(ups).collect::<PathBuf>())
             } else {
-                0
+                only_down(&target)
             };
-            let leading_only = target
-                .components()
-                .skip_while(|c| *c == Component::ParentDir)
-                .all(|c| c != Component::ParentDir);
-            if !leading_only || depth_inside(base, &target).is_none() {
+            if !inside {
                 return Err(outside("a link that leads outside the archive"));
             }
             if kind.is_symlink() {
@@ -313,7 +313,8 @@ impl<R: Read> Read for Counted<R> {
 fn tar_pkg_info(file: File, limit: u64) -> Result<Vec<u8>, BadDist> {
     let read = std::rc::Rc::new(std::cell::Cell::new(0));
     let gz = Counted {
-        inner: flate2::read::GzDecoder::new(BufReader::new(file)),
+        // Every gzip member, as Python's tarfile (and so pip) reads them.
+        inner: flate2::read::MultiGzDecoder::new(BufReader::new(file)),
         read: read.clone(),
         limit,
     };
@@ -550,10 +551,21 @@ mod tests {
             &[("foo/link", Symlink, "."), ("foo/link/x", Regular, "x")],
             &[("foo/fifo", Fifo, "")],
             &[("foo/disk", Block, "")],
+            // A leading `./` is no level of its own.
+            &[("./foo/a", Symlink, "../.."), ("foo/a/x", Regular, "x")],
+            &[
+                ("./foo/bar/a", Symlink, ".."),
+                ("foo/bar/a/x", Regular, "x"),
+            ],
+            // Up to where the archive is unpacked, above its top directory.
+            &[("foo/docs/y", Symlink, "../../foo/README")],
+            &[("y", Symlink, "foo/x")],
         ];
         for members in refused {
             let path = sdist(dir.path(), members);
-            let e = check(&path, &sdist_name).expect_err("refused");
+            let Err(e) = check(&path, &sdist_name) else {
+                panic!("{members:?} was accepted");
+            };
             let why = ["outside the archive", "beneath the link", "not a file"];
             assert!(why.iter().any(|w| e.0.contains(w)), "{members:?}: {e}");
         }
@@ -571,6 +583,32 @@ mod tests {
             ],
         );
         check(&path, &sdist_name).expect("links inside the archive");
+    }
+
+    #[test]
+    fn every_gzip_member_is_read() {
+        // PKG-INFO in the first gzip member, a link out in the second: Python's
+        // tarfile (pip) reads both, so must the check.
+        let dir = tempfile::tempdir().expect("dir");
+        let one = sdist(dir.path(), &[]);
+        let two = sdist(
+            dir.path(),
+            &[(&format!("{NAME}/up"), tar::EntryType::Symlink, "../../..")],
+        );
+        let mut tar_bytes = Vec::new();
+        flate2::read::GzDecoder::new(File::open(&two).expect("open"))
+            .read_to_end(&mut tar_bytes)
+            .expect("gunzip");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar_bytes[..1024]).expect("first");
+        let mut joined = gz.finish().expect("gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar_bytes[1024..]).expect("second");
+        joined.extend(gz.finish().expect("gz"));
+        std::fs::write(&one, joined).expect("write");
+        let name = parse_filename(&format!("{NAME}.tar.gz")).expect("name");
+        let e = check(&one, &name).expect_err("the second member is checked");
+        assert!(e.0.contains("outside the archive"), "{e}");
     }
 
     #[test]
