@@ -502,28 +502,39 @@ fn walk(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u64)> {
 /// so files served from memory wait to be stored (write-behind, at most 2 s).
 struct Busy(
     std::sync::Arc<std::sync::atomic::AtomicBool>,
-    Option<std::thread::JoinHandle<()>>,
+    Vec<std::thread::JoinHandle<()>>,
 );
 
 impl Busy {
+    /// Starts the pollers and returns once the server has answered one: two
+    /// of them, so one stalled by a loaded machine leaves no quiet gap.
     fn start(airlock: &Airlock) -> Busy {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (flag, url) = (stop.clone(), airlock.url("/healthz"));
-        let poller = std::thread::spawn(move || {
-            let client = http();
-            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = client.get(&url).send();
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        });
-        Busy(stop, Some(poller))
+        let answered = std::sync::Arc::new(std::sync::Barrier::new(3));
+        let pollers = (0..2)
+            .map(|_| {
+                let (flag, url, answered) =
+                    (stop.clone(), airlock.url("/healthz"), answered.clone());
+                std::thread::spawn(move || {
+                    let client = http();
+                    let _ = client.get(&url).send();
+                    answered.wait();
+                    while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                        let _ = client.get(&url).send();
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                })
+            })
+            .collect();
+        answered.wait();
+        Busy(stop, pollers)
     }
 }
 
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(poller) = self.1.take() {
+        for poller in self.1.drain(..) {
             let _ = poller.join();
         }
     }
