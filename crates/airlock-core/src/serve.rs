@@ -217,7 +217,7 @@ pub enum RangeRequest {
     Ignore,
     /// One satisfiable range.
     Satisfiable(ByteRange),
-    /// A syntactically valid range outside the body: 416.
+    /// A range outside the body, or one that ends before it starts: 416.
     Unsatisfiable,
 }
 
@@ -267,7 +267,11 @@ pub fn parse_range(value: &HeaderValue, size: u64) -> RangeRequest {
             } else {
                 match parse(end) {
                     Some(end) if end >= start => end.min(size.saturating_sub(1)),
-                    _ => return RangeRequest::Ignore,
+                    // A last byte before the first (RFC 9110 §14.1.1: invalid,
+                    // which a server may reject): 416, as nginx, distribution
+                    // and the OCI conformance suite have it.
+                    Some(_) => return RangeRequest::Unsatisfiable,
+                    None => return RangeRequest::Ignore,
                 }
             };
             if start >= size {
@@ -297,7 +301,8 @@ mod tests {
         assert_eq!(range("bytes=-200", 100), sat(0, 99));
         assert_eq!(range("bytes=100-", 100), RangeRequest::Unsatisfiable);
         assert_eq!(range("bytes=-0", 100), RangeRequest::Unsatisfiable);
-        assert_eq!(range("bytes=5-1", 100), RangeRequest::Ignore);
+        assert_eq!(range("bytes=5-1", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(range("bytes=500-0", 2048), RangeRequest::Unsatisfiable);
         assert_eq!(range("bytes=0-1,5-6", 100), RangeRequest::Ignore);
         assert_eq!(range("items=0-1", 100), RangeRequest::Ignore);
         assert_eq!(range("bytes=x-1", 100), RangeRequest::Ignore);

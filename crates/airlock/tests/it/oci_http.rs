@@ -289,6 +289,16 @@ fn uploads_chunked_streamed_monolithic_mounted_and_refused() {
         .send()
         .expect("GET range");
     assert_eq!(r.status(), 416);
+    let r = reg
+        .anon(Method::GET, &blob_path)
+        .header("range", "bytes=500-0")
+        .send()
+        .expect("GET range");
+    assert_eq!(r.status(), 416, "a range that ends before it starts");
+    assert_eq!(
+        header(&r, "content-range"),
+        format!("bytes */{}", blob.len())
+    );
 
     // A wrong digest on PUT: 400, nothing stored, the session is gone.
     let loc = reg.start_upload("team/app");
