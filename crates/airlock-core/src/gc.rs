@@ -23,13 +23,62 @@
 //! What the grace period cannot cover is a writer that takes longer than it
 //! between committing a blob and recording its row: keep it far longer than
 //! any single write (the default is an hour).
+//!
+//! A dry run makes the same row changes inside one transaction that it rolls
+//! back ([`Changes::DryRun`]), so it counts what a real run would drop,
+//! including the blobs freed by the rows dropped before them; it deletes no
+//! file.
 
 use crate::db::{BlobReference, Db, DbError};
 use crate::store::{BlobStore, StoreError};
 use crate::Digest;
-use sqlx::Row as _;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Row as _, Sqlite};
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
+
+/// A statement for [`Changes`].
+pub type Statement<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// Where a collection's row changes go.
+pub enum Changes<'c> {
+    /// To the index, a statement at a time: a server writes in between.
+    Live(&'c Db),
+    /// Into one transaction, rolled back when dropped: each step sees what
+    /// the steps before it dropped. It holds the index's write lock (other
+    /// writers wait) until it ends.
+    DryRun(sqlx::Transaction<'c, Sqlite>),
+}
+
+impl<'c> Changes<'c> {
+    /// A dry run on `writer` (the index's writer, held by the caller for as
+    /// long as the dry run lasts).
+    pub async fn dry_run(writer: &'c mut sqlx::SqliteConnection) -> Result<Self, DbError> {
+        Ok(Changes::DryRun(sqlx::Connection::begin(writer).await?))
+    }
+
+    /// Whether nothing is to be kept (no row, no file).
+    pub fn is_dry_run(&self) -> bool {
+        matches!(self, Changes::DryRun(_))
+    }
+
+    /// Runs a statement that changes rows; returns how many it changed.
+    pub async fn execute(&mut self, statement: Statement<'_>) -> Result<u64, DbError> {
+        let done = match self {
+            Changes::Live(db) => statement.execute(&mut *db.writer().await).await?,
+            Changes::DryRun(tx) => statement.execute(&mut **tx).await?,
+        };
+        Ok(done.rows_affected())
+    }
+
+    /// Reads rows as the changes so far left them.
+    pub async fn fetch_all(&mut self, statement: Statement<'_>) -> Result<Vec<SqliteRow>, DbError> {
+        match self {
+            Changes::Live(db) => statement.fetch_all(&mut *db.reader().await?).await,
+            Changes::DryRun(tx) => statement.fetch_all(&mut **tx).await,
+        }
+    }
+}
 
 /// What a sweep found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -76,16 +125,17 @@ fn unreferenced(references: &[BlobReference]) -> String {
 }
 
 /// Deletes the blobs that no column in `references` names and that are older
-/// than `grace`, and the blob files without a row older than `grace`. With
-/// `dry_run`, only counts them. `references` must list every protocol's
-/// columns: a blob referenced only by a column missing here would be lost.
+/// than `grace`, and the blob files without a row older than `grace`. In a
+/// dry run, deletes only rows, in its transaction. `references` must list
+/// every protocol's columns: a blob referenced only by a column missing here
+/// would be lost.
 pub async fn sweep(
-    db: &Db,
+    changes: &mut Changes<'_>,
     store: &dyn BlobStore,
     references: &[BlobReference],
     grace: Duration,
-    dry_run: bool,
 ) -> Result<SweepReport, GcError> {
+    let dry_run = changes.is_dry_run();
     let now = SystemTime::now();
     let cutoff = crate::unix_now() - grace.as_secs() as i64;
     let is_young = |modified: Option<SystemTime>| {
@@ -97,9 +147,14 @@ pub async fn sweep(
     // Files first (listing before the rows are read), so a blob committed and
     // recorded meanwhile is never taken for an orphan: its file is young.
     let listing = store.list().await?;
-    let rows: HashSet<Digest> = db.blobs().await?.into_iter().map(|(d, _)| d).collect();
+    let rows: HashSet<String> = changes
+        .fetch_all(sqlx::query("SELECT digest FROM blob"))
+        .await?
+        .iter()
+        .map(|row| row.try_get("digest"))
+        .collect::<Result<_, _>>()?;
     for (digest, size) in listing.blobs {
-        if rows.contains(&digest) || is_young(store.modified(&digest).await?) {
+        if rows.contains(&digest.to_string()) || is_young(store.modified(&digest).await?) {
             continue;
         }
         report.orphans += 1;
@@ -109,11 +164,9 @@ pub async fn sweep(
         }
     }
 
-    let candidates = sqlx::query(&format!(
-        "SELECT digest, size, created_at FROM blob WHERE {condition} ORDER BY digest"
-    ))
-    .fetch_all(&mut *db.reader().await?)
-    .await?;
+    let select =
+        format!("SELECT digest, size, created_at FROM blob WHERE {condition} ORDER BY digest");
+    let candidates = changes.fetch_all(sqlx::query(&select)).await?;
     let delete = format!("DELETE FROM blob WHERE digest = $1 AND created_at <= $2 AND {condition}");
     for row in candidates {
         let text: String = row.try_get("digest")?;
@@ -126,19 +179,13 @@ pub async fn sweep(
             report.young += 1;
             continue;
         }
-        if dry_run {
-            report.blobs += 1;
-            report.bytes += size as u64;
-            continue;
-        }
-        let deleted = sqlx::query(&delete)
-            .bind(&text)
-            .bind(cutoff)
-            .execute(&mut *db.writer().await)
-            .await?
-            .rows_affected();
+        let deleted = changes
+            .execute(sqlx::query(&delete).bind(&text).bind(cutoff))
+            .await?;
         if deleted == 1 {
-            store.remove(&digest).await?;
+            if !dry_run {
+                store.remove(&digest).await?;
+            }
             report.blobs += 1;
             report.bytes += size as u64;
         }
@@ -183,6 +230,25 @@ mod tests {
         digest
     }
 
+    /// A sweep, live or as a dry run rolled back at the end.
+    async fn sweep_with(
+        db: &Db,
+        store: &LocalStore,
+        grace: Duration,
+        dry_run: bool,
+    ) -> SweepReport {
+        if !dry_run {
+            return sweep(&mut Changes::Live(db), store, &[KEEP], grace)
+                .await
+                .expect("sweep");
+        }
+        let mut conn = db.writer().await;
+        let mut changes = Changes::dry_run(&mut conn).await.expect("begin");
+        sweep(&mut changes, store, &[KEEP], grace)
+            .await
+            .expect("dry run")
+    }
+
     #[tokio::test]
     async fn unreferenced_blobs_go_and_referenced_ones_stay() {
         let (_dir, db, store, staging) = setup().await;
@@ -195,21 +261,16 @@ mod tests {
             .expect("reference");
 
         // Young: nothing goes within the grace period.
-        let report = sweep(&db, &store, &[KEEP], Duration::from_secs(3600), false)
-            .await
-            .expect("sweep");
+        let report = sweep_with(&db, &store, Duration::from_secs(3600), false).await;
         assert_eq!(report.young, 1);
         assert_eq!(report.blobs, 0);
 
-        let dry = sweep(&db, &store, &[KEEP], Duration::ZERO, true)
-            .await
-            .expect("dry run");
+        let dry = sweep_with(&db, &store, Duration::ZERO, true).await;
         assert_eq!((dry.blobs, dry.bytes), (1, 7));
         assert!(store.size(&garbage).await.expect("size").is_some());
+        assert_eq!(db.blobs().await.expect("rows").len(), 2, "rolled back");
 
-        let report = sweep(&db, &store, &[KEEP], Duration::ZERO, false)
-            .await
-            .expect("sweep");
+        let report = sweep_with(&db, &store, Duration::ZERO, false).await;
         assert_eq!((report.blobs, report.bytes), (1, 7));
         assert!(store.size(&garbage).await.expect("size").is_none());
         assert!(store.size(&kept).await.expect("size").is_some());
@@ -230,13 +291,9 @@ mod tests {
             .put_bytes(&staging, Bytes::from_static(b"no row"))
             .await
             .expect("put");
-        let report = sweep(&db, &store, &[KEEP], Duration::from_secs(3600), false)
-            .await
-            .expect("sweep");
+        let report = sweep_with(&db, &store, Duration::from_secs(3600), false).await;
         assert_eq!(report.orphans, 0);
-        let report = sweep(&db, &store, &[KEEP], Duration::ZERO, false)
-            .await
-            .expect("sweep");
+        let report = sweep_with(&db, &store, Duration::ZERO, false).await;
         assert_eq!((report.orphans, report.orphan_bytes), (1, 6));
         assert!(store.size(&orphan).await.expect("size").is_none());
     }

@@ -20,12 +20,12 @@
 //!   alias alone must not keep a blob alive.
 
 use airlock_core::db::DbError;
-use airlock_core::Db;
+use airlock_core::gc::Changes;
 use sqlx::Row as _;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-/// What [`prune`] dropped.
+/// What [`prune`] dropped (or, in a dry run, would drop).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PruneReport {
     /// Untagged manifests deleted.
@@ -38,69 +38,57 @@ pub struct PruneReport {
 
 /// Drops dead rows of the registry (see the module docs).
 pub async fn prune(
-    db: &Db,
+    changes: &mut Changes<'_>,
     grace: Duration,
     delete_untagged: bool,
-    dry_run: bool,
 ) -> Result<PruneReport, DbError> {
     let cutoff = airlock_core::unix_now() - grace.as_secs() as i64;
     let mut report = PruneReport::default();
     if delete_untagged {
-        for (repository, digest) in unreached_manifests(db, cutoff).await? {
-            report.manifests += 1;
-            if !dry_run {
-                sqlx::query("DELETE FROM oci_manifest WHERE repository = $1 AND digest = $2")
-                    .bind(&repository)
-                    .bind(&digest)
-                    .execute(&mut *db.writer().await)
-                    .await?;
-            }
+        for (repository, digest) in unreached_manifests(changes, cutoff).await? {
+            report.manifests += changes
+                .execute(
+                    sqlx::query("DELETE FROM oci_manifest WHERE repository = $1 AND digest = $2")
+                        .bind(repository)
+                        .bind(digest),
+                )
+                .await?;
         }
     }
     // Only hosted repositories: in a mirror, a manifest's references are
     // recorded for the blobs stored when it was fetched, and layers fetched
     // later are held by their link alone.
-    const UNUSED_LINKS: &str = "FROM oci_repository_blob WHERE created_at <= $1 \
-         AND repository IN (SELECT name FROM oci_repository WHERE kind = 'hosted') \
-         AND NOT EXISTS (SELECT 1 FROM oci_manifest_reference r \
-          WHERE r.repository = oci_repository_blob.repository AND r.digest = oci_repository_blob.digest)";
-    report.blob_links = if dry_run {
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n {UNUSED_LINKS}"))
-            .bind(cutoff)
-            .fetch_one(&mut *db.reader().await?)
-            .await?;
-        row.try_get::<i64, _>("n")? as u64
-    } else {
-        sqlx::query(&format!("DELETE {UNUSED_LINKS}"))
-            .bind(cutoff)
-            .execute(&mut *db.writer().await)
-            .await?
-            .rows_affected()
-    };
+    report.blob_links = changes
+        .execute(
+            sqlx::query(
+                "DELETE FROM oci_repository_blob WHERE created_at <= $1 \
+                 AND repository IN (SELECT name FROM oci_repository WHERE kind = 'hosted') \
+                 AND NOT EXISTS (SELECT 1 FROM oci_manifest_reference r \
+                  WHERE r.repository = oci_repository_blob.repository AND r.digest = oci_repository_blob.digest)",
+            )
+            .bind(cutoff),
+        )
+        .await?;
     // After the links: an alias goes in the same run as its blob's last link.
-    const UNUSED_ALIASES: &str = "FROM oci_digest_alias WHERE created_at <= $1 \
-         AND NOT EXISTS (SELECT 1 FROM oci_repository_blob r WHERE r.digest = oci_digest_alias.blob) \
-         AND NOT EXISTS (SELECT 1 FROM oci_manifest m WHERE m.digest = oci_digest_alias.blob)";
-    report.aliases = if dry_run {
-        let row = sqlx::query(&format!("SELECT COUNT(*) AS n {UNUSED_ALIASES}"))
-            .bind(cutoff)
-            .fetch_one(&mut *db.reader().await?)
-            .await?;
-        row.try_get::<i64, _>("n")? as u64
-    } else {
-        sqlx::query(&format!("DELETE {UNUSED_ALIASES}"))
-            .bind(cutoff)
-            .execute(&mut *db.writer().await)
-            .await?
-            .rows_affected()
-    };
+    report.aliases = changes
+        .execute(
+            sqlx::query(
+                "DELETE FROM oci_digest_alias WHERE created_at <= $1 \
+                 AND NOT EXISTS (SELECT 1 FROM oci_repository_blob r WHERE r.digest = oci_digest_alias.blob) \
+                 AND NOT EXISTS (SELECT 1 FROM oci_manifest m WHERE m.digest = oci_digest_alias.blob)",
+            )
+            .bind(cutoff),
+        )
+        .await?;
     Ok(report)
 }
 
 /// Manifests created before `cutoff` that no tag reaches, as (repository, digest).
-async fn unreached_manifests(db: &Db, cutoff: i64) -> Result<Vec<(String, String)>, DbError> {
+async fn unreached_manifests(
+    changes: &mut Changes<'_>,
+    cutoff: i64,
+) -> Result<Vec<(String, String)>, DbError> {
     type Key = (String, String);
-    let mut conn = db.reader().await?;
     let pairs =
         |rows: Vec<sqlx::sqlite::SqliteRow>, a: &str, b: &str| -> Result<Vec<Key>, DbError> {
             rows.into_iter()
@@ -108,30 +96,32 @@ async fn unreached_manifests(db: &Db, cutoff: i64) -> Result<Vec<(String, String
                 .collect()
         };
     let tagged = pairs(
-        sqlx::query("SELECT DISTINCT repository, manifest FROM oci_tag")
-            .fetch_all(&mut *conn)
+        changes
+            .fetch_all(sqlx::query(
+                "SELECT DISTINCT repository, manifest FROM oci_tag",
+            ))
             .await?,
         "repository",
         "manifest",
     )?;
     // Edges from a reached manifest: its index children, and its referrers.
     let mut next: HashMap<Key, Vec<String>> = HashMap::new();
-    let children = sqlx::query(
-        "SELECT repository, manifest, digest FROM oci_manifest_reference WHERE kind = 'manifest'",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let children = changes
+        .fetch_all(sqlx::query(
+            "SELECT repository, manifest, digest FROM oci_manifest_reference WHERE kind = 'manifest'",
+        ))
+        .await?;
     for row in children {
         let key: Key = (row.try_get("repository")?, row.try_get("manifest")?);
         next.entry(key).or_default().push(row.try_get("digest")?);
     }
     // A subject named by sha512 leads to the manifest stored by its sha256.
-    let referrers = sqlx::query(
-        "SELECT m.repository, m.digest, COALESCE(a.blob, m.subject) AS subject FROM oci_manifest m \
-         LEFT JOIN oci_digest_alias a ON a.digest = m.subject WHERE m.subject IS NOT NULL",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
+    let referrers = changes
+        .fetch_all(sqlx::query(
+            "SELECT m.repository, m.digest, COALESCE(a.blob, m.subject) AS subject FROM oci_manifest m \
+             LEFT JOIN oci_digest_alias a ON a.digest = m.subject WHERE m.subject IS NOT NULL",
+        ))
+        .await?;
     for row in referrers {
         let key: Key = (row.try_get("repository")?, row.try_get("subject")?);
         next.entry(key).or_default().push(row.try_get("digest")?);
@@ -147,9 +137,11 @@ async fn unreached_manifests(db: &Db, cutoff: i64) -> Result<Vec<(String, String
         }
     }
     let all = pairs(
-        sqlx::query("SELECT repository, digest FROM oci_manifest WHERE created_at <= $1")
-            .bind(cutoff)
-            .fetch_all(&mut *conn)
+        changes
+            .fetch_all(
+                sqlx::query("SELECT repository, digest FROM oci_manifest WHERE created_at <= $1")
+                    .bind(cutoff),
+            )
             .await?,
         "repository",
         "digest",

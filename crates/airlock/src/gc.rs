@@ -5,7 +5,7 @@
 use crate::server::DataDir;
 use crate::settings::{GcSettings, Settings};
 use airlock_core::db::BlobReference;
-use airlock_core::gc::SweepReport;
+use airlock_core::gc::{Changes, SweepReport};
 use airlock_oci::gc::PruneReport;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,19 +53,27 @@ pub async fn collect(
     settings: &GcSettings,
     dry_run: bool,
 ) -> anyhow::Result<Collected> {
+    // A dry run makes its row changes in a transaction that is dropped, rolled
+    // back, at the end (see `airlock_core::gc`).
+    let mut writer = match dry_run {
+        true => Some(data.db.writer().await),
+        false => None,
+    };
+    let mut changes = match writer.as_mut() {
+        Some(conn) => Changes::dry_run(conn).await?,
+        None => Changes::Live(&data.db),
+    };
     let oci = airlock_oci::gc::prune(
-        &data.db,
+        &mut changes,
         settings.grace,
         settings.delete_untagged_manifests,
-        dry_run,
     )
     .await?;
     let sweep = airlock_core::gc::sweep(
-        &data.db,
+        &mut changes,
         data.store.as_ref(),
         &blob_references(),
         settings.grace,
-        dry_run,
     )
     .await?;
     Ok(Collected { oci, sweep })

@@ -74,10 +74,10 @@ fn gc_frees_what_nothing_references_while_the_server_runs() {
             .is_ok_and(|r| r.headers().contains_key("etag"))
     });
 
-    // A dry run counts what is unreferenced now (the deleted layer) and the
-    // links it would drop (the stray layer's, whose blob the real run frees).
+    // A dry run counts what the real run deletes: the deleted layer, and the
+    // stray layer that dropping its unused link frees.
     let dry = gc(&data, &config, &["--dry-run"]);
-    assert!(dry.contains("dry run") && dry.contains("1 blobs"), "{dry}");
+    assert!(dry.contains("dry run") && dry.contains("2 blobs"), "{dry}");
     assert!(dry.contains("1 unused OCI blob links"), "{dry}");
     let blob = |repo: &str, digest: &str| {
         reg.anon(Method::GET, &format!("/v2/{repo}/blobs/{digest}"))
@@ -132,6 +132,17 @@ fn gc_frees_what_nothing_references_while_the_server_runs() {
         config_text.replace("[gc]\n", "[gc]\ndelete_untagged_manifests = true\n"),
     )
     .expect("config");
+    let dry = gc(&data, &config, &["--dry-run"]);
+    assert!(dry.contains("1 OCI manifests"), "{dry}");
+    assert!(
+        dry.contains("3 blobs"),
+        "the dry run counts them too: {dry}"
+    );
+    assert_eq!(
+        manifest(&untagged.digest()),
+        200,
+        "a dry run deletes nothing"
+    );
     let report = gc(&data, &config, &[]);
     assert!(report.contains("1 OCI manifests"), "{report}");
     assert!(
