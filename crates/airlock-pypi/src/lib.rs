@@ -76,7 +76,8 @@ pub struct PypiSettings {
     /// page's `ETag` after it (a cheap 304); a new upload shows within it.
     #[serde(with = "humantime_serde")]
     pub page_max_age: Duration,
-    /// The largest file an upload may carry, in bytes.
+    /// The largest file an upload may carry, or a mirror fetch from its
+    /// upstream, in bytes.
     pub max_upload_bytes: u64,
     /// How long a mirror's project page fetched from its upstream is used
     /// before it is revalidated (`If-None-Match`).

@@ -275,13 +275,17 @@ fn upstream_url(index: &IndexSettings) -> Result<Url, PypiError> {
     Url::parse(&with_slash).map_err(|_| PypiError::Internal("bad upstream URL".into()))
 }
 
-/// `url` with the upstream's credentials when it is on the upstream's host
-/// (stored URLs never hold credentials).
+/// `url` with the upstream's credentials when it is on the upstream's origin:
+/// scheme, host and port (stored URLs never hold credentials). The scheme
+/// counts: an `http://` link on an `https://` upstream's host must not get
+/// them in clear text.
 fn with_credentials(index: &IndexSettings, url: &str) -> Result<String, PypiError> {
     let mut url = Url::parse(url).map_err(|_| PypiError::Internal("bad stored file URL".into()))?;
     let base = upstream_url(index)?;
-    if !base.username().is_empty() && url.host_str() == base.host_str() && url.port() == base.port()
-    {
+    let same_origin = url.scheme() == base.scheme()
+        && url.host_str() == base.host_str()
+        && url.port_or_known_default() == base.port_or_known_default();
+    if !base.username().is_empty() && same_origin {
         let _ = url.set_username(base.username());
         let _ = url.set_password(base.password());
     }
@@ -374,7 +378,15 @@ pub async fn fetch_file(
                 PypiError::Upstream(e.to_string())
             }
         })?;
-    let writer = pypi.staging.writer(None).await?;
+    // The largest file an index takes, from an upstream too: without a cap a
+    // hostile upstream streams until the disk is full.
+    if let Some(len) = body.content_length.filter(|&len| len > pypi.max_upload) {
+        return Err(PypiError::Upstream(format!(
+            "{filename}: the upstream announces {len} bytes, over max_upload_bytes ({})",
+            pypi.max_upload
+        )));
+    }
+    let writer = pypi.staging.writer(Some(pypi.max_upload)).await?;
     let Some(len) = body.content_length else {
         // No length to promise a follower: receive it whole (under the lock),
         // then serve it from the store.
@@ -590,6 +602,15 @@ mod tests {
         assert_eq!(
             with_credentials(&index, "https://files.example.net/a.whl").expect("url"),
             "https://files.example.net/a.whl"
+        );
+        assert_eq!(
+            with_credentials(&index, "http://pkgs.example.com/files/a.whl").expect("url"),
+            "http://pkgs.example.com/files/a.whl",
+            "never in clear text"
+        );
+        assert_eq!(
+            with_credentials(&index, "https://pkgs.example.com:443/files/a.whl").expect("url"),
+            "https://u:p%40ss@pkgs.example.com/files/a.whl"
         );
         assert_eq!(
             upstream_url(&index).expect("url").path(),

@@ -108,6 +108,17 @@ impl RawFile {
         }
         let version = name::normalize_version(&parsed.version).ok()?;
         let mut url = page_url.join(&self.href).ok()?;
+        // Files come over http(s); a local path only from a local index (a
+        // `file://` upstream the admin configured). A remote page naming a
+        // `file://` URL would have airlock read and serve its own disk.
+        let scheme_ok = match url.scheme() {
+            "http" | "https" => true,
+            "file" => page_url.scheme() == "file",
+            _ => false,
+        };
+        if !scheme_ok {
+            return None;
+        }
         let fragment = url.fragment().map(str::to_owned);
         url.set_fragment(None);
         let sha256 = self
@@ -241,7 +252,10 @@ fn parse_html(page: &str) -> Vec<RawFile> {
         let Some(tag_end) = rest.find('>') else { break };
         let attrs = attributes(&rest[..tag_end]);
         rest = &rest[tag_end + 1..];
-        let text_end = find_ascii_ci(rest, "</a").unwrap_or(rest.len());
+        // The text is a filename: it ends at the next tag, `</a>` or any
+        // other. (Searching for `</a` alone scanned to the page's end for every
+        // unclosed anchor: quadratic in the page.)
+        let text_end = rest.find('<').unwrap_or(rest.len());
         let text = unescape(rest[..text_end].trim());
         let get = |key: &str| attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         let Some(href) = get("href") else { continue };
@@ -358,6 +372,38 @@ mod tests {
         assert_eq!(files[1].yanked, None);
         assert_eq!(files[0].metadata.as_deref(), Some(sha.as_str()));
         assert_eq!(files[1].metadata, None);
+    }
+
+    #[test]
+    fn only_http_links_are_files_of_a_remote_page() {
+        let sha = "a".repeat(64);
+        let page = format!(
+            "<a href=\"file:///etc/passwd#sha256={sha}\">foo_bar-1.0-py3-none-any.whl</a>\n\
+             <a href=\"ftp://example.org/foo_bar-1.1.tar.gz#sha256={sha}\">foo_bar-1.1.tar.gz</a>\n\
+             <a href=\"http://example.org/foo_bar-1.2.tar.gz#sha256={sha}\">foo_bar-1.2.tar.gz</a>"
+        );
+        let files =
+            parse("foo-bar", &page_url(), Some("text/html"), page.as_bytes()).expect("parse");
+        let names: Vec<_> = files.iter().map(|f| f.filename.as_str()).collect();
+        assert_eq!(names, ["foo_bar-1.2.tar.gz"]);
+        // A local index (a `file://` upstream) may name its local files.
+        let local = Url::parse("file:///srv/simple/foo-bar/").expect("url");
+        let files = parse("foo-bar", &local, Some("text/html"), page.as_bytes()).expect("parse");
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(files[0].url, "file:///etc/passwd");
+    }
+
+    #[test]
+    fn unclosed_anchors_end_at_the_next_tag() {
+        // `</a` was searched to the page's end for every anchor: quadratic.
+        let page = "<a href=x>a".repeat(1000);
+        let raw = parse_html(&page);
+        assert_eq!(raw.len(), 1000);
+        assert!(
+            raw.iter().all(|f| f.filename == "a"),
+            "{:?}",
+            raw[0].filename
+        );
     }
 
     #[test]
