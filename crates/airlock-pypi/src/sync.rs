@@ -21,7 +21,7 @@ use pep440_rs::{Version, VersionSpecifiers};
 use pep508_rs::{
     ExtraName, MarkerEnvironment, MarkerEnvironmentBuilder, Requirement, VersionOrUrl,
 };
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::str::FromStr as _;
 use std::sync::Arc;
 
@@ -102,6 +102,9 @@ pub async fn sync(
     let target = Target::new(options)?;
     let mut report = SyncReport::default();
     let mut queue: VecDeque<Requirement> = requirements.into();
+    // Every requirement queued, as written: one that many projects share is
+    // followed once (the queue grew with the square of a dense graph).
+    let mut queued: HashSet<String> = queue.iter().map(ToString::to_string).collect();
     // Project → (chosen version, extras already followed).
     let mut chosen: BTreeMap<String, (Version, BTreeSet<ExtraName>)> = BTreeMap::new();
     while let Some(req) = queue.pop_front() {
@@ -140,7 +143,7 @@ pub async fn sync(
             // Follow the dependencies the new extras add.
             let version = version.clone();
             let deps = dependencies(pypi, &settings.name, &project, &version).await?;
-            enqueue(&mut queue, &deps, &target, &new);
+            enqueue(&mut queue, &mut queued, &deps, &target, &new);
             continue;
         }
         mirror::refresh(pypi, &settings, &project).await?;
@@ -168,15 +171,17 @@ pub async fn sync(
         }
         report.projects += 1;
         let deps = dependencies(pypi, &settings.name, &project, &version).await?;
-        enqueue(&mut queue, &deps, &target, &req.extras);
+        enqueue(&mut queue, &mut queued, &deps, &target, &req.extras);
         chosen.insert(project, (version, req.extras.iter().cloned().collect()));
     }
     Ok(report)
 }
 
-/// Queues the requirements among `deps` whose markers hold for `target` and `extras`.
+/// Queues the requirements among `deps` whose markers hold for `target` and
+/// `extras`, unless queued before.
 fn enqueue(
     queue: &mut VecDeque<Requirement>,
+    queued: &mut HashSet<String>,
     deps: &[Requirement],
     target: &Target,
     extras: &[ExtraName],
@@ -185,7 +190,7 @@ fn enqueue(
         let applies = dep
             .marker
             .evaluate_optional_environment(target.markers.as_ref(), extras);
-        if applies {
+        if applies && queued.insert(dep.to_string()) {
             queue.push_back(dep.clone());
         }
     }
