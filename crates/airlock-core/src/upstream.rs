@@ -163,6 +163,21 @@ pub fn redact(url: &Url) -> String {
     url.to_string()
 }
 
+/// The `Via` sent with every outbound request: `1.1 airlock-<id>`, one random
+/// id per process. A request that comes back to the process that sent it (an
+/// upstream, a token realm or a page link that names airlock itself) is
+/// recognised by it ([`came_from_here`]) and refused, instead of being
+/// fetched again without end.
+pub fn via() -> &'static str {
+    static VIA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VIA.get_or_init(|| format!("1.1 airlock-{:016x}", rand::random::<u64>()))
+}
+
+/// Whether a request's `Via` value includes this process's own.
+pub fn came_from_here(header: Option<&str>) -> bool {
+    header.is_some_and(|v| v.split(',').any(|hop| hop.trim() == via()))
+}
+
 impl Upstream {
     /// Builds the client from the settings.
     pub fn new(settings: &UpstreamSettings) -> Result<Self, reqwest::Error> {
@@ -178,6 +193,10 @@ impl Upstream {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(self.settings.connect_timeout)
             .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::VIA,
+                reqwest::header::HeaderValue::from_static(via()),
+            )]))
             .tcp_nodelay(true);
         match self.settings.proxy.as_deref() {
             None | Some("") => {}
@@ -507,6 +526,18 @@ pub fn file_url(path: &Path) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_from_this_process_is_recognised_by_its_via() {
+        assert!(via().starts_with("1.1 airlock-"));
+        assert!(came_from_here(Some(via())));
+        assert!(came_from_here(Some(&format!(
+            "1.1 proxy.example, {}",
+            via()
+        ))));
+        assert!(!came_from_here(Some("1.1 airlock-0000000000000000")));
+        assert!(!came_from_here(None));
+    }
 
     #[test]
     fn retry_after_takes_seconds_or_a_date() {

@@ -398,6 +398,15 @@ async fn fetch_manifest(
     let content_type = content_type.filter(|t| manifest::is_manifest_type(t));
     let info = manifest::parse(&bytes, content_type.as_deref())
         .map_err(|e| OciError::UpstreamContent(format!("{origin}: {e}")))?;
+    // Served back under its own media type, as pushes are: an upstream's
+    // `text/html` would be a page on airlock's origin, and a CR/LF in it a
+    // header that cannot be sent.
+    if !manifest::is_manifest_type(&info.media_type) {
+        return Err(OciError::UpstreamContent(format!(
+            "{origin}: media type {:?} is not a manifest's",
+            info.media_type
+        )));
+    }
     let size = bytes.len() as u64;
     reg.store
         .put_bytes(&reg.staging, bytes::Bytes::from(bytes))

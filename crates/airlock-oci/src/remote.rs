@@ -256,7 +256,11 @@ impl Remote {
             return Ok(None);
         };
         let mut token_url = reqwest::Url::parse(realm)
-            .map_err(|_| UpstreamError::BadUrl(airlock_core::upstream::redact_str(realm)))?;
+            .ok()
+            // Tokens come over http(s): a `file://` realm would have airlock
+            // read its own disk (and send what it found as a token).
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| UpstreamError::BadUrl(airlock_core::upstream::redact_str(realm)))?;
         {
             let mut query = token_url.query_pairs_mut();
             if let Some(service) = params.get("service") {

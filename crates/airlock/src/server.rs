@@ -4,6 +4,7 @@ use crate::page;
 use crate::settings::Settings;
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use airlock_core::auth::Users;
@@ -321,7 +322,7 @@ fn protocol_of(path: &str) -> &'static str {
 /// One log line and one metrics update per request.
 async fn log_request(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
+    next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let start = Instant::now();
     let method = req.method().clone();
@@ -330,7 +331,16 @@ async fn log_request(
     if let Some(write_behind) = req.app_data::<web::Data<WriteBehind>>() {
         write_behind.busy(); // deferred stores wait while clients are active
     }
-    let res = next.call(req).await?;
+    let via = req.headers().get(header::VIA).and_then(|v| v.to_str().ok());
+    let res = if airlock_core::upstream::came_from_here(via) {
+        // This process sent it: answering would fetch it again, and again.
+        let refused = HttpResponse::build(StatusCode::LOOP_DETECTED)
+            .content_type("text/plain; charset=utf-8")
+            .body("loop detected: this request came from this airlock (an upstream or a link names it)\n");
+        req.into_response(refused).map_into_right_body()
+    } else {
+        next.call(req).await?.map_into_left_body()
+    };
     let status = res.status().as_u16();
     let bytes = match res.response().body().size() {
         BodySize::Sized(n) => n,
