@@ -560,7 +560,13 @@ pub async fn upstream_tags(
                 url: format!("{}: tag list", remote.config.name),
                 message: e.to_string(),
             })?;
-        Ok::<_, UpstreamError>((list.tags.unwrap_or_default(), more))
+        let mut tags = list.tags.unwrap_or_default();
+        // Only tags a client can use (a CR/LF one broke the listing). A page
+        // that gets no further than `last` is the end, whatever its `Link`
+        // says: an upstream ignoring `last` made an endless chain of pages.
+        tags.retain(|tag| crate::path::check_tag(tag).is_ok());
+        let more = more && tags.iter().any(|tag| last.is_none_or(|l| tag.as_str() > l));
+        Ok::<_, UpstreamError>((tags, more))
     }
     .await;
     match listed {

@@ -142,7 +142,13 @@ pub async fn sync_image(
         .await?
         .ok_or_else(|| OciError::ManifestUnknown(image.to_owned()))?;
     let mut todo = vec![top.named()];
+    // Each manifest once: an index may name a child twice, or reach it
+    // through two parents (a graph of 31 such levels meant 2^31 visits).
+    let mut visited = std::collections::HashSet::new();
     while let Some(named) = todo.pop() {
+        if !visited.insert(named.clone()) {
+            continue;
+        }
         let (found, _) = mirror::manifest(reg, &name, &upstream, &Reference::Digest(named.clone()))
             .await?
             .ok_or_else(|| OciError::ManifestUnknown(named.to_string()))?;
