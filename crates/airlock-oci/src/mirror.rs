@@ -21,9 +21,10 @@
 //!   with its media type, then served. An index's children are fetched when a
 //!   client asks for them, like any manifest by digest.
 //! - A stored tag is served as is for `tag_ttl` after its last check; then a
-//!   `HEAD` asks the upstream where it points. When the upstream is down,
-//!   rate-limited or lost the tag, the stored tag is served and a warning
-//!   logged. Manifests by digest never go upstream once stored.
+//!   `HEAD` asks the upstream where it points, for at most 10 s. When the
+//!   upstream is down, slow, rate-limited or lost the tag, the stored tag is
+//!   served, a warning logged, and the tag not asked for again before
+//!   `tag_ttl`. Manifests by digest never go upstream once stored.
 //! - A blob miss starts one background fetch per digest (single-flight),
 //!   received into staging through a `BlobWriter`. Every client asking while
 //!   it arrives follows the staged file ([`airlock_core::follow::shared`]),
@@ -295,6 +296,9 @@ pub async fn manifest(
     }
 }
 
+/// How long a stored tag's check waits for the upstream's answer.
+const REVALIDATE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Asks the upstream (`HEAD`) where a stored tag points now: the same
 /// manifest, another one (fetched), or no answer (the stored one is served).
 async fn revalidate(
@@ -306,14 +310,24 @@ async fn revalidate(
     stored: StoredManifest,
 ) -> Result<Option<(StoredManifest, CacheResult)>, OciError> {
     let upstream = &remote.config.name;
-    let head = match remote.manifest(repo, tag, true).await {
-        Ok(head) => head,
-        Err(e) => {
-            tracing::warn!(repository = %name, tag, upstream, error = %e, digest = %stored.digest,
+    // A stored tag can be served: the check waits a little, not the whole
+    // fetch timeout, and a failed one counts as a check, so the clients that
+    // waited for it (and those of the next `tag_ttl`) get the stored tag at
+    // once instead of each waiting for an upstream that does not answer.
+    let head =
+        match tokio::time::timeout(REVALIDATE_PATIENCE, remote.manifest(repo, tag, true)).await {
+            Ok(Ok(head)) => head,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer in {} s", REVALIDATE_PATIENCE.as_secs()),
+                };
+                tracing::warn!(repository = %name, tag, upstream, error, digest = %stored.digest,
                 "oci: upstream unavailable; serving the cached tag");
-            return Ok(Some(hit(stored)));
-        }
-    };
+                index::tag_checked(&reg.db, name, tag).await?;
+                return Ok(Some(hit(stored)));
+            }
+        };
     let current = head
         .headers()
         .get(CONTENT_DIGEST)
@@ -723,7 +737,14 @@ async fn receive(
     digest: &Digest,
 ) -> Result<airlock_core::store::StagedBlob, OciError> {
     while let Some(chunk) = body.chunk().await? {
-        writer.write(chunk).await?;
+        // Past `max_blob_size` it is the upstream's fault (502), not ours.
+        writer.write(chunk).await.map_err(|e| match e {
+            StoreError::TooLarge { limit } => OciError::from(UpstreamError::TooLarge {
+                url: body.url().to_owned(),
+                limit,
+            }),
+            e => e.into(),
+        })?;
     }
     let origin = body.url().to_owned();
     writer.finish(Some(digest)).await.map_err(|e| match e {
