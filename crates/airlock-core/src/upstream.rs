@@ -178,6 +178,19 @@ pub fn came_from_here(header: Option<&str>) -> bool {
     header.is_some_and(|v| v.split(',').any(|hop| hop.trim() == via()))
 }
 
+/// Whether a URL that upstream content names (a page's link, a token realm)
+/// may be fetched: http(s), or `file://` only when that content itself came
+/// from a `file://` upstream the admin configured. [`Upstream`] speaks
+/// `file://` for configured local upstreams; a remote answer naming a local
+/// path would have airlock read and serve its own disk.
+pub fn may_follow(from: &Url, to: &Url) -> bool {
+    match to.scheme() {
+        "http" | "https" => true,
+        "file" => from.scheme() == "file",
+        _ => false,
+    }
+}
+
 impl Upstream {
     /// Builds the client from the settings.
     pub fn new(settings: &UpstreamSettings) -> Result<Self, reqwest::Error> {
@@ -526,6 +539,18 @@ pub fn file_url(path: &Path) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_from_upstream_content_stay_remote_unless_the_content_is_local() {
+        let url = |u: &str| Url::parse(u).expect("url");
+        let remote = url("https://pypi.example/simple/foo/");
+        let local = url("file:///srv/simple/foo/");
+        assert!(may_follow(&remote, &url("https://files.example/a.whl")));
+        assert!(may_follow(&remote, &url("http://files.example/a.whl")));
+        assert!(!may_follow(&remote, &url("file:///etc/passwd")));
+        assert!(!may_follow(&remote, &url("ftp://files.example/a.whl")));
+        assert!(may_follow(&local, &url("file:///srv/files/a.whl")));
+    }
 
     #[test]
     fn a_request_from_this_process_is_recognised_by_its_via() {

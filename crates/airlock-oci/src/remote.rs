@@ -257,9 +257,12 @@ impl Remote {
         };
         let mut token_url = reqwest::Url::parse(realm)
             .ok()
-            // Tokens come over http(s): a `file://` realm would have airlock
-            // read its own disk (and send what it found as a token).
-            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            // A `file://` realm would have airlock read its own disk (and
+            // send what it found as a token).
+            .filter(|url| {
+                reqwest::Url::parse(&self.endpoint)
+                    .is_ok_and(|from| airlock_core::upstream::may_follow(&from, url))
+            })
             .ok_or_else(|| UpstreamError::BadUrl(airlock_core::upstream::redact_str(realm)))?;
         {
             let mut query = token_url.query_pairs_mut();

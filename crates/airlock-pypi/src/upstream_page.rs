@@ -108,15 +108,7 @@ impl RawFile {
         }
         let version = name::normalize_version(&parsed.version).ok()?;
         let mut url = page_url.join(&self.href).ok()?;
-        // Files come over http(s); a local path only from a local index (a
-        // `file://` upstream the admin configured). A remote page naming a
-        // `file://` URL would have airlock read and serve its own disk.
-        let scheme_ok = match url.scheme() {
-            "http" | "https" => true,
-            "file" => page_url.scheme() == "file",
-            _ => false,
-        };
-        if !scheme_ok {
+        if !airlock_core::upstream::may_follow(page_url, &url) {
             return None;
         }
         let fragment = url.fragment().map(str::to_owned);
